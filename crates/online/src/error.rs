@@ -1,0 +1,38 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("online store backend '{scheme}' is not available (known: embedded)")]
+    UnknownScheme { scheme: String },
+
+    #[error("online store URL '{url}' has no scheme; expected e.g. embedded://.sluice/online")]
+    BadUrl { url: String },
+
+    #[error("cannot open online store at {path}: {message}")]
+    Open { path: PathBuf, message: String },
+
+    #[error("online store, feature group {feature_group}: {message}")]
+    Storage {
+        feature_group: String,
+        message: String,
+    },
+
+    #[error("online store, feature group {feature_group}: stored row for a key is unreadable: {message}")]
+    Corrupt {
+        feature_group: String,
+        message: String,
+    },
+
+    #[error(
+        "online store, feature group {feature_group}: column '{column}' is missing from the batch"
+    )]
+    MissingColumn {
+        feature_group: String,
+        column: String,
+    },
+
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,539 @@
+//! Turning input batches (from CSV, NDJSON or Parquet readers) into batches of
+//! a feature group's exact schema, with lossless coercions only.
+//!
+//! Text formats are read with every column as text and parsed here, so that a
+//! bad value is reported with its file, column, line and the value itself
+//! rather than as a reader's positional error.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::Utc;
+
+use crate::column::{ColumnSpec, ColumnType, TimestampFormat, UTC};
+use crate::feature_group::FeatureGroupSpec;
+use crate::{Error, Result};
+
+/// Where a batch's first row sits in its source, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Position {
+    /// Text files: row `i` of the batch is on line `first + i`.
+    Line(usize),
+    /// Columnar files: row `i` of the batch is row `first + i` (1-based).
+    Row(usize),
+}
+
+impl Position {
+    fn at(self, index: usize) -> RowPosition {
+        RowPosition(self, index)
+    }
+}
+
+struct RowPosition(Position, usize);
+
+impl fmt::Display for RowPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Position::Line(first) => write!(f, "line {}", first + self.1),
+            Position::Row(first) => write!(f, "row {}", first + self.1),
+        }
+    }
+}
+
+/// Checks and converts input for one feature group.
+#[derive(Debug, Clone)]
+pub struct InputCoercer {
+    spec: Arc<FeatureGroupSpec>,
+    schema: SchemaRef,
+}
+
+impl InputCoercer {
+    pub fn new(spec: Arc<FeatureGroupSpec>) -> Self {
+        let schema = spec.arrow_schema();
+        Self { spec, schema }
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Checks an input's column names against the definition: none missing, none unknown.
+    pub fn check_columns<'a>(
+        &self,
+        source_name: &str,
+        names: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<()> {
+        for name in names.clone() {
+            if self.spec.column(name).is_none() {
+                return Err(Error::UnknownColumn {
+                    source_name: source_name.to_string(),
+                    column: name.to_string(),
+                    expected: self.spec.column_list(),
+                });
+            }
+        }
+        for column in &self.spec.columns {
+            if !names.clone().into_iter().any(|n| n == column.name) {
+                return Err(Error::MissingColumn {
+                    source_name: source_name.to_string(),
+                    column: column.name.clone(),
+                    expected: self.spec.column_list(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema to read a text file with: the given columns, all as nullable text.
+    pub fn text_schema<'a>(names: impl IntoIterator<Item = &'a str>) -> SchemaRef {
+        Arc::new(Schema::new(
+            names
+                .into_iter()
+                .map(|n| Field::new(n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Converts `batch` to the feature group's schema, or names the first offending value.
+    pub fn coerce(
+        &self,
+        source_name: &str,
+        batch: &RecordBatch,
+        position: Position,
+    ) -> Result<RecordBatch> {
+        let input_schema = batch.schema();
+        self.check_columns(
+            source_name,
+            input_schema.fields().iter().map(|f| f.name().as_str()),
+        )?;
+        let columns =
+            self.convert_columns(source_name, batch, position, self.spec.columns.iter())?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// Converts a batch holding exactly the primary-key columns (for lookups and
+    /// deletes) to the key schema, with the same parsing rules as ingest.
+    pub fn coerce_keys(&self, source_name: &str, batch: &RecordBatch) -> Result<RecordBatch> {
+        let input_schema = batch.schema();
+        let keys = self
+            .spec
+            .primary_key
+            .iter()
+            .map(|k| self.spec.column(k).expect("validated key"));
+        for field in input_schema.fields() {
+            if !self.spec.primary_key.contains(field.name()) {
+                return Err(Error::UnknownColumn {
+                    source_name: source_name.to_string(),
+                    column: field.name().clone(),
+                    expected: self.spec.primary_key.join(", "),
+                });
+            }
+        }
+        for key in &self.spec.primary_key {
+            if input_schema.index_of(key).is_err() {
+                return Err(Error::MissingColumn {
+                    source_name: source_name.to_string(),
+                    column: key.clone(),
+                    expected: self.spec.primary_key.join(", "),
+                });
+            }
+        }
+        let columns = self.convert_columns(source_name, batch, Position::Row(1), keys)?;
+        Ok(RecordBatch::try_new(self.spec.key_schema(), columns)?)
+    }
+
+    fn convert_columns<'a>(
+        &self,
+        source_name: &str,
+        batch: &RecordBatch,
+        position: Position,
+        wanted: impl Iterator<Item = &'a ColumnSpec>,
+    ) -> Result<Vec<ArrayRef>> {
+        let input_schema = batch.schema();
+        let ctx = Ctx {
+            source_name,
+            position,
+        };
+        wanted
+            .map(|column| {
+                let index = input_schema.index_of(&column.name).expect("checked above");
+                let array = convert(&ctx, column, batch.column(index))?;
+                if self.spec.is_required(column) && array.null_count() > 0 {
+                    let row = (0..array.len()).find(|i| array.is_null(*i)).unwrap_or(0);
+                    return Err(Error::NullValue {
+                        source_name: source_name.to_string(),
+                        column: column.name.clone(),
+                        position: position.at(row).to_string(),
+                        why: self.null_reason(column),
+                    });
+                }
+                Ok(array)
+            })
+            .collect()
+    }
+
+    fn null_reason(&self, column: &ColumnSpec) -> String {
+        if self.spec.primary_key.contains(&column.name) {
+            "it is a primary-key column".into()
+        } else if self.spec.event_time.as_deref() == Some(column.name.as_str()) {
+            "it is the event-time column".into()
+        } else {
+            "the column is not nullable".into()
+        }
+    }
+}
+
+struct Ctx<'a> {
+    source_name: &'a str,
+    position: Position,
+}
+
+impl Ctx<'_> {
+    fn bad_value(&self, column: &ColumnSpec, row: usize, value: &str, expected: &str) -> Error {
+        Error::BadValue {
+            source_name: self.source_name.to_string(),
+            column: column.name.clone(),
+            position: self.position.at(row).to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
+    fn wrong_type(&self, column: &ColumnSpec, found: &DataType) -> Error {
+        Error::WrongType {
+            source_name: self.source_name.to_string(),
+            column: column.name.clone(),
+            expected: column.column_type.to_string(),
+            found: found.to_string(),
+        }
+    }
+}
+
+fn convert(ctx: &Ctx, column: &ColumnSpec, array: &ArrayRef) -> Result<ArrayRef> {
+    let target = column.column_type.arrow_type();
+    let found = array.data_type();
+    if found == &target {
+        return Ok(array.clone());
+    }
+    match (found, column.column_type) {
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, _) => {
+            let text = cast_with_options(array, &DataType::Utf8, &CastOptions::default())?;
+            parse_text(ctx, column, text.as_string::<i32>())
+        }
+        (DataType::Null, _) => Ok(arrow::array::new_null_array(&target, array.len())),
+        (DataType::Int32, ColumnType::Int64) | (DataType::Float32, ColumnType::Float64) => {
+            Ok(cast_with_options(array, &target, &CastOptions::default())?)
+        }
+        (DataType::Int32 | DataType::Int64, ColumnType::Timestamp)
+            if column.format != TimestampFormat::Text =>
+        {
+            let ints = cast_with_options(array, &DataType::Int64, &CastOptions::default())?;
+            epoch_to_micros(ctx, column, ints.as_primitive(), column.format)
+        }
+        (DataType::Timestamp(unit, _), ColumnType::Timestamp) => {
+            timestamp_to_micros(ctx, column, array, *unit)
+        }
+        _ => Err(ctx.wrong_type(column, found)),
+    }
+}
+
+fn parse_text(ctx: &Ctx, column: &ColumnSpec, text: &StringArray) -> Result<ArrayRef> {
+    if column.column_type == ColumnType::String {
+        return Ok(Arc::new(text.clone()));
+    }
+    // An empty field in a text file means "no value" for every non-string type.
+    let owned;
+    let text = if text.iter().any(|v| v == Some("")) {
+        owned = text
+            .iter()
+            .map(|v| v.filter(|s| !s.is_empty()))
+            .collect::<StringArray>();
+        &owned
+    } else {
+        text
+    };
+    match (column.column_type, column.format) {
+        (ColumnType::Timestamp, TimestampFormat::Text) => {
+            let mut micros = Vec::with_capacity(text.len());
+            for (row, value) in text.iter().enumerate() {
+                micros.push(match value {
+                    None => None,
+                    Some(s) => Some(
+                        string_to_datetime(&Utc, s)
+                            .map_err(|_| {
+                                ctx.bad_value(column, row, s, "an RFC 3339 / ISO-8601 timestamp")
+                            })?
+                            .timestamp_micros(),
+                    ),
+                });
+            }
+            Ok(Arc::new(
+                TimestampMicrosecondArray::from(micros).with_timezone(UTC),
+            ))
+        }
+        (ColumnType::Timestamp, format) => {
+            let ints = checked_cast(ctx, column, text, &DataType::Int64, "an integer epoch")?;
+            epoch_to_micros(ctx, column, ints.as_primitive(), format)
+        }
+        (column_type, _) => checked_cast(
+            ctx,
+            column,
+            text,
+            &column_type.arrow_type(),
+            &column_type.to_string(),
+        ),
+    }
+}
+
+/// Casts text to `target`; a value that does not parse is an error naming it.
+fn checked_cast(
+    ctx: &Ctx,
+    column: &ColumnSpec,
+    text: &StringArray,
+    target: &DataType,
+    expected: &str,
+) -> Result<ArrayRef> {
+    let options = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    let cast = cast_with_options(text, target, &options)?;
+    if cast.null_count() != text.null_count() {
+        let row = (0..text.len())
+            .find(|i| text.is_valid(*i) && cast.is_null(*i))
+            .expect("a value failed to parse");
+        return Err(ctx.bad_value(column, row, text.value(row), expected));
+    }
+    Ok(cast)
+}
+
+fn epoch_to_micros(
+    ctx: &Ctx,
+    column: &ColumnSpec,
+    ints: &Int64Array,
+    format: TimestampFormat,
+) -> Result<ArrayRef> {
+    let factor = match format {
+        TimestampFormat::EpochSeconds => 1_000_000,
+        TimestampFormat::EpochMillis => 1_000,
+        TimestampFormat::Text => 1,
+    };
+    scale_micros(ctx, column, ints, |v| v.checked_mul(factor))
+}
+
+fn timestamp_to_micros(
+    ctx: &Ctx,
+    column: &ColumnSpec,
+    array: &ArrayRef,
+    unit: TimeUnit,
+) -> Result<ArrayRef> {
+    let raw = cast_with_options(array, &DataType::Int64, &CastOptions::default())?;
+    let ints: &Int64Array = raw.as_primitive();
+    match unit {
+        TimeUnit::Second => scale_micros(ctx, column, ints, |v| v.checked_mul(1_000_000)),
+        TimeUnit::Millisecond => scale_micros(ctx, column, ints, |v| v.checked_mul(1_000)),
+        TimeUnit::Microsecond => scale_micros(ctx, column, ints, Some),
+        // Nanoseconds fit only when no precision is lost.
+        TimeUnit::Nanosecond => {
+            scale_micros(ctx, column, ints, |v| (v % 1_000 == 0).then_some(v / 1_000))
+        }
+    }
+}
+
+fn scale_micros(
+    ctx: &Ctx,
+    column: &ColumnSpec,
+    ints: &Int64Array,
+    scale: impl Fn(i64) -> Option<i64>,
+) -> Result<ArrayRef> {
+    let mut micros = Vec::with_capacity(ints.len());
+    for (row, value) in ints.iter().enumerate() {
+        micros.push(match value {
+            None => None,
+            Some(v) => Some(scale(v).ok_or_else(|| {
+                ctx.bad_value(
+                    column,
+                    row,
+                    &v.to_string(),
+                    "a timestamp representable in microseconds",
+                )
+            })?),
+        });
+    }
+    Ok(Arc::new(
+        TimestampMicrosecondArray::from(micros).with_timezone(UTC),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int32Array};
+
+    fn spec() -> Arc<FeatureGroupSpec> {
+        let mut ts_epoch = ColumnSpec::new("seen", ColumnType::Timestamp).nullable();
+        ts_epoch.format = TimestampFormat::EpochMillis;
+        Arc::new(FeatureGroupSpec {
+            name: "fg".into(),
+            version: 1,
+            primary_key: vec!["id".into()],
+            event_time: Some("ts".into()),
+            online: true,
+            ttl: None,
+            description: String::new(),
+            columns: vec![
+                ColumnSpec::new("id", ColumnType::Int64),
+                ColumnSpec::new("ts", ColumnType::Timestamp),
+                ColumnSpec::new("x", ColumnType::Float64).nullable(),
+                ts_epoch,
+            ],
+        })
+    }
+
+    fn text_batch(rows: &[[Option<&str>; 4]]) -> RecordBatch {
+        let schema = InputCoercer::text_schema(["id", "ts", "x", "seen"]);
+        let columns = (0..4)
+            .map(|c| Arc::new(rows.iter().map(|r| r[c]).collect::<StringArray>()) as ArrayRef)
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn parses_text_with_and_without_offsets() {
+        let coercer = InputCoercer::new(spec());
+        let batch = text_batch(&[
+            [
+                Some("1"),
+                Some("2024-01-01T00:00:00Z"),
+                Some("1.5"),
+                Some("1000"),
+            ],
+            [Some("2"), Some("2024-01-01T02:00:00+02:00"), Some(""), None],
+            [Some("3"), Some("2024-01-01 00:00:00"), None, Some("0")],
+        ]);
+        let out = coercer.coerce("f.csv", &batch, Position::Line(2)).unwrap();
+        let ts: &TimestampMicrosecondArray = out.column(1).as_primitive();
+        assert_eq!(ts.value(0), 1_704_067_200_000_000);
+        assert_eq!(ts.value(1), ts.value(0), "offset is converted to UTC");
+        assert_eq!(ts.value(2), ts.value(0), "naive is UTC");
+        let seen: &TimestampMicrosecondArray = out.column(3).as_primitive();
+        assert_eq!(seen.value(0), 1_000_000);
+        assert!(out.column(2).is_null(1));
+    }
+
+    #[test]
+    fn names_line_column_and_value() {
+        let coercer = InputCoercer::new(spec());
+        let batch = text_batch(&[
+            [Some("1"), Some("2024-01-01T00:00:00Z"), None, None],
+            [Some("2"), Some("yesterday"), None, None],
+        ]);
+        let err = coercer
+            .coerce("f.csv", &batch, Position::Line(10))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "f.csv: line 11: column 'ts': cannot read 'yesterday' as an RFC 3339 / ISO-8601 timestamp"
+        );
+        let batch = text_batch(&[[None, Some("2024-01-01T00:00:00Z"), None, None]]);
+        let err = coercer
+            .coerce("f.csv", &batch, Position::Line(2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2: column 'id' is null but it is a primary-key column"),
+            "{err}"
+        );
+        let batch = text_batch(&[[Some("1.5"), Some("2024-01-01T00:00:00Z"), None, None]]);
+        let err = coercer
+            .coerce("f.csv", &batch, Position::Line(2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column 'id': cannot read '1.5' as int64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn widens_int32_but_rejects_lossy_types() {
+        let coercer = InputCoercer::new(spec());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Nanosecond, None), false),
+            Field::new("x", DataType::Float64, true),
+            Field::new("seen", DataType::Int64, true),
+        ]));
+        let batch = |ts: i64| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int32Array::from(vec![7])),
+                    Arc::new(arrow::array::TimestampNanosecondArray::from(vec![ts])),
+                    Arc::new(Float64Array::from(vec![1.0])),
+                    Arc::new(Int64Array::from(vec![Some(5)])),
+                ],
+            )
+            .unwrap()
+        };
+        let out = coercer
+            .coerce("f.parquet", &batch(3_000), Position::Row(1))
+            .unwrap();
+        assert_eq!(out.schema(), *coercer.schema());
+        let err = coercer
+            .coerce("f.parquet", &batch(3_001), Position::Row(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("row 1: column 'ts'"), "{err}");
+
+        let wrong = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Float64, false),
+                Field::new(
+                    "ts",
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                    false,
+                ),
+                Field::new("x", DataType::Float64, true),
+                Field::new("seen", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(Float64Array::from(vec![1.0])),
+                Arc::new(TimestampMicrosecondArray::from(vec![0])),
+                Arc::new(Float64Array::from(vec![1.0])),
+                Arc::new(Int64Array::from(vec![Some(5)])),
+            ],
+        )
+        .unwrap();
+        let err = coercer
+            .coerce("f.parquet", &wrong, Position::Row(1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "f.parquet: column 'id' has type Float64, expected int64"
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_columns() {
+        let coercer = InputCoercer::new(spec());
+        let err = coercer
+            .check_columns("a.csv", ["id", "ts", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing column 'seen'"), "{err}");
+        let err = coercer
+            .check_columns("a.csv", ["id", "ts", "x", "seen", "extra"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown column 'extra'"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Definition files: every `*.toml` under a project's `features/` folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::feature_group::FeatureGroupSpec;
+use crate::{Error, Result};
+
+pub const DEFINITIONS_DIR: &str = "features";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefinitionFile {
+    #[serde(default)]
+    feature_group: Vec<FeatureGroupSpec>,
+}
+
+/// A feature-group definition together with the file it came from.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub file: PathBuf,
+    pub item: T,
+}
+
+/// All definitions of a project, checked and sorted by name and version.
+#[derive(Debug, Default)]
+pub struct Definitions {
+    pub feature_groups: Vec<Located<FeatureGroupSpec>>,
+}
+
+impl Definitions {
+    /// Reads `DIR/features/*.toml` in file-name order. A missing folder means no definitions.
+    pub fn load(project_dir: &Path) -> Result<Self> {
+        let dir = project_dir.join(DEFINITIONS_DIR);
+        if !dir.exists() {
+            return Ok(Self::default());
+        }
+        let entries = std::fs::read_dir(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        files.sort();
+        let mut sources = Vec::with_capacity(files.len());
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            sources.push((file, text));
+        }
+        Self::from_sources(sources)
+    }
+
+    /// Parses and checks definition texts, each labelled with the file it came from.
+    pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Self> {
+        let mut by_id: BTreeMap<(String, u32), Located<FeatureGroupSpec>> = BTreeMap::new();
+        for (file, text) in sources {
+            let parsed: DefinitionFile = toml::from_str(&text).map_err(|e| Error::Malformed {
+                path: file.clone(),
+                message: e.to_string().trim_end().replace('\n', " "),
+            })?;
+            for spec in parsed.feature_group {
+                spec.validate()
+                    .map_err(|message| Error::InvalidFeatureGroup {
+                        file: file.clone(),
+                        feature_group: format!("{}:{}", spec.name, spec.version),
+                        message,
+                    })?;
+                let id = (spec.name.clone(), spec.version);
+                if let Some(first) = by_id.get(&id) {
+                    return Err(Error::DuplicateDefinition {
+                        name: id.0,
+                        version: id.1,
+                        first: first.file.clone(),
+                        second: file,
+                    });
+                }
+                by_id.insert(
+                    id,
+                    Located {
+                        file: file.clone(),
+                        item: spec,
+                    },
+                );
+            }
+        }
+        Ok(Self {
+            feature_groups: by_id.into_values().collect(),
+        })
+    }
+}
+
+/// The commented example `sluice init` writes to `features/example.toml`.
+pub const EXAMPLE_DEFINITIONS: &str = r#"# Feature groups: typed tables of features keyed by a primary key and an event time.
+# Run `sluice apply` after editing to register them; change a schema by adding a new version.
+
+[[feature_group]]
+name = "transactions"
+version = 1
+primary_key = ["account_id"]       # one or more columns; never null
+event_time = "ts"                  # timestamp column; rows are kept per (key, event time)
+online = true                      # keep the newest row per key in the online store
+ttl = "30d"                        # optional: online lookups older than this say EXPIRED
+description = "Card transactions, one row per account and event time"
+columns = [
+  { name = "account_id", type = "int64" },
+  { name = "ts", type = "timestamp" },  # RFC 3339 text; add format = "epoch_seconds" or "epoch_millis" for numbers
+  { name = "amount", type = "float64" },
+  { name = "f1", type = "float64" },
+  { name = "f2", type = "float64" },
+  { name = "f3", type = "float64" },
+  { name = "f4", type = "float64" },
+  { name = "f5", type = "float64" },
+  { name = "f6", type = "float64" },
+  { name = "f7", type = "float64" },
+  { name = "quantity", type = "int64" },
+  { name = "merchant_id", type = "int64" },
+  { name = "category", type = "string", nullable = true },
+]
+# types: bool, int32, int64, float32, float64, string, timestamp (UTC, microseconds), date
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_parses() {
+        let defs =
+            Definitions::from_sources(vec![("example.toml".into(), EXAMPLE_DEFINITIONS.into())])
+                .unwrap();
+        assert_eq!(defs.feature_groups.len(), 1);
+        assert_eq!(defs.feature_groups[0].item.name, "transactions");
+    }
+
+    #[test]
+    fn duplicate_across_files_names_both() {
+        let err = Definitions::from_sources(vec![
+            ("a.toml".into(), EXAMPLE_DEFINITIONS.into()),
+            ("b.toml".into(), EXAMPLE_DEFINITIONS.into()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("a.toml") && err.contains("b.toml"), "{err}");
+    }
+
+    #[test]
+    fn key_not_a_column_names_file_and_group() {
+        let text = EXAMPLE_DEFINITIONS
+            .replace("primary_key = [\"account_id\"]", "primary_key = [\"acct\"]");
+        let err = Definitions::from_sources(vec![("fg.toml".into(), text)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("fg.toml") && err.contains("transactions:1") && err.contains("'acct'"),
+            "{err}"
+        );
+    }
+}

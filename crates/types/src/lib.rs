@@ -1,0 +1,25 @@
+//! Sluice's shared vocabulary: column types, feature-group definitions, names,
+//! durations, project configuration, and the checks that turn raw input
+//! batches into batches of a feature group's schema.
+//!
+//! This crate owns the *shape* of things and the rules every layer agrees on
+//! (what a valid name is, how a timestamp string becomes UTC microseconds).
+//! It must not touch storage: no catalog, no offline or online store, no I/O
+//! beyond reading definition and configuration files.
+
+pub mod coerce;
+pub mod column;
+pub mod config;
+pub mod definitions;
+pub mod duration;
+mod error;
+pub mod feature_group;
+pub mod name;
+
+pub use column::{ColumnSpec, ColumnType, TimestampFormat};
+pub use config::{ProjectConfig, StorageConfig};
+pub use definitions::Definitions;
+pub use duration::Ttl;
+pub use error::{Error, Result};
+pub use feature_group::FeatureGroupSpec;
+pub use name::NameRef;
