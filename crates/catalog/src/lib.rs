@@ -1,1 +1,16 @@
-//! placeholder
+//! The catalog: the metadata of every versioned object (feature groups and
+//! their commit history, for now) behind the [`Catalog`] trait.
+//!
+//! This crate owns the catalog schema, its SQL, and the factory that picks a
+//! backend by URL. It must not touch feature data: it records which offline
+//! commits exist, never their rows.
+
+mod error;
+mod factory;
+mod records;
+mod sqlite;
+
+pub use error::{Error, Result};
+pub use factory::open_catalog;
+pub use records::{Catalog, CatalogRef, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord};
+pub use sqlite::SqliteCatalog;

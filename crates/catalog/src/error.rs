@@ -1,0 +1,56 @@
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("catalog backend '{scheme}' is not available (known: sqlite)")]
+    UnknownScheme { scheme: String },
+
+    #[error("catalog URL '{url}' has no scheme; expected e.g. sqlite://.sluice/catalog.db")]
+    BadUrl { url: String },
+
+    #[error("feature group '{name}' is not registered{}", known_hint(.known))]
+    FeatureGroupNotFound { name: String, known: Vec<String> },
+
+    #[error("feature group '{name}' has no version {version} (versions: {})", list(.available))]
+    VersionNotFound {
+        name: String,
+        version: u32,
+        available: Vec<u32>,
+    },
+
+    #[error("feature group '{name}' version {version} is already registered with another definition")]
+    AlreadyExists { name: String, version: u32 },
+
+    #[error("catalog entry for '{name}' is unreadable: {message}")]
+    Corrupt { name: String, message: String },
+
+    #[error("catalog {operation}: {source}")]
+    Database {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+fn list(versions: &[u32]) -> String {
+    versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn known_hint(known: &[String]) -> String {
+    if known.is_empty() {
+        " (none are registered; run `sluice apply`)".to_string()
+    } else {
+        format!(" (registered: {})", known.join(", "))
+    }
+}
+
+impl Error {
+    /// True when the caller asked for something that does not exist or conflicts, rather than the catalog failing.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, Error::Database { .. } | Error::Corrupt { .. })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn db(operation: &'static str) -> impl Fn(sqlx::Error) -> Error {
+    move |source| Error::Database { operation, source }
+}

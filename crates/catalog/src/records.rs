@@ -1,0 +1,89 @@
+//! The catalog trait and the records it keeps.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sluice_types::FeatureGroupSpec;
+
+use crate::Result;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureGroupRecord {
+    pub spec: FeatureGroupSpec,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitOperation {
+    Ingest,
+    Delete,
+}
+
+impl CommitOperation {
+    fn as_str(self) -> &'static str {
+        match self {
+            CommitOperation::Ingest => "ingest",
+            CommitOperation::Delete => "delete",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ingest" => Some(Self::Ingest),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CommitOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One offline commit of a feature group, as the catalog remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitRecord {
+    /// The Delta table version the commit produced.
+    pub offline_version: i64,
+    pub operation: CommitOperation,
+    /// Rows inserted or replaced (ingest) or removed (delete).
+    pub rows: u64,
+    pub committed_at: DateTime<Utc>,
+    /// The input files, or the deleted keys, as text.
+    pub source: String,
+}
+
+/// A change `sluice apply` makes to a feature group.
+#[derive(Debug, Clone)]
+pub enum FeatureGroupChange {
+    Create(FeatureGroupSpec),
+    /// Replace fields that do not change what is stored (description, TTL).
+    Update(FeatureGroupSpec),
+}
+
+/// Where metadata lives. Every method is atomic; `apply` is one transaction.
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// Every version of every feature group, ordered by name then version.
+    async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>>;
+
+    /// One version, or the latest when `version` is `None`. Unknown names and
+    /// versions are errors that list what exists.
+    async fn feature_group(&self, name: &str, version: Option<u32>) -> Result<FeatureGroupRecord>;
+
+    /// Applies all changes in one transaction: all of them or none.
+    async fn apply(&self, changes: &[FeatureGroupChange]) -> Result<()>;
+
+    /// Appends to a feature group's commit history.
+    async fn record_commit(&self, name: &str, version: u32, commit: &CommitRecord) -> Result<()>;
+
+    /// A feature group's commit history, oldest first.
+    async fn commits(&self, name: &str, version: u32) -> Result<Vec<CommitRecord>>;
+}
+
+pub type CatalogRef = Arc<dyn Catalog>;

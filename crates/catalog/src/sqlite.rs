@@ -1,0 +1,215 @@
+//! The embedded default catalog: one SQLite file in WAL mode.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sluice_types::FeatureGroupSpec;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+
+use crate::error::db;
+use crate::records::{Catalog, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord};
+use crate::{Error, Result};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS feature_groups (
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (name, version))",
+    "CREATE TABLE IF NOT EXISTS feature_group_commits (
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        offline_version BIGINT NOT NULL,
+        operation TEXT NOT NULL,
+        rows_affected BIGINT NOT NULL,
+        committed_at BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (name, version, offline_version))",
+];
+
+pub struct SqliteCatalog {
+    pool: SqlitePool,
+}
+
+impl SqliteCatalog {
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| db("open")(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(db("open"))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db("open"))?;
+        for statement in SCHEMA {
+            sqlx::query(*statement).execute(&pool).await.map_err(db("create schema"))?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+fn micros_to_time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn parse_spec(name: &str, text: &str) -> Result<FeatureGroupSpec> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn spec_json(spec: &FeatureGroupSpec) -> String {
+    serde_json::to_string(spec).expect("a spec always serialises")
+}
+
+#[async_trait]
+impl Catalog for SqliteCatalog {
+    async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>> {
+        let rows = sqlx::query("SELECT name, spec, created_at FROM feature_groups ORDER BY name, version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list feature groups"))?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                Ok(FeatureGroupRecord {
+                    spec: parse_spec(&name, row.get(1))?,
+                    created_at: micros_to_time(row.get(2)),
+                })
+            })
+            .collect()
+    }
+
+    async fn feature_group(&self, name: &str, version: Option<u32>) -> Result<FeatureGroupRecord> {
+        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM feature_groups WHERE name = $1 ORDER BY version")
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("read feature group"))?;
+        let Some(latest) = versions.last().copied() else {
+            let known = sqlx::query_scalar("SELECT DISTINCT name FROM feature_groups ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("list feature groups"))?;
+            return Err(Error::FeatureGroupNotFound {
+                name: name.to_string(),
+                known,
+            });
+        };
+        let wanted = version.map_or(latest, i64::from);
+        if !versions.contains(&wanted) {
+            return Err(Error::VersionNotFound {
+                name: name.to_string(),
+                version: version.unwrap_or_default(),
+                available: versions.iter().map(|v| *v as u32).collect(),
+            });
+        }
+        let row = sqlx::query("SELECT spec, created_at FROM feature_groups WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(wanted)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("read feature group"))?;
+        Ok(FeatureGroupRecord {
+            spec: parse_spec(name, row.get(0))?,
+            created_at: micros_to_time(row.get(1)),
+        })
+    }
+
+    async fn apply(&self, changes: &[FeatureGroupChange]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("begin apply"))?;
+        let now = Utc::now().timestamp_micros();
+        for change in changes {
+            match change {
+                FeatureGroupChange::Create(spec) => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO feature_groups (name, version, spec, created_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (name, version) DO NOTHING",
+                    )
+                    .bind(&spec.name)
+                    .bind(i64::from(spec.version))
+                    .bind(spec_json(spec))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("register feature group"))?;
+                    if inserted.rows_affected() == 0 {
+                        return Err(Error::AlreadyExists {
+                            name: spec.name.clone(),
+                            version: spec.version,
+                        });
+                    }
+                }
+                FeatureGroupChange::Update(spec) => {
+                    sqlx::query("UPDATE feature_groups SET spec = $1 WHERE name = $2 AND version = $3")
+                        .bind(spec_json(spec))
+                        .bind(&spec.name)
+                        .bind(i64::from(spec.version))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("update feature group"))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(db("commit apply"))
+    }
+
+    async fn record_commit(&self, name: &str, version: u32, commit: &CommitRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO feature_group_commits
+                (name, version, offline_version, operation, rows_affected, committed_at, source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (name, version, offline_version) DO NOTHING",
+        )
+        .bind(name)
+        .bind(i64::from(version))
+        .bind(commit.offline_version)
+        .bind(commit.operation.to_string())
+        .bind(commit.rows as i64)
+        .bind(commit.committed_at.timestamp_micros())
+        .bind(&commit.source)
+        .execute(&self.pool)
+        .await
+        .map_err(db("record commit"))?;
+        Ok(())
+    }
+
+    async fn commits(&self, name: &str, version: u32) -> Result<Vec<CommitRecord>> {
+        let rows = sqlx::query(
+            "SELECT offline_version, operation, rows_affected, committed_at, source FROM feature_group_commits
+             WHERE name = $1 AND version = $2 ORDER BY offline_version",
+        )
+        .bind(name)
+        .bind(i64::from(version))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read commits"))?;
+        rows.iter()
+            .map(|row| {
+                let operation: String = row.get(1);
+                Ok(CommitRecord {
+                    offline_version: row.get(0),
+                    operation: CommitOperation::parse(&operation).ok_or_else(|| Error::Corrupt {
+                        name: name.to_string(),
+                        message: format!("unknown commit operation '{operation}'"),
+                    })?,
+                    rows: row.get::<i64, _>(2) as u64,
+                    committed_at: micros_to_time(row.get(3)),
+                    source: row.get(4),
+                })
+            })
+            .collect()
+    }
+}
