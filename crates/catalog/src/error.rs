@@ -16,7 +16,9 @@ pub enum Error {
         available: Vec<u32>,
     },
 
-    #[error("feature group '{name}' version {version} is already registered with another definition")]
+    #[error(
+        "feature group '{name}' version {version} is already registered with another definition"
+    )]
     AlreadyExists { name: String, version: u32 },
 
     #[error("catalog entry for '{name}' is unreadable: {message}")]
@@ -31,7 +33,11 @@ pub enum Error {
 }
 
 fn list(versions: &[u32]) -> String {
-    versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    versions
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn known_hint(known: &[String]) -> String {

@@ -9,9 +9,13 @@ use crate::{CatalogRef, Error, Result, SqliteCatalog};
 
 /// Opens (creating if needed) the catalog named by `url`; relative paths are relative to `project_dir`.
 pub async fn open_catalog(url: &str, project_dir: &Path) -> Result<CatalogRef> {
-    let (scheme, location) = split_url(url).ok_or_else(|| Error::BadUrl { url: url.to_string() })?;
+    let (scheme, location) = split_url(url).ok_or_else(|| Error::BadUrl {
+        url: url.to_string(),
+    })?;
     match scheme {
-        "sqlite" => Ok(Arc::new(SqliteCatalog::open_sqlite(&local_path(project_dir, location)).await?)),
+        "sqlite" => Ok(Arc::new(
+            SqliteCatalog::open_sqlite(&local_path(project_dir, location)).await?,
+        )),
         other => Err(Error::UnknownScheme {
             scheme: other.to_string(),
         }),

@@ -12,5 +12,7 @@ mod sqlite;
 
 pub use error::{Error, Result};
 pub use factory::open_catalog;
-pub use records::{Catalog, CatalogRef, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord};
+pub use records::{
+    Catalog, CatalogRef, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord,
+};
 pub use sqlite::SqliteCatalog;

@@ -49,7 +49,7 @@ impl std::fmt::Display for CommitOperation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommitRecord {
     /// The Delta table version the commit produced.
-    pub offline_version: i64,
+    pub offline_version: u64,
     pub operation: CommitOperation,
     /// Rows inserted or replaced (ingest) or removed (delete).
     pub rows: u64,

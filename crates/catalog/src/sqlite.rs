@@ -11,7 +11,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use crate::error::db;
-use crate::records::{Catalog, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord};
+use crate::records::{
+    Catalog, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord,
+};
 use crate::{Error, Result};
 
 const SCHEMA: &[&str] = &[
@@ -53,7 +55,10 @@ impl SqliteCatalog {
             .await
             .map_err(db("open"))?;
         for statement in SCHEMA {
-            sqlx::query(*statement).execute(&pool).await.map_err(db("create schema"))?;
+            sqlx::query(*statement)
+                .execute(&pool)
+                .await
+                .map_err(db("create schema"))?;
         }
         Ok(Self { pool })
     }
@@ -77,10 +82,11 @@ fn spec_json(spec: &FeatureGroupSpec) -> String {
 #[async_trait]
 impl Catalog for SqliteCatalog {
     async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>> {
-        let rows = sqlx::query("SELECT name, spec, created_at FROM feature_groups ORDER BY name, version")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("list feature groups"))?;
+        let rows =
+            sqlx::query("SELECT name, spec, created_at FROM feature_groups ORDER BY name, version")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("list feature groups"))?;
         rows.iter()
             .map(|row| {
                 let name: String = row.get(0);
@@ -93,16 +99,19 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn feature_group(&self, name: &str, version: Option<u32>) -> Result<FeatureGroupRecord> {
-        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM feature_groups WHERE name = $1 ORDER BY version")
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("read feature group"))?;
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM feature_groups WHERE name = $1 ORDER BY version",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read feature group"))?;
         let Some(latest) = versions.last().copied() else {
-            let known = sqlx::query_scalar("SELECT DISTINCT name FROM feature_groups ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("list feature groups"))?;
+            let known =
+                sqlx::query_scalar("SELECT DISTINCT name FROM feature_groups ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("list feature groups"))?;
             return Err(Error::FeatureGroupNotFound {
                 name: name.to_string(),
                 known,
@@ -116,12 +125,14 @@ impl Catalog for SqliteCatalog {
                 available: versions.iter().map(|v| *v as u32).collect(),
             });
         }
-        let row = sqlx::query("SELECT spec, created_at FROM feature_groups WHERE name = $1 AND version = $2")
-            .bind(name)
-            .bind(wanted)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("read feature group"))?;
+        let row = sqlx::query(
+            "SELECT spec, created_at FROM feature_groups WHERE name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(wanted)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("read feature group"))?;
         Ok(FeatureGroupRecord {
             spec: parse_spec(name, row.get(0))?,
             created_at: micros_to_time(row.get(1)),
@@ -153,13 +164,15 @@ impl Catalog for SqliteCatalog {
                     }
                 }
                 FeatureGroupChange::Update(spec) => {
-                    sqlx::query("UPDATE feature_groups SET spec = $1 WHERE name = $2 AND version = $3")
-                        .bind(spec_json(spec))
-                        .bind(&spec.name)
-                        .bind(i64::from(spec.version))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("update feature group"))?;
+                    sqlx::query(
+                        "UPDATE feature_groups SET spec = $1 WHERE name = $2 AND version = $3",
+                    )
+                    .bind(spec_json(spec))
+                    .bind(&spec.name)
+                    .bind(i64::from(spec.version))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("update feature group"))?;
                 }
             }
         }
@@ -175,7 +188,7 @@ impl Catalog for SqliteCatalog {
         )
         .bind(name)
         .bind(i64::from(version))
-        .bind(commit.offline_version)
+        .bind(commit.offline_version as i64)
         .bind(commit.operation.to_string())
         .bind(commit.rows as i64)
         .bind(commit.committed_at.timestamp_micros())
@@ -200,10 +213,12 @@ impl Catalog for SqliteCatalog {
             .map(|row| {
                 let operation: String = row.get(1);
                 Ok(CommitRecord {
-                    offline_version: row.get(0),
-                    operation: CommitOperation::parse(&operation).ok_or_else(|| Error::Corrupt {
-                        name: name.to_string(),
-                        message: format!("unknown commit operation '{operation}'"),
+                    offline_version: row.get::<i64, _>(0) as u64,
+                    operation: CommitOperation::parse(&operation).ok_or_else(|| {
+                        Error::Corrupt {
+                            name: name.to_string(),
+                            message: format!("unknown commit operation '{operation}'"),
+                        }
                     })?,
                     rows: row.get::<i64, _>(2) as u64,
                     committed_at: micros_to_time(row.get(3)),

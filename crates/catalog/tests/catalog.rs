@@ -1,7 +1,9 @@
 //! The catalog conformance checks, against the SQLite backend.
 
 use chrono::Utc;
-use sluice_catalog::{open_catalog, CatalogRef, CommitOperation, CommitRecord, Error, FeatureGroupChange};
+use sluice_catalog::{
+    open_catalog, CatalogRef, CommitOperation, CommitRecord, Error, FeatureGroupChange,
+};
 use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec};
 
 fn spec(name: &str, version: u32) -> FeatureGroupSpec {
@@ -13,12 +15,17 @@ fn spec(name: &str, version: u32) -> FeatureGroupSpec {
         online: true,
         ttl: None,
         description: "d".into(),
-        columns: vec![ColumnSpec::new("id", ColumnType::Int64), ColumnSpec::new("ts", ColumnType::Timestamp)],
+        columns: vec![
+            ColumnSpec::new("id", ColumnType::Int64),
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+        ],
     }
 }
 
 async fn catalog(dir: &tempfile::TempDir) -> CatalogRef {
-    open_catalog("sqlite://catalog.db", dir.path()).await.unwrap()
+    open_catalog("sqlite://catalog.db", dir.path())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -26,14 +33,31 @@ async fn registers_and_resolves_versions() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog(&dir).await;
     catalog
-        .apply(&[FeatureGroupChange::Create(spec("a", 1)), FeatureGroupChange::Create(spec("a", 2))])
+        .apply(&[
+            FeatureGroupChange::Create(spec("a", 1)),
+            FeatureGroupChange::Create(spec("a", 2)),
+        ])
         .await
         .unwrap();
-    assert_eq!(catalog.feature_group("a", None).await.unwrap().spec.version, 2, "latest by default");
-    assert_eq!(catalog.feature_group("a", Some(1)).await.unwrap().spec, spec("a", 1));
+    assert_eq!(
+        catalog.feature_group("a", None).await.unwrap().spec.version,
+        2,
+        "latest by default"
+    );
+    assert_eq!(
+        catalog.feature_group("a", Some(1)).await.unwrap().spec,
+        spec("a", 1)
+    );
     let err = catalog.feature_group("a", Some(3)).await.unwrap_err();
-    assert!(matches!(&err, Error::VersionNotFound { available, .. } if available == &vec![1, 2]), "{err}");
-    let err = catalog.feature_group("b", None).await.unwrap_err().to_string();
+    assert!(
+        matches!(&err, Error::VersionNotFound { available, .. } if available == &vec![1, 2]),
+        "{err}"
+    );
+    let err = catalog
+        .feature_group("b", None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "feature group 'b' is not registered (registered: a)");
 }
 
@@ -41,13 +65,25 @@ async fn registers_and_resolves_versions() {
 async fn apply_is_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog(&dir).await;
-    catalog.apply(&[FeatureGroupChange::Create(spec("a", 1))]).await.unwrap();
+    catalog
+        .apply(&[FeatureGroupChange::Create(spec("a", 1))])
+        .await
+        .unwrap();
     let err = catalog
-        .apply(&[FeatureGroupChange::Create(spec("b", 1)), FeatureGroupChange::Create(spec("a", 1))])
+        .apply(&[
+            FeatureGroupChange::Create(spec("b", 1)),
+            FeatureGroupChange::Create(spec("a", 1)),
+        ])
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }));
-    let names: Vec<_> = catalog.feature_groups().await.unwrap().into_iter().map(|r| r.spec.name).collect();
+    let names: Vec<_> = catalog
+        .feature_groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.spec.name)
+        .collect();
     assert_eq!(names, vec!["a"], "the failed apply left no trace");
 }
 
@@ -56,10 +92,16 @@ async fn updates_and_commit_history_persist() {
     let dir = tempfile::tempdir().unwrap();
     {
         let catalog = catalog(&dir).await;
-        catalog.apply(&[FeatureGroupChange::Create(spec("a", 1))]).await.unwrap();
+        catalog
+            .apply(&[FeatureGroupChange::Create(spec("a", 1))])
+            .await
+            .unwrap();
         let mut updated = spec("a", 1);
         updated.description = "new".into();
-        catalog.apply(&[FeatureGroupChange::Update(updated)]).await.unwrap();
+        catalog
+            .apply(&[FeatureGroupChange::Update(updated)])
+            .await
+            .unwrap();
         for (v, op) in [(1, CommitOperation::Ingest), (2, CommitOperation::Delete)] {
             let commit = CommitRecord {
                 offline_version: v,
@@ -72,9 +114,23 @@ async fn updates_and_commit_history_persist() {
         }
     }
     let catalog = catalog(&dir).await;
-    assert_eq!(catalog.feature_group("a", None).await.unwrap().spec.description, "new");
+    assert_eq!(
+        catalog
+            .feature_group("a", None)
+            .await
+            .unwrap()
+            .spec
+            .description,
+        "new"
+    );
     let commits = catalog.commits("a", 1).await.unwrap();
-    assert_eq!(commits.iter().map(|c| (c.offline_version, c.rows)).collect::<Vec<_>>(), vec![(1, 10), (2, 20)]);
+    assert_eq!(
+        commits
+            .iter()
+            .map(|c| (c.offline_version, c.rows))
+            .collect::<Vec<_>>(),
+        vec![(1, 10), (2, 20)]
+    );
     assert_eq!(commits[1].operation, CommitOperation::Delete);
     assert!(catalog.commits("a", 2).await.unwrap().is_empty());
 }
@@ -82,6 +138,10 @@ async fn updates_and_commit_history_persist() {
 #[tokio::test]
 async fn unknown_scheme_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let err = open_catalog("mongodb://x", dir.path()).await.err().unwrap().to_string();
+    let err = open_catalog("mongodb://x", dir.path())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("'mongodb'"), "{err}");
 }

@@ -1,1 +1,19 @@
-//! placeholder
+//! The offline store: the full history of every feature group, one row per
+//! (primary key, event time), with every earlier state readable by commit
+//! version or wall-clock time.
+//!
+//! This crate owns the [`OfflineStore`] trait and its Delta Lake
+//! implementation; DataFusion and deltalake stay inside it so that other
+//! crates build and test without them. It must not touch the catalog or the
+//! online store: callers record commits and update serving state themselves.
+
+mod delta;
+mod error;
+mod factory;
+mod predicates;
+mod store;
+
+pub use delta::DeltaOfflineStore;
+pub use error::{Error, Result};
+pub use factory::open_offline_store;
+pub use store::{BatchStream, CommitMetrics, OfflineStore, OfflineStoreRef, ReadAt};

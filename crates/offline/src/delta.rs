@@ -1,0 +1,315 @@
+//! The Delta Lake implementation: one table per feature-group version at
+//! `<root>/<name>/v<version>/`, Parquet files plus a transaction log whose
+//! atomic commits give both crash safety and time travel.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deltalake::datafusion::dataframe::DataFrame;
+use deltalake::datafusion::logical_expr::col;
+use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext};
+use deltalake::operations::write::WriteBuilder;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use sluice_types::FeatureGroupSpec;
+use url::Url;
+
+use crate::predicates::{keys_predicate, merge_predicate, row_identity};
+use crate::store::{BatchStream, CommitMetrics, OfflineStore, ReadAt};
+use crate::{Error, Result};
+
+/// Name of the input-order column the staging step may add; the last row per identity wins.
+pub const SEQUENCE_COLUMN: &str = "__sluice_seq";
+
+pub struct DeltaOfflineStore {
+    root: Url,
+}
+
+impl DeltaOfflineStore {
+    pub fn new(root: Url) -> Self {
+        Self { root }
+    }
+
+    fn table_url(&self, fg: &FeatureGroupSpec) -> Url {
+        self.root
+            .join(&format!("{}/v{}/", fg.name, fg.version))
+            .expect("validated names are valid URL segments")
+    }
+
+    /// The table, loaded at its latest version, or `None` when it was never written.
+    async fn open(&self, fg: &FeatureGroupSpec) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(fg);
+        if url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists()) {
+            return Ok(None);
+        }
+        let mut table = DeltaTableBuilder::from_url(url)
+            .and_then(|b| b.build())
+            .map_err(delta(fg, "open"))?;
+        match table.load().await {
+            Ok(()) => Ok(Some(table)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(delta(fg, "open")(e)),
+        }
+    }
+
+    /// A handle on a table that does not exist yet, its directory created where the store is local.
+    fn new_table(&self, fg: &FeatureGroupSpec) -> Result<DeltaTable> {
+        let url = self.table_url(fg);
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path)
+                .map_err(|e| delta(fg, "create")(DeltaTableError::from(e)))?;
+        }
+        DeltaTableBuilder::from_url(url)
+            .and_then(|b| b.build())
+            .map_err(delta(fg, "create"))
+    }
+}
+
+fn label(fg: &FeatureGroupSpec) -> String {
+    format!("{}:{}", fg.name, fg.version)
+}
+
+fn delta<'a>(
+    fg: &'a FeatureGroupSpec,
+    operation: &'static str,
+) -> impl Fn(DeltaTableError) -> Error + 'a {
+    move |source| Error::Delta {
+        feature_group: label(fg),
+        operation,
+        source,
+    }
+}
+
+fn query<'a>(
+    fg: &'a FeatureGroupSpec,
+    operation: &'static str,
+) -> impl Fn(deltalake::datafusion::error::DataFusionError) -> Error + 'a {
+    move |source| Error::Query {
+        feature_group: label(fg),
+        operation,
+        source,
+    }
+}
+
+/// The staged rows, with later duplicates of a row identity replacing earlier ones.
+async fn staged_source(fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<DataFrame> {
+    let ctx = SessionContext::new();
+    let paths: Vec<String> = staged.iter().map(|p| p.display().to_string()).collect();
+    let df = ctx
+        .read_parquet(paths, ParquetReadOptions::default())
+        .await
+        .map_err(query(fg, "read of staged rows"))?;
+    let columns: Vec<_> = fg.columns.iter().map(|c| col(&c.name)).collect();
+    if !df
+        .schema()
+        .has_column_with_unqualified_name(SEQUENCE_COLUMN)
+        || !has_duplicates(fg, &df).await?
+    {
+        return df.select(columns).map_err(query(fg, "read of staged rows"));
+    }
+    let identity: Vec<_> = row_identity(fg).into_iter().map(col).collect();
+    // DISTINCT ON keeps the first row of each group in this order: the last one staged.
+    let order = identity
+        .iter()
+        .map(|c| c.clone().sort(true, false))
+        .chain([col(SEQUENCE_COLUMN).sort(false, false)])
+        .collect();
+    df.distinct_on(identity, columns, Some(order))
+        .map_err(query(fg, "de-duplication of staged rows"))
+}
+
+async fn has_duplicates(fg: &FeatureGroupSpec, df: &DataFrame) -> Result<bool> {
+    use deltalake::datafusion::functions_aggregate::expr_fn::count;
+    use deltalake::datafusion::logical_expr::lit;
+    let identity: Vec<_> = row_identity(fg).into_iter().map(col).collect();
+    let groups = df
+        .clone()
+        .aggregate(identity, vec![count(lit(1)).alias("n")])
+        .and_then(|g| g.filter(col("n").gt(lit(1))))
+        .and_then(|g| g.limit(0, Some(1)))
+        .map_err(query(fg, "duplicate check"))?;
+    let found = groups.count().await.map_err(query(fg, "duplicate check"))?;
+    Ok(found > 0)
+}
+
+/// Casts a scanned batch to the feature group's declared schema (the reader may
+/// hand back view or large string types).
+fn conform(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let array = batch.column_by_name(field.name()).ok_or_else(|| {
+                arrow::error::ArrowError::SchemaError(format!(
+                    "stored table has no column '{}'",
+                    field.name()
+                ))
+            })?;
+            cast_with_options(array, field.data_type(), &CastOptions::default())
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[async_trait]
+impl OfflineStore for DeltaOfflineStore {
+    async fn upsert(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics> {
+        let started = Instant::now();
+        let source = staged_source(fg, staged).await?;
+        let table = match self.open(fg).await? {
+            Some(table) => table,
+            None => {
+                let table = self.new_table(fg)?;
+                let rows = source.clone().count().await.map_err(query(fg, "write"))? as u64;
+                let table = WriteBuilder::new(table.log_store(), None)
+                    .with_input_plan(source.logical_plan().clone())
+                    .with_save_mode(SaveMode::Append)
+                    .with_table_name(label(fg))
+                    .with_description(fg.description.clone())
+                    .await
+                    .map_err(delta(fg, "write"))?;
+                return Ok(CommitMetrics {
+                    version: table.version().unwrap_or_default(),
+                    rows_inserted: rows,
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    ..Default::default()
+                });
+            }
+        };
+        let (table, metrics) = table
+            .merge(source, merge_predicate(fg))
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .when_matched_update(|update| {
+                fg.columns
+                    .iter()
+                    .filter(|c| !row_identity(fg).contains(&c.name.as_str()))
+                    .fold(update, |u, c| {
+                        u.update(c.name.as_str(), col(format!("source.{}", c.name)))
+                    })
+            })
+            .and_then(|merge| {
+                merge.when_not_matched_insert(|insert| {
+                    fg.columns.iter().fold(insert, |i, c| {
+                        i.set(c.name.as_str(), col(format!("source.{}", c.name)))
+                    })
+                })
+            })
+            .map_err(delta(fg, "merge"))?
+            .await
+            .map_err(delta(fg, "merge"))?;
+        Ok(CommitMetrics {
+            version: table.version().unwrap_or_default(),
+            rows_inserted: metrics.num_target_rows_inserted as u64,
+            rows_updated: metrics.num_target_rows_updated as u64,
+            rows_deleted: 0,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    async fn scan(&self, fg: &FeatureGroupSpec, at: ReadAt) -> Result<BatchStream> {
+        let schema = fg.arrow_schema();
+        let Some(mut table) = self.open(fg).await? else {
+            if at == ReadAt::Latest {
+                return Ok(futures::stream::empty().boxed());
+            }
+            return Err(Error::NoSuchState {
+                feature_group: label(fg),
+                requested: describe(at),
+                message: "nothing has been written to it yet".into(),
+            });
+        };
+        let no_such_state = |e: DeltaTableError| Error::NoSuchState {
+            feature_group: label(fg),
+            requested: describe(at),
+            message: e.to_string(),
+        };
+        match at {
+            ReadAt::Latest => {}
+            ReadAt::Version(version) => table.load_version(version).await.map_err(no_such_state)?,
+            ReadAt::Time(time) => {
+                if time
+                    < first_commit_time(&table)
+                        .await
+                        .map_err(delta(fg, "time travel"))?
+                {
+                    // Before the first commit the feature group held no rows.
+                    return Ok(futures::stream::empty().boxed());
+                }
+                table
+                    .load_with_datetime(time)
+                    .await
+                    .map_err(no_such_state)?
+            }
+        }
+        let (_, stream) = table.scan_table().await.map_err(delta(fg, "scan"))?;
+        let name = label(fg);
+        Ok(stream
+            .map(move |batch| {
+                let batch = batch.map_err(|source| Error::Query {
+                    feature_group: name.clone(),
+                    operation: "scan",
+                    source,
+                })?;
+                conform(&schema, batch)
+            })
+            .boxed())
+    }
+
+    async fn delete_keys(
+        &self,
+        fg: &FeatureGroupSpec,
+        keys: &RecordBatch,
+    ) -> Result<Option<CommitMetrics>> {
+        let started = Instant::now();
+        let Some(table) = self.open(fg).await? else {
+            return Ok(None);
+        };
+        let before = table.version();
+        let (table, metrics) = table
+            .delete()
+            .with_predicate(keys_predicate(fg, keys)?)
+            .await
+            .map_err(delta(fg, "delete"))?;
+        if table.version() == before {
+            return Ok(None);
+        }
+        Ok(Some(CommitMetrics {
+            version: table.version().unwrap_or_default(),
+            rows_deleted: metrics.num_deleted_rows.unwrap_or_default() as u64,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        }))
+    }
+
+    async fn latest_version(&self, fg: &FeatureGroupSpec) -> Result<Option<u64>> {
+        Ok(self.open(fg).await?.and_then(|t| t.version()))
+    }
+}
+
+/// When commit 0 was written, by the same clock `load_with_datetime` uses: the log file's modification time.
+async fn first_commit_time(
+    table: &DeltaTable,
+) -> std::result::Result<DateTime<Utc>, DeltaTableError> {
+    let first = deltalake::Path::from("_delta_log/00000000000000000000.json");
+    let meta = table.log_store().object_store(None).head(&first).await?;
+    Ok(meta.last_modified)
+}
+
+fn describe(at: ReadAt) -> String {
+    match at {
+        ReadAt::Latest => "the latest commit".into(),
+        ReadAt::Version(v) => format!("commit {v}"),
+        ReadAt::Time(t) => format!("the state as of {}", t.to_rfc3339()),
+    }
+}

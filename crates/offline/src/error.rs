@@ -1,0 +1,46 @@
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("offline store backend '{scheme}' is not available (known: file)")]
+    UnknownScheme { scheme: String },
+
+    #[error("offline store URL '{url}' is not usable: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    #[error("feature group {feature_group}: {requested} is not readable: {message}")]
+    NoSuchState {
+        feature_group: String,
+        requested: String,
+        message: String,
+    },
+
+    #[error("feature group {feature_group}: offline {operation} failed: {source}")]
+    Delta {
+        feature_group: String,
+        operation: &'static str,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+
+    #[error("feature group {feature_group}: offline {operation} failed: {source}")]
+    Query {
+        feature_group: String,
+        operation: &'static str,
+        #[source]
+        source: deltalake::datafusion::error::DataFusionError,
+    },
+
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl Error {
+    /// True when the caller asked for something that cannot exist (a bad URL, a version never written).
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownScheme { .. } | Error::BadUrl { .. } | Error::NoSuchState { .. }
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

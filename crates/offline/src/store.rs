@@ -1,0 +1,65 @@
+//! The backend trait and the types it exchanges.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use sluice_types::FeatureGroupSpec;
+
+use crate::Result;
+
+/// Batches of a feature group's schema, read lazily.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+/// Which state of a feature group's history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAt {
+    Latest,
+    /// The state right after this commit.
+    Version(u64),
+    /// The state of the newest commit made at or before this time.
+    Time(DateTime<Utc>),
+}
+
+/// What one commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitMetrics {
+    pub version: u64,
+    pub rows_inserted: u64,
+    pub rows_updated: u64,
+    pub rows_deleted: u64,
+    pub elapsed_ms: u64,
+}
+
+/// Where feature history lives.
+///
+/// Every write is one atomic commit: a reader sees all of it or none of it,
+/// and a process killed mid-write leaves the previous commit readable.
+#[async_trait]
+pub trait OfflineStore: Send + Sync {
+    /// Upserts the rows of `staged` (local Parquet files in the feature group's
+    /// schema) as one commit: a row whose (primary key, event time) is already
+    /// stored replaces it; among input rows with the same (key, event time) the
+    /// last one wins. Creates the table on first use.
+    async fn upsert(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics>;
+
+    /// Streams the rows of one state of the history. A feature group never
+    /// written reads as empty at `Latest` and as an error at any other state.
+    async fn scan(&self, fg: &FeatureGroupSpec, at: ReadAt) -> Result<BatchStream>;
+
+    /// Removes every row of the given keys (a batch of the primary-key
+    /// columns) as one commit. Returns `None` when there was nothing to delete.
+    async fn delete_keys(
+        &self,
+        fg: &FeatureGroupSpec,
+        keys: &RecordBatch,
+    ) -> Result<Option<CommitMetrics>>;
+
+    /// The newest commit version, `None` before the first write.
+    async fn latest_version(&self, fg: &FeatureGroupSpec) -> Result<Option<u64>>;
+}
+
+pub type OfflineStoreRef = Arc<dyn OfflineStore>;

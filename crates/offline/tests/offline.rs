@@ -1,0 +1,259 @@
+//! The offline-store checks, against the Delta Lake backend on local disk.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{
+    AsArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimestampMicrosecondType};
+use futures::TryStreamExt;
+use sluice_offline::{open_offline_store, OfflineStoreRef, ReadAt};
+use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec};
+
+type State = BTreeMap<(i64, i64), f64>;
+
+fn fg() -> FeatureGroupSpec {
+    FeatureGroupSpec {
+        name: "tx".into(),
+        version: 1,
+        primary_key: vec!["id".into()],
+        event_time: Some("ts".into()),
+        online: true,
+        ttl: None,
+        description: String::new(),
+        columns: vec![
+            ColumnSpec::new("id", ColumnType::Int64),
+            ColumnSpec::new("ts", ColumnType::Timestamp),
+            ColumnSpec::new("x", ColumnType::Float64).nullable(),
+        ],
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: OfflineStoreRef,
+    staged: usize,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_offline_store("file://offline", dir.path()).unwrap();
+        Self {
+            dir,
+            store,
+            staged: 0,
+        }
+    }
+
+    /// Writes rows to a staging Parquet file with an input-order column, as ingest does.
+    fn stage(&mut self, rows: &[(i64, i64, f64)]) -> PathBuf {
+        self.staged += 1;
+        let path = self
+            .dir
+            .path()
+            .join(format!("staged-{}.parquet", self.staged));
+        let mut fields: Vec<Field> = fg()
+            .arrow_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("__sluice_seq", DataType::UInt64, false));
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(UInt64Array::from_iter_values(0..rows.len() as u64)),
+            ],
+        )
+        .unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema,
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        path
+    }
+
+    async fn read(&self, at: ReadAt) -> State {
+        let batches: Vec<RecordBatch> = self
+            .store
+            .scan(&fg(), at)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut state = State::new();
+        for batch in batches {
+            assert_eq!(
+                batch.schema(),
+                fg().arrow_schema(),
+                "reads return the declared schema"
+            );
+            let id = batch.column(0).as_primitive::<Int64Type>();
+            let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+            let x = batch.column(2).as_primitive::<Float64Type>();
+            for i in 0..batch.num_rows() {
+                let previous = state.insert((id.value(i), ts.value(i)), x.value(i));
+                assert!(previous.is_none(), "one row per (key, event time)");
+            }
+        }
+        state
+    }
+}
+
+fn apply(model: &mut State, rows: &[(i64, i64, f64)]) {
+    for &(id, ts, x) in rows {
+        model.insert((id, ts), x);
+    }
+}
+
+#[tokio::test]
+async fn time_travel_returns_each_commit_exactly() {
+    let mut f = Fixture::new();
+    assert!(
+        f.read(ReadAt::Latest).await.is_empty(),
+        "a never-written group reads as empty"
+    );
+    let writes: Vec<Vec<(i64, i64, f64)>> = vec![
+        vec![(1, 10, 1.0), (2, 10, 2.0), (1, 5, 0.5)],
+        // Replaces (1, 10), adds a late event for key 2, and repeats (3, 7) so the last copy wins.
+        vec![(1, 10, 1.5), (2, 3, 2.5), (3, 7, 3.0), (3, 7, 3.5)],
+        vec![(4, 1, 4.0)],
+    ];
+    let mut model = State::new();
+    let mut expected_by_version = Vec::new();
+    for rows in &writes {
+        let staged = f.stage(rows);
+        let metrics = f.store.upsert(&fg(), &[staged]).await.unwrap();
+        apply(&mut model, rows);
+        expected_by_version.push((metrics.version, model.clone()));
+    }
+    assert_eq!(
+        expected_by_version
+            .iter()
+            .map(|(v, _)| *v)
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "one commit per upsert"
+    );
+    for (version, expected) in &expected_by_version {
+        assert_eq!(
+            &f.read(ReadAt::Version(*version)).await,
+            expected,
+            "state at commit {version}"
+        );
+    }
+    assert_eq!(f.read(ReadAt::Latest).await, model);
+    assert_eq!(model[&(3, 7)], 3.5);
+    assert_eq!(f.store.latest_version(&fg()).await.unwrap(), Some(2));
+
+    let err = f.store.scan(&fg(), ReadAt::Version(9)).await.err().unwrap();
+    assert!(
+        err.is_user_error() && err.to_string().contains("commit 9"),
+        "{err}"
+    );
+    let before_anything = chrono::DateTime::from_timestamp(0, 0).unwrap();
+    assert!(
+        f.read(ReadAt::Time(before_anything)).await.is_empty(),
+        "before the first commit there were no rows"
+    );
+    assert_eq!(
+        f.read(ReadAt::Time(chrono::Utc::now())).await,
+        model,
+        "now reads the latest commit"
+    );
+}
+
+#[tokio::test]
+async fn deletes_remove_only_the_keys_rows() {
+    let mut f = Fixture::new();
+    let rows = vec![
+        (1, 1, 1.0),
+        (1, 2, 1.1),
+        (2, 1, 2.0),
+        (3, 1, 3.0),
+        (3, 9, 3.1),
+    ];
+    let staged = f.stage(&rows);
+    f.store.upsert(&fg(), &[staged]).await.unwrap();
+    let keys = RecordBatch::try_new(
+        fg().key_schema(),
+        vec![Arc::new(Int64Array::from(vec![1, 3, 42]))],
+    )
+    .unwrap();
+    let metrics = f
+        .store
+        .delete_keys(&fg(), &keys)
+        .await
+        .unwrap()
+        .expect("rows were deleted");
+    assert_eq!(metrics.version, 1);
+    assert_eq!(metrics.rows_deleted, 4);
+    let expected: State = [((2, 1), 2.0)].into_iter().collect();
+    assert_eq!(f.read(ReadAt::Latest).await, expected);
+    assert_eq!(
+        f.read(ReadAt::Version(0)).await.len(),
+        5,
+        "the history before the delete stays readable"
+    );
+
+    let nothing = RecordBatch::try_new(
+        fg().key_schema(),
+        vec![Arc::new(Int64Array::from(vec![77]))],
+    )
+    .unwrap();
+    assert!(
+        f.store
+            .delete_keys(&fg(), &nothing)
+            .await
+            .unwrap()
+            .is_none(),
+        "no commit when nothing matches"
+    );
+}
+
+#[tokio::test]
+async fn random_upserts_match_a_model() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = prop::collection::vec(
+        prop::collection::vec((0i64..8, 0i64..6, -50.0f64..50.0), 1..20),
+        1..5,
+    );
+    for _ in 0..4 {
+        let writes = strategy.new_tree(&mut runner).unwrap().current();
+        let mut f = Fixture::new();
+        let mut model = State::new();
+        for rows in &writes {
+            let staged = f.stage(rows);
+            f.store.upsert(&fg(), &[staged]).await.unwrap();
+            apply(&mut model, rows);
+        }
+        assert_eq!(f.read(ReadAt::Latest).await, model, "writes: {writes:?}");
+    }
+}
+
+#[test]
+fn unknown_scheme_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = open_offline_store("hdfs://cluster/x", dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("'hdfs'"), "{err}");
+}
