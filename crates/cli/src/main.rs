@@ -1,1 +1,61 @@
-fn main() {}
+//! `sluice`: the command-line interface. A thin layer that parses arguments,
+//! calls the feature-store API and prints results; it holds no storage logic.
+
+mod args;
+mod commands;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+use crate::output::UserError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+/// 1 for errors the user can fix (bad input, unknown names), 2 for internal failures.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<UserError>().is_some() {
+        return 1;
+    }
+    match error.downcast_ref::<sluice_featurestore::Error>() {
+        Some(e) if !e.is_user_error() => 2,
+        Some(_) => 1,
+        None => 2,
+    }
+}

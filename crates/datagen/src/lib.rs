@@ -67,6 +67,12 @@ impl TransactionsOptions {
         self
     }
 
+    /// Places the events so that the newest is `end_micros`: recent data for TTL-aware demos.
+    pub fn ending_at(mut self, end_micros: i64) -> Self {
+        self.start_micros = end_micros - self.rows as i64 * self.step_micros;
+        self
+    }
+
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self

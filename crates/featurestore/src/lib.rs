@@ -1,1 +1,27 @@
-//! placeholder
+//! The feature store: the Rust API that ties the catalog, the offline store
+//! and the online store together into projects and feature-group handles.
+//!
+//! This crate owns the operations users call (init, apply, ingest, read,
+//! lookup, delete, show) and their ordering guarantees across stores. It
+//! talks to backends only through their traits, opened by URL from the
+//! project's `sluice.toml`; it must not know which backend it has, and it
+//! holds no CLI or HTTP concerns.
+
+mod error;
+mod feature_group;
+mod ingest;
+mod plan;
+mod progress;
+mod project;
+mod sources;
+mod staging;
+
+pub use error::{Error, Result};
+pub use feature_group::{FeatureGroup, FeatureGroupInfo};
+pub use ingest::IngestMetrics;
+pub use plan::{Plan, PlanAction, PlanItem};
+pub use progress::{NoProgress, Progress};
+pub use project::{FeatureStore, InitReport};
+pub use sluice_catalog::{CommitOperation, CommitRecord};
+pub use sluice_offline::{BatchStream, ReadAt};
+pub use sluice_online::{LookupStatus, OnlineRead};

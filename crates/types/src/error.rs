@@ -41,7 +41,7 @@ pub enum Error {
         expected: String,
     },
 
-    #[error("{source_name}: unknown column '{column}' (the feature group has: {expected})")]
+    #[error("{source_name}: unknown column '{column}' (expected columns: {expected})")]
     UnknownColumn {
         source_name: String,
         column: String,

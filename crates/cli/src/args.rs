@@ -1,0 +1,147 @@
+//! Every command and flag, defined once; `--help` comes from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Feature store and ML pipelines in one binary"
+)]
+pub struct Cli {
+    /// The project directory (holds sluice.toml and features/).
+    #[arg(long, global = true, env = "SLUICE_PROJECT", default_value = ".")]
+    pub project: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project: sluice.toml and a commented example under features/.
+    Init {
+        /// Where to create it (default: the --project directory).
+        dir: Option<PathBuf>,
+    },
+    /// Register the definitions in features/*.toml, showing the plan first.
+    Apply {
+        /// Show the plan without applying it.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Write files (CSV, Parquet, NDJSON) into a feature group: one offline commit, then the online store.
+    Ingest {
+        /// NAME[:VERSION] (latest version when omitted).
+        feature_group: String,
+        /// Input files; the format comes from the extension (.csv, .parquet, .ndjson/.jsonl).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Read a feature group's offline rows, now or at an earlier state.
+    Read {
+        feature_group: String,
+        /// The state at this time (RFC 3339, e.g. 2026-11-28T12:00:00Z).
+        #[arg(long, conflicts_with = "commit")]
+        as_of: Option<String>,
+        /// The state right after this offline commit version.
+        #[arg(long)]
+        commit: Option<u64>,
+        /// At most this many rows (printing to the terminal shows 20 by default).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write the rows to a .parquet or .csv file instead of printing them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Look keys up in the online store: each feature's value and PRESENT / MISSING / EXPIRED.
+    Lookup {
+        feature_group: String,
+        /// KEY=VALUE for each primary-key column; repeat a column (or use KEY=V1,V2) for several keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete keys from both stores (a new offline commit; history stays readable).
+    Delete {
+        feature_group: String,
+        /// KEY=VALUE for each primary-key column; repeat a column (or use KEY=V1,V2) for several keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List registered objects.
+    List {
+        what: ListWhat,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Show a feature group: schema, commits, row count.
+    Show {
+        feature_group: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Run the end-to-end demo on the embedded stores.
+    Quickstart {
+        /// Where to create the demo project.
+        #[arg(long, default_value = "sluice-quickstart")]
+        dir: PathBuf,
+        /// Rows of generated transactions to ingest.
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+    },
+    /// Write a seeded, transactions-like data set (the quickstart's and benchmarks' data).
+    Generate(GenerateArgs),
+    /// Measure ingest and online lookups against in-process anchors.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Json {
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListWhat {
+    FeatureGroups,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output file; .csv, .parquet or .ndjson.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: usize,
+    /// Distinct keys (default: rows / 8).
+    #[arg(long)]
+    pub keys: Option<i64>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Rows to ingest.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Single-key online lookups to time.
+    #[arg(long, default_value_t = 100_000)]
+    pub lookups: usize,
+    /// Where to build the benchmark project (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: Json,
+}

@@ -1,0 +1,171 @@
+//! `ingest`, `read`, `lookup` and `delete`: moving feature rows in and out.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use arrow::array::RecordBatch;
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use chrono::Utc;
+use futures::TryStreamExt;
+use serde_json::json;
+use sluice_featurestore::{FeatureGroup, ReadAt};
+
+use crate::output::{print_json, print_table, rows_as_json, user_error, write_stream};
+use crate::progress::Bar;
+
+const DEFAULT_PRINT_LIMIT: usize = 20;
+
+pub async fn ingest(fg: &FeatureGroup<'_>, files: &[PathBuf], json: bool) -> Result<()> {
+    let metrics = fg.ingest_files(files, &Bar::new()).await?;
+    if json {
+        return print_json(&metrics);
+    }
+    let seconds = (metrics.stage_ms + metrics.offline_ms + metrics.online_ms) as f64 / 1000.0;
+    println!(
+        "ingested {} rows into {} in {seconds:.2}s: offline commit {} ({} inserted, {} replaced)",
+        metrics.rows,
+        metrics.feature_group,
+        metrics.offline_version,
+        metrics.offline_rows_inserted,
+        metrics.offline_rows_updated
+    );
+    if fg.spec().online {
+        println!(
+            "online: {} rows written, {} older than the stored value",
+            metrics.online_rows_written, metrics.online_rows_older
+        );
+    }
+    Ok(())
+}
+
+pub async fn read(
+    fg: &FeatureGroup<'_>,
+    as_of: Option<&str>,
+    commit: Option<u64>,
+    limit: Option<usize>,
+    out: Option<&Path>,
+) -> Result<()> {
+    let at = match (as_of, commit) {
+        (Some(text), _) => ReadAt::Time(string_to_datetime(&Utc, text).map_err(|_| {
+            user_error(format!(
+                "--as-of '{text}' is not an RFC 3339 / ISO-8601 time"
+            ))
+        })?),
+        (None, Some(version)) => ReadAt::Version(version),
+        (None, None) => ReadAt::Latest,
+    };
+    if let Some(path) = out {
+        let rows = write_stream(fg.read(at, limit).await?, path).await?;
+        println!("wrote {rows} rows to {}", path.display());
+        return Ok(());
+    }
+    let shown = limit.unwrap_or(DEFAULT_PRINT_LIMIT);
+    let batches: Vec<RecordBatch> = fg.read(at, Some(shown + 1)).await?.try_collect().await?;
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let visible: Vec<RecordBatch> =
+        arrow::compute::concat_batches(&fg.spec().arrow_schema(), &batches)
+            .map(|all| vec![all.slice(0, total.min(shown))])?;
+    print_table(&visible)?;
+    if total > shown {
+        println!("(first {shown} rows; use --limit N or --out FILE for more)");
+    }
+    Ok(())
+}
+
+/// `KEY=VALUE` arguments grouped by column, in first-seen order; each column
+/// must be given the same number of times (once per key looked up).
+fn parse_keys(args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+    let mut columns: Vec<(String, Vec<String>)> = Vec::new();
+    for arg in args {
+        let (name, value) = arg
+            .split_once('=')
+            .ok_or_else(|| user_error(format!("key '{arg}' is not KEY=VALUE")))?;
+        match columns.iter_mut().find(|(n, _)| n == name) {
+            Some((_, values)) => values.push(value.to_string()),
+            None => columns.push((name.to_string(), vec![value.to_string()])),
+        }
+    }
+    let counts: Vec<usize> = columns.iter().map(|(_, v)| v.len()).collect();
+    if counts.windows(2).any(|w| w[0] != w[1]) {
+        return Err(user_error(
+            "each key column must be given the same number of times (once per key)",
+        ));
+    }
+    Ok(columns)
+}
+
+pub async fn lookup(fg: &FeatureGroup<'_>, args: &[String], json: bool) -> Result<()> {
+    let keys = fg.keys_from_text(&parse_keys(args)?)?;
+    let read = fg.lookup(&keys).await?;
+    let rows = rows_as_json(&read.rows)?;
+    let key_names = &fg.spec().primary_key;
+    let results: Vec<_> = rows
+        .into_iter()
+        .zip(&read.status)
+        .map(|(mut row, status)| {
+            let key: serde_json::Map<_, _> = key_names
+                .iter()
+                .filter_map(|k| row.remove_entry(k))
+                .collect();
+            json!({ "key": key, "status": status, "values": row })
+        })
+        .collect();
+    if json {
+        return print_json(&json!({ "feature_group": fg.label(), "results": results }));
+    }
+    for result in &results {
+        println!(
+            "{}  {}",
+            result["status"].as_str().unwrap_or_default(),
+            result["key"]
+        );
+        if result["status"] != "PRESENT" {
+            continue;
+        }
+        if let Some(values) = result["values"].as_object() {
+            for (name, value) in values {
+                println!("  {name:<20} {value}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete(fg: &FeatureGroup<'_>, args: &[String], json: bool) -> Result<()> {
+    let keys = fg.keys_from_text(&parse_keys(args)?)?;
+    let removed = fg.delete(&keys).await?;
+    if json {
+        return print_json(
+            &json!({ "feature_group": fg.label(), "keys": keys.num_rows(), "offline_rows_deleted": removed }),
+        );
+    }
+    println!(
+        "deleted {} key(s) from {}: {removed} offline rows removed",
+        keys.num_rows(),
+        fg.label()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_repeated_key_columns() {
+        let args: Vec<String> = ["a=1", "b=x", "a=2", "b=y"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let parsed = parse_keys(&args).unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("a".into(), vec!["1".into(), "2".into()]),
+                ("b".into(), vec!["x".into(), "y".into()])
+            ]
+        );
+        assert!(parse_keys(&["a=1".into(), "a=2".into(), "b=1".into()]).is_err());
+        assert!(parse_keys(&["a".into()]).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! `generate`: the seeded data set as a file.
+
+use anyhow::Result;
+use sluice_datagen::{write_transactions, FileFormat, TransactionsOptions};
+
+use crate::args::GenerateArgs;
+use crate::output::user_error;
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    let format = FileFormat::from_path(&args.out).ok_or_else(|| {
+        user_error(format!(
+            "--out {}: use a .csv, .parquet or .ndjson file name",
+            args.out.display()
+        ))
+    })?;
+    let mut options = TransactionsOptions::new(args.rows).with_seed(args.seed);
+    if let Some(keys) = args.keys {
+        options = options.with_keys(keys);
+    }
+    let rows = write_transactions(&args.out, format, options)?;
+    println!("wrote {rows} rows to {}", args.out.display());
+    Ok(())
+}

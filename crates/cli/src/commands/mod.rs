@@ -1,0 +1,103 @@
+//! One module per group of commands; each parses its arguments into API calls and prints.
+
+mod bench;
+mod describe;
+mod feature_data;
+mod generate;
+mod project;
+mod quickstart;
+
+use std::path::Path;
+
+use anyhow::Result;
+use sluice_featurestore::{FeatureGroup, FeatureStore};
+use sluice_types::NameRef;
+
+use crate::args::{Cli, Command};
+use crate::output::user_error;
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let project = cli.project.as_path();
+    match cli.command {
+        Command::Init { dir } => project::init(dir.as_deref().unwrap_or(project)),
+        Command::Apply { dry_run, json } => {
+            project::apply(&open(project).await?, dry_run, json.json).await
+        }
+        Command::Ingest {
+            feature_group,
+            files,
+            json,
+        } => {
+            let store = open(project).await?;
+            feature_data::ingest(
+                &feature_group_handle(&store, &feature_group).await?,
+                &files,
+                json.json,
+            )
+            .await
+        }
+        Command::Read {
+            feature_group,
+            as_of,
+            commit,
+            limit,
+            out,
+        } => {
+            let store = open(project).await?;
+            let fg = feature_group_handle(&store, &feature_group).await?;
+            feature_data::read(&fg, as_of.as_deref(), commit, limit, out.as_deref()).await
+        }
+        Command::Lookup {
+            feature_group,
+            keys,
+            json,
+        } => {
+            let store = open(project).await?;
+            feature_data::lookup(
+                &feature_group_handle(&store, &feature_group).await?,
+                &keys,
+                json.json,
+            )
+            .await
+        }
+        Command::Delete {
+            feature_group,
+            keys,
+            json,
+        } => {
+            let store = open(project).await?;
+            feature_data::delete(
+                &feature_group_handle(&store, &feature_group).await?,
+                &keys,
+                json.json,
+            )
+            .await
+        }
+        Command::List { what, json } => {
+            describe::list(&open(project).await?, what, json.json).await
+        }
+        Command::Show {
+            feature_group,
+            json,
+        } => {
+            let store = open(project).await?;
+            describe::show(
+                &feature_group_handle(&store, &feature_group).await?,
+                json.json,
+            )
+            .await
+        }
+        Command::Quickstart { dir, rows } => quickstart::run(&dir, rows).await,
+        Command::Generate(args) => generate::run(&args),
+        Command::Bench(args) => bench::run(&args).await,
+    }
+}
+
+async fn open(project: &Path) -> Result<FeatureStore> {
+    Ok(FeatureStore::open(project).await?)
+}
+
+async fn feature_group_handle<'a>(store: &'a FeatureStore, text: &str) -> Result<FeatureGroup<'a>> {
+    let name = NameRef::parse(text).map_err(|e| user_error(e.to_string()))?;
+    Ok(store.feature_group(&name).await?)
+}

@@ -1,0 +1,71 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Definition(#[from] sluice_types::Error),
+
+    #[error(transparent)]
+    Catalog(#[from] sluice_catalog::Error),
+
+    #[error(transparent)]
+    Offline(#[from] sluice_offline::Error),
+
+    #[error(transparent)]
+    Online(#[from] sluice_online::Error),
+
+    #[error(
+        "{dir} is not a Sluice project (no sluice.toml); run `sluice init` there or pass --project"
+    )]
+    NotAProject { dir: PathBuf },
+
+    #[error("{path} already exists; not overwriting it")]
+    AlreadyInitialised { path: PathBuf },
+
+    #[error("feature group '{feature_group}' changed incompatibly ({fields}); bump the version to change it")]
+    IncompatibleChange {
+        feature_group: String,
+        fields: String,
+    },
+
+    #[error("feature group '{feature_group}' is not online (online = false in its definition)")]
+    NotOnline { feature_group: String },
+
+    #[error("{path}: no such file")]
+    FileNotFound { path: PathBuf },
+
+    #[error(
+        "{path}: cannot tell the format from the extension; use .csv, .parquet, .ndjson or .jsonl"
+    )]
+    UnknownFormat { path: PathBuf },
+
+    #[error("{path}: {message}")]
+    Read { path: PathBuf, message: String },
+
+    #[error("staging {path}: {message}")]
+    Staging { path: PathBuf, message: String },
+
+    #[error("invalid key '{text}': {reason}")]
+    InvalidKey { text: String, reason: String },
+
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+impl Error {
+    /// True for errors the user can fix (bad input, unknown names); false when a backend failed.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Error::Catalog(e) => e.is_user_error(),
+            Error::Offline(e) => e.is_user_error(),
+            Error::Online(e) => matches!(
+                e,
+                sluice_online::Error::UnknownScheme { .. } | sluice_online::Error::BadUrl { .. }
+            ),
+            Error::Staging { .. } | Error::Write { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,173 @@
+//! A handle on one registered feature-group version: read, look up, delete, describe.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use sluice_catalog::{CommitOperation, CommitRecord};
+use sluice_offline::{BatchStream, ReadAt};
+use sluice_online::OnlineRead;
+use sluice_types::coerce::InputCoercer;
+use sluice_types::FeatureGroupSpec;
+
+use crate::project::FeatureStore;
+use crate::{Error, Result};
+
+pub struct FeatureGroup<'a> {
+    pub(crate) store: &'a FeatureStore,
+    pub(crate) spec: Arc<FeatureGroupSpec>,
+    created_at: DateTime<Utc>,
+}
+
+/// What `show` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureGroupInfo {
+    #[serde(flatten)]
+    pub spec: FeatureGroupSpec,
+    pub created_at: DateTime<Utc>,
+    /// Rows in the latest offline state.
+    pub offline_rows: u64,
+    pub offline_version: Option<u64>,
+    pub commits: Vec<CommitRecord>,
+}
+
+impl<'a> FeatureGroup<'a> {
+    pub(crate) fn new(
+        store: &'a FeatureStore,
+        spec: Arc<FeatureGroupSpec>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            store,
+            spec,
+            created_at,
+        }
+    }
+
+    pub fn spec(&self) -> &FeatureGroupSpec {
+        &self.spec
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.spec.name, self.spec.version)
+    }
+
+    /// Streams one state of the offline history, at most `limit` rows.
+    pub async fn read(&self, at: ReadAt, limit: Option<usize>) -> Result<BatchStream> {
+        let stream = self.store.offline.scan(&self.spec, at).await?;
+        let Some(limit) = limit else {
+            return Ok(stream);
+        };
+        let mut remaining = limit;
+        Ok(stream
+            .try_take_while(move |_| std::future::ready(Ok(remaining > 0)))
+            .map_ok(move |batch| {
+                let take = remaining.min(batch.num_rows());
+                remaining -= take;
+                batch.slice(0, take)
+            })
+            .boxed())
+    }
+
+    /// Parses key values given as text (`column = [values...]`, one entry per key
+    /// column, equal lengths) into a key batch.
+    pub fn keys_from_text(&self, columns: &[(String, Vec<String>)]) -> Result<RecordBatch> {
+        let fields: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        let schema = InputCoercer::text_schema(fields);
+        let arrays = columns
+            .iter()
+            .map(|(_, values)| {
+                Arc::new(arrow::array::StringArray::from_iter_values(values))
+                    as arrow::array::ArrayRef
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| Error::InvalidKey {
+            text: columns
+                .iter()
+                .map(|(n, v)| format!("{n}={}", v.join(",")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            reason: e.to_string(),
+        })?;
+        Ok(InputCoercer::new(self.spec.clone()).coerce_keys("key", &batch)?)
+    }
+
+    /// Looks keys up in the online store, judging TTL against the current time.
+    pub async fn lookup(&self, keys: &RecordBatch) -> Result<OnlineRead> {
+        self.lookup_at(keys, Utc::now()).await
+    }
+
+    /// Looks keys up, judging TTL against `now`.
+    pub async fn lookup_at(&self, keys: &RecordBatch, now: DateTime<Utc>) -> Result<OnlineRead> {
+        if !self.spec.online {
+            return Err(Error::NotOnline {
+                feature_group: self.label(),
+            });
+        }
+        let keys = InputCoercer::new(self.spec.clone()).coerce_keys("key", keys)?;
+        Ok(self
+            .store
+            .online
+            .read(&self.spec, &keys, now.timestamp_micros())
+            .await?)
+    }
+
+    /// Removes every row of the keys from both stores: a new offline commit, then the online store.
+    /// Returns the number of offline rows removed.
+    pub async fn delete(&self, keys: &RecordBatch) -> Result<u64> {
+        let keys = InputCoercer::new(self.spec.clone()).coerce_keys("key", keys)?;
+        let mut removed = 0;
+        if let Some(commit) = self.store.offline.delete_keys(&self.spec, &keys).await? {
+            removed = commit.rows_deleted;
+            let described = arrow::util::pretty::pretty_format_batches(&[keys.clone()])
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            self.store
+                .catalog
+                .record_commit(
+                    &self.spec.name,
+                    self.spec.version,
+                    &CommitRecord {
+                        offline_version: commit.version,
+                        operation: CommitOperation::Delete,
+                        rows: commit.rows_deleted,
+                        committed_at: Utc::now(),
+                        source: format!("{} key(s)\n{described}", keys.num_rows()),
+                    },
+                )
+                .await?;
+        }
+        if self.spec.online {
+            self.store.online.delete(&self.spec, &keys).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Rows in the latest offline state.
+    pub async fn count_rows(&self) -> Result<u64> {
+        let stream = self.store.offline.scan(&self.spec, ReadAt::Latest).await?;
+        stream
+            .try_fold(0u64, |n, batch| {
+                std::future::ready(Ok(n + batch.num_rows() as u64))
+            })
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Definition, commit history and row count.
+    pub async fn describe(&self) -> Result<FeatureGroupInfo> {
+        Ok(FeatureGroupInfo {
+            spec: self.spec.as_ref().clone(),
+            created_at: self.created_at,
+            offline_rows: self.count_rows().await?,
+            offline_version: self.store.offline.latest_version(&self.spec).await?,
+            commits: self
+                .store
+                .catalog
+                .commits(&self.spec.name, self.spec.version)
+                .await?,
+        })
+    }
+}

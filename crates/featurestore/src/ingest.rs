@@ -1,0 +1,147 @@
+//! Ingest: check and stage every input row, then one offline commit, then
+//! the online store. See ARCHITECTURE.md, "Ingest and its guarantees".
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use chrono::Utc;
+use serde::Serialize;
+use sluice_catalog::{CommitOperation, CommitRecord};
+use sluice_types::coerce::{InputCoercer, Position};
+
+use crate::feature_group::FeatureGroup;
+use crate::sources::FileSource;
+use crate::staging::Staging;
+use crate::{Progress, Result};
+
+/// What one ingest did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestMetrics {
+    pub feature_group: String,
+    pub rows: u64,
+    /// The Delta commit it produced.
+    pub offline_version: u64,
+    pub offline_rows_inserted: u64,
+    pub offline_rows_updated: u64,
+    /// Rows that became the newest value of their key online.
+    pub online_rows_written: u64,
+    /// Rows not written online because the key holds a newer event.
+    pub online_rows_older: u64,
+    pub stage_ms: u64,
+    pub offline_ms: u64,
+    pub online_ms: u64,
+}
+
+impl FeatureGroup<'_> {
+    fn staging_root(&self) -> PathBuf {
+        self.store.work_dir().join("staging")
+    }
+
+    /// Ingests files (CSV, Parquet, NDJSON; chosen by extension) as one commit.
+    /// Any bad value in any file aborts before either store is written.
+    pub async fn ingest_files(
+        &self,
+        files: &[PathBuf],
+        progress: &dyn Progress,
+    ) -> Result<IngestMetrics> {
+        let started = Instant::now();
+        let coercer = InputCoercer::new(self.spec.clone());
+        let mut sources = files
+            .iter()
+            .map(|path| FileSource::open(path, &coercer))
+            .collect::<Result<Vec<_>>>()?;
+        progress.phase(
+            "checking and staging",
+            Some(sources.iter().map(FileSource::size).sum()),
+        );
+        let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
+        for source in &mut sources {
+            let mut reported = 0;
+            while let Some(batch) = source.next() {
+                staging.push(&batch?)?;
+                let read = source.bytes_read();
+                progress.advance(read - reported);
+                reported = read;
+            }
+            progress.advance(source.size().saturating_sub(reported));
+        }
+        let label = files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.commit_staged(staging, &label, started, progress).await
+    }
+
+    /// Ingests in-memory batches (the push API) with the same checks and guarantees as files.
+    pub async fn ingest_batches(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+        source_label: &str,
+        progress: &dyn Progress,
+    ) -> Result<IngestMetrics> {
+        let started = Instant::now();
+        let coercer = InputCoercer::new(self.spec.clone());
+        let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
+        for batch in batches {
+            let position = Position::Row(staging.rows() as usize + 1);
+            staging.push(&coercer.coerce(source_label, &batch, position)?)?;
+        }
+        self.commit_staged(staging, source_label, started, progress)
+            .await
+    }
+
+    async fn commit_staged(
+        &self,
+        mut staging: Staging,
+        source_label: &str,
+        started: Instant,
+        progress: &dyn Progress,
+    ) -> Result<IngestMetrics> {
+        let staged = staging.finish()?;
+        let mut metrics = IngestMetrics {
+            feature_group: self.label(),
+            rows: staging.rows(),
+            stage_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        };
+
+        progress.phase("offline commit", None);
+        let offline_started = Instant::now();
+        let commit = self.store.offline.upsert(&self.spec, &[staged]).await?;
+        metrics.offline_version = commit.version;
+        metrics.offline_rows_inserted = commit.rows_inserted;
+        metrics.offline_rows_updated = commit.rows_updated;
+        self.store
+            .catalog
+            .record_commit(
+                &self.spec.name,
+                self.spec.version,
+                &CommitRecord {
+                    offline_version: commit.version,
+                    operation: CommitOperation::Ingest,
+                    rows: staging.rows(),
+                    committed_at: Utc::now(),
+                    source: source_label.to_string(),
+                },
+            )
+            .await?;
+        metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
+
+        if self.spec.online {
+            progress.phase("online write", Some(staging.rows()));
+            let online_started = Instant::now();
+            for batch in staging.read()? {
+                let batch = batch?;
+                let written = self.store.online.write(&self.spec, &batch).await?;
+                metrics.online_rows_written += written.rows_written;
+                metrics.online_rows_older += written.rows_older;
+                progress.advance(batch.num_rows() as u64);
+            }
+            metrics.online_ms = online_started.elapsed().as_millis() as u64;
+        }
+        progress.finish();
+        Ok(metrics)
+    }
+}

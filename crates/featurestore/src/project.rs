@@ -1,0 +1,117 @@
+//! A project: a directory with `sluice.toml` and `features/`, and the backends it names.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sluice_catalog::{open_catalog, CatalogRef, FeatureGroupRecord};
+use sluice_offline::{open_offline_store, OfflineStoreRef};
+use sluice_online::{open_online_store, OnlineStoreRef};
+use sluice_types::config::{default_config_text, CONFIG_FILE};
+use sluice_types::definitions::{DEFINITIONS_DIR, EXAMPLE_DEFINITIONS};
+use sluice_types::{Definitions, NameRef, ProjectConfig};
+
+use crate::feature_group::FeatureGroup;
+use crate::{Error, Result};
+
+/// Where project-private working files (staging, the embedded stores by default) live.
+pub const WORK_DIR: &str = ".sluice";
+
+/// What `init` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InitReport {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// An open project and its backends.
+pub struct FeatureStore {
+    dir: PathBuf,
+    pub(crate) catalog: CatalogRef,
+    pub(crate) offline: OfflineStoreRef,
+    pub(crate) online: OnlineStoreRef,
+}
+
+impl FeatureStore {
+    /// Creates `dir` (if needed) with `sluice.toml` and a commented example
+    /// under `features/`. Refuses to overwrite an existing `sluice.toml`.
+    pub fn init(dir: &Path) -> Result<InitReport> {
+        let config = dir.join(CONFIG_FILE);
+        if config.exists() {
+            return Err(Error::AlreadyInitialised { path: config });
+        }
+        let write = |path: &Path, text: &str| {
+            std::fs::write(path, text).map_err(|e| Error::Write {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        };
+        let features = dir.join(DEFINITIONS_DIR);
+        std::fs::create_dir_all(&features).map_err(|e| Error::Write {
+            path: features.clone(),
+            message: e.to_string(),
+        })?;
+        write(&config, &default_config_text())?;
+        let mut files = vec![config];
+        let example = features.join("example.toml");
+        if !example.exists() {
+            write(&example, EXAMPLE_DEFINITIONS)?;
+            files.push(example);
+        }
+        Ok(InitReport {
+            dir: dir.to_path_buf(),
+            files,
+        })
+    }
+
+    /// Opens the project in `dir`, connecting to the backends its config names.
+    pub async fn open(dir: &Path) -> Result<Self> {
+        if !dir.join(CONFIG_FILE).exists() {
+            return Err(Error::NotAProject {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let config = ProjectConfig::load(dir)?;
+        let storage = &config.storage;
+        let offline = open_offline_store(&storage.offline, dir)?;
+        let online = open_online_store(&storage.online, dir)?;
+        let catalog = open_catalog(&storage.catalog, dir).await?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            catalog,
+            offline,
+            online,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn work_dir(&self) -> PathBuf {
+        self.dir.join(WORK_DIR)
+    }
+
+    pub fn catalog(&self) -> &CatalogRef {
+        &self.catalog
+    }
+
+    /// The project's definition files, parsed and checked.
+    pub fn definitions(&self) -> Result<Definitions> {
+        Ok(Definitions::load(&self.dir)?)
+    }
+
+    /// A handle on a registered feature group (`NAME[:VERSION]`, latest when no version).
+    pub async fn feature_group(&self, name: &NameRef) -> Result<FeatureGroup<'_>> {
+        let record = self.catalog.feature_group(&name.name, name.version).await?;
+        Ok(FeatureGroup::new(
+            self,
+            Arc::new(record.spec),
+            record.created_at,
+        ))
+    }
+
+    /// Every registered version of every feature group.
+    pub async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>> {
+        Ok(self.catalog.feature_groups().await?)
+    }
+}
