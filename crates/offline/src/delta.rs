@@ -236,7 +236,17 @@ impl OfflineStore for DeltaOfflineStore {
         };
         match at {
             ReadAt::Latest => {}
-            ReadAt::Version(version) => table.load_version(version).await.map_err(no_such_state)?,
+            ReadAt::Version(version) => {
+                let newest = table.version().unwrap_or_default();
+                if version > newest {
+                    return Err(Error::NoSuchState {
+                        feature_group: label(fg),
+                        requested: describe(at),
+                        message: format!("the newest commit is {newest}"),
+                    });
+                }
+                table.load_version(version).await.map_err(no_such_state)?
+            }
             ReadAt::Time(time) => {
                 if time
                     < first_commit_time(&table)

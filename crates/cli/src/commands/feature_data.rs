@@ -105,7 +105,7 @@ pub async fn lookup(fg: &FeatureGroup<'_>, args: &[String], json: bool) -> Resul
         .map(|(mut row, status)| {
             let key: serde_json::Map<_, _> = key_names
                 .iter()
-                .filter_map(|k| row.remove_entry(k))
+                .filter_map(|k| row.shift_remove_entry(k))
                 .collect();
             json!({ "key": key, "status": status, "values": row })
         })

@@ -1,0 +1,586 @@
+//! The `sluice` binary, driven in temporary projects: command shapes, exit
+//! codes, `--json` documents, bad input that must write nothing, and a crash
+//! in the middle of an ingest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DEFINITIONS: &str = r#"
+[[feature_group]]
+name = "tx"
+version = 1
+primary_key = ["id"]
+event_time = "ts"
+online = true
+description = "test transactions"
+columns = [
+  { name = "id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount", type = "float64", nullable = true },
+  { name = "cat", type = "string", nullable = true },
+]
+
+[[feature_group]]
+name = "aged"
+version = 1
+primary_key = ["id"]
+event_time = "ts"
+online = true
+ttl = "1d"
+columns = [
+  { name = "id", type = "int64" },
+  { name = "ts", type = "timestamp", format = "epoch_seconds" },
+  { name = "v", type = "int32" },
+]
+"#;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let project = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        project.ok(&["init"]);
+        std::fs::remove_file(project.path("features/example.toml")).unwrap();
+        std::fs::write(project.path("features/test.toml"), DEFINITIONS).unwrap();
+        project
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.path(name), text).unwrap();
+        self.path(name).display().to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--project")
+            .arg(self.dir.path())
+            .args(args)
+            .env_remove("SLUICE_PROJECT")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let stdout = self.ok(&args);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document ({e}): {stdout}"))
+    }
+
+    /// Runs a command that must fail as a user error; returns stderr.
+    fn user_error(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} should exit 1; stderr: {stderr}"
+        );
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        stderr
+    }
+
+    /// Everything a bad command must leave alone: catalog view, row counts and the offline files.
+    fn snapshot(&self) -> (Value, BTreeMap<PathBuf, Vec<u8>>) {
+        let show = self.json(&["show", "tx"]);
+        let mut files = BTreeMap::new();
+        collect_files(&self.path(".sluice/offline"), &mut files);
+        (show, files)
+    }
+}
+
+fn collect_files(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, into);
+        } else {
+            into.insert(path.clone(), std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+fn applied() -> Project {
+    let project = Project::new();
+    project.ok(&["apply"]);
+    project
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_every_command_has_help() {
+    let project = Project::new();
+    let stderr = project.user_error(&["init"]);
+    assert!(stderr.contains("sluice.toml already exists"), "{stderr}");
+    for command in [
+        "init",
+        "apply",
+        "ingest",
+        "read",
+        "lookup",
+        "delete",
+        "list",
+        "show",
+        "quickstart",
+        "generate",
+        "bench",
+    ] {
+        let out = project.run(&[command, "--help"]);
+        assert!(out.status.success(), "{command} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{command} --help prints usage"
+        );
+    }
+    let out = project.run(&["frobnicate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unknown command is a user error"
+    );
+}
+
+#[test]
+fn apply_plans_then_applies_once() {
+    let project = Project::new();
+    let plan = project.json(&["apply", "--dry-run"]);
+    assert_eq!(plan["applied"], false);
+    assert_eq!(plan["plan"][0]["name"], "aged");
+    assert_eq!(plan["plan"][0]["action"], "create");
+    assert_eq!(
+        project.json(&["list", "feature-groups"]),
+        Value::Array(vec![]),
+        "dry run registers nothing"
+    );
+
+    let first = project.json(&["apply"]);
+    assert_eq!(first["applied"], true);
+    let second = project.json(&["apply"]);
+    assert_eq!(second["applied"], false);
+    assert!(
+        second["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["action"] == "unchanged"),
+        "{second}"
+    );
+    let listed = project.json(&["list", "feature-groups"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[1]["name"], "tx");
+    assert_eq!(listed[1]["primary_key"], serde_json::json!(["id"]));
+
+    std::fs::write(
+        project.path("features/test.toml"),
+        DEFINITIONS.replace("test transactions", "renamed"),
+    )
+    .unwrap();
+    let update = project.json(&["apply"]);
+    assert_eq!(update["plan"][1]["action"], "update");
+    assert_eq!(
+        update["plan"][1]["fields"],
+        serde_json::json!(["description"])
+    );
+
+    std::fs::write(
+        project.path("features/test.toml"),
+        DEFINITIONS.replace(
+            "\"amount\", type = \"float64\"",
+            "\"amount\", type = \"float32\"",
+        ),
+    )
+    .unwrap();
+    let stderr = project.user_error(&["apply"]);
+    assert!(
+        stderr.contains("'tx:1' changed incompatibly (columns)")
+            && stderr.contains("bump the version"),
+        "{stderr}"
+    );
+    assert_eq!(
+        project.json(&["show", "tx"])["columns"][2]["type"],
+        "float64",
+        "nothing applied"
+    );
+}
+
+#[test]
+fn ingest_read_lookup_and_delete_across_formats() {
+    let project = applied();
+    let csv = project.write(
+        "a.csv",
+        "id,ts,amount,cat\n1,2026-01-01T00:00:00Z,1.5,x\n2,2026-01-01T01:00:00+01:00,2.5,\n1,2026-01-02 00:00:00,3.5,y\n",
+    );
+    let ingest = project.json(&["ingest", "tx", &csv]);
+    assert_eq!(ingest["rows"], 3);
+    assert_eq!(ingest["offline_version"], 0);
+    assert_eq!(ingest["online_rows_written"], 3);
+
+    // A late event for key 1, a replacement of (2, 00:00Z), and a new key; NDJSON with numbers as numbers.
+    let ndjson = project.write(
+        "b.ndjson",
+        "{\"id\": 1, \"ts\": \"2025-12-31T00:00:00Z\", \"amount\": 0.5, \"cat\": \"late\"}\n\
+         {\"id\": 2, \"ts\": \"2026-01-01T00:00:00Z\", \"amount\": 9.0, \"cat\": null}\n\
+         {\"id\": 3, \"ts\": \"2026-01-03T00:00:00Z\", \"amount\": null, \"cat\": \"z\"}\n",
+    );
+    let second = project.json(&["ingest", "tx:1", &ndjson]);
+    assert_eq!(
+        (
+            second["offline_rows_inserted"].as_u64(),
+            second["offline_rows_updated"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        second["online_rows_older"], 1,
+        "the late event for key 1 is not served"
+    );
+
+    let lookup = project.json(&["lookup", "tx", "id=1", "id=2", "id=99"]);
+    let results = lookup["results"].as_array().unwrap();
+    assert_eq!(results[0]["key"]["id"], 1);
+    assert_eq!(results[0]["status"], "PRESENT");
+    assert_eq!(results[0]["values"]["amount"], 3.5);
+    assert_eq!(results[0]["values"]["cat"], "y");
+    assert_eq!(results[0]["values"]["ts"], "2026-01-02T00:00:00Z");
+    assert_eq!(
+        results[1]["values"]["amount"], 9.0,
+        "equal event time: the later write wins"
+    );
+    assert_eq!(results[1]["values"]["cat"], Value::Null);
+    assert_eq!(results[2]["status"], "MISSING");
+    let keys: Vec<&str> = results[0]["values"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["ts", "amount", "cat"],
+        "values keep the definition's column order"
+    );
+
+    let out = project.path("all.csv");
+    project.ok(&["read", "tx", "--out", out.to_str().unwrap()]);
+    let mut lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "1,2025-12-31T00:00:00.000000Z,0.5,late",
+            "1,2026-01-01T00:00:00.000000Z,1.5,x",
+            "1,2026-01-02T00:00:00.000000Z,3.5,y",
+            "2,2026-01-01T00:00:00.000000Z,9.0,",
+            "3,2026-01-03T00:00:00.000000Z,,z",
+        ]
+    );
+    let first_commit = project.path("first.parquet");
+    project.ok(&[
+        "read",
+        "tx",
+        "--commit",
+        "0",
+        "--out",
+        first_commit.to_str().unwrap(),
+    ]);
+    let file = std::fs::File::open(&first_commit).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    assert_eq!(
+        reader.metadata().file_metadata().num_rows(),
+        3,
+        "commit 0 had three rows"
+    );
+    let limited = project.ok(&["read", "tx", "--limit", "2"]);
+    assert!(limited.contains("first 2 rows"), "{limited}");
+
+    let deleted = project.json(&["delete", "tx", "id=1"]);
+    assert_eq!(deleted["offline_rows_deleted"], 3);
+    assert_eq!(
+        project.json(&["lookup", "tx", "id=1"])["results"][0]["status"],
+        "MISSING"
+    );
+    let show = project.json(&["show", "tx"]);
+    assert_eq!(show["offline_rows"], 2);
+    let operations: Vec<&str> = show["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(operations, vec!["ingest", "ingest", "delete"]);
+    assert_eq!(show["commits"][2]["offline_version"], 2);
+    project.ok(&[
+        "read",
+        "tx",
+        "--commit",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        6,
+        "history before the delete is intact"
+    );
+}
+
+#[test]
+fn parquet_input_and_ttl_expiry() {
+    let project = applied();
+    let now = chrono::Utc::now().timestamp();
+    // Epoch-second timestamps as declared; int32 values widen losslessly.
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, false),
+        arrow::datatypes::Field::new("ts", arrow::datatypes::DataType::Int64, false),
+        arrow::datatypes::Field::new("v", arrow::datatypes::DataType::Int32, false),
+    ]));
+    let batch = arrow::array::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(arrow::array::Int64Array::from(vec![1, 2])),
+            std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+                now - 3 * 86_400,
+                now - 60,
+            ])),
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![10, 20])),
+        ],
+    )
+    .unwrap();
+    let path = project.path("aged.parquet");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
+            .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    project.ok(&["ingest", "aged", path.to_str().unwrap()]);
+    let lookup = project.json(&["lookup", "aged", "id=1", "id=2"]);
+    assert_eq!(lookup["results"][0]["status"], "EXPIRED");
+    assert_eq!(lookup["results"][0]["values"]["v"], Value::Null);
+    assert_eq!(lookup["results"][1]["status"], "PRESENT");
+    assert_eq!(lookup["results"][1]["values"]["v"], 20);
+}
+
+#[test]
+fn bad_input_names_the_offender_and_writes_nothing() {
+    let project = applied();
+    let good = project.write(
+        "good.csv",
+        "id,ts,amount,cat\n1,2026-01-01T00:00:00Z,1.0,a\n",
+    );
+    project.ok(&["ingest", "tx", &good]);
+    let before = project.snapshot();
+
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        (
+            "missing.csv",
+            "id,ts,amount\n2,2026-01-01T00:00:00Z,1.0\n",
+            vec!["missing.csv", "missing column 'cat'"],
+        ),
+        (
+            "unknown.csv",
+            "id,ts,amount,cat,extra\n2,2026-01-01T00:00:00Z,1.0,a,b\n",
+            vec!["unknown column 'extra'"],
+        ),
+        (
+            "type.csv",
+            "id,ts,amount,cat\n2,2026-01-01T00:00:00Z,1.0,a\n3,2026-01-01T00:00:00Z,lots,a\n",
+            vec!["type.csv: line 3: column 'amount': cannot read 'lots' as float64"],
+        ),
+        (
+            "nullkey.csv",
+            "id,ts,amount,cat\n2,2026-01-01T00:00:00Z,1.0,a\n,2026-01-01T00:00:00Z,1.0,a\n",
+            vec!["nullkey.csv: line 3: column 'id' is null but it is a primary-key column"],
+        ),
+        (
+            "nullts.csv",
+            "id,ts,amount,cat\n2,,1.0,a\n",
+            vec!["line 2: column 'ts' is null but it is the event-time column"],
+        ),
+        (
+            "badts.csv",
+            "id,ts,amount,cat\n2,2026-13-45T99:00:00Z,1.0,a\n",
+            vec!["line 2: column 'ts': cannot read '2026-13-45T99:00:00Z'"],
+        ),
+        (
+            "floatkey.ndjson",
+            "{\"id\": 1.5, \"ts\": \"2026-01-01T00:00:00Z\", \"amount\": 1, \"cat\": \"a\"}\n",
+            vec!["floatkey.ndjson: line 1: column 'id': cannot read '1.5' as int64"],
+        ),
+        (
+            "data.txt",
+            "whatever",
+            vec!["data.txt: cannot tell the format"],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = project.write(name, text);
+        // The bad file comes second, so rows of the good first file must not be written either.
+        let stderr = project.user_error(&["ingest", "tx", &good, &path]);
+        for fragment in expected {
+            assert!(
+                stderr.contains(fragment),
+                "{name}: expected '{fragment}' in: {stderr}"
+            );
+        }
+        assert_eq!(stderr.lines().count(), 1, "one readable line: {stderr}");
+        assert_eq!(project.snapshot(), before, "{name} changed the store");
+    }
+
+    let stderr = project.user_error(&["ingest", "tx", "/no/such/file.csv"]);
+    assert!(
+        stderr.contains("/no/such/file.csv: no such file"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&["ingest", "nope", &good]);
+    assert!(
+        stderr.contains("feature group 'nope' is not registered (registered: aged, tx)"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&["ingest", "tx:7", &good]);
+    assert!(
+        stderr.contains("'tx' has no version 7 (versions: 1)"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&["ingest", "../tx", &good]);
+    assert!(stderr.contains("invalid name '../tx'"), "{stderr}");
+    let stderr = project.user_error(&["lookup", "tx", "id=abc"]);
+    assert!(
+        stderr.contains("column 'id': cannot read 'abc' as int64"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&["read", "tx", "--as-of", "last tuesday"]);
+    assert!(stderr.contains("--as-of 'last tuesday'"), "{stderr}");
+    let stderr = project.user_error(&["read", "tx", "--commit", "5"]);
+    assert!(stderr.contains("commit 5"), "{stderr}");
+    assert_eq!(project.snapshot(), before);
+
+    std::fs::write(
+        project.path("features/broken.toml"),
+        DEFINITIONS
+            .replace("name = \"tx\"", "name = \"tx2\"")
+            .replace("primary_key = [\"id\"]", "primary_key = [\"acct\"]"),
+    )
+    .unwrap();
+    let stderr = project.user_error(&["apply"]);
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("primary key 'acct' is not a column"),
+        "{stderr}"
+    );
+    std::fs::remove_file(project.path("features/broken.toml")).unwrap();
+
+    std::fs::write(project.path("sluice.toml"), "[storage\ncatalog = 1").unwrap();
+    let stderr = project.user_error(&["list", "feature-groups"]);
+    assert!(stderr.contains("sluice.toml"), "{stderr}");
+    std::fs::write(
+        project.path("sluice.toml"),
+        "[storage]\nonline = \"memcached://x\"\n",
+    )
+    .unwrap();
+    let stderr = project.user_error(&["list", "feature-groups"]);
+    assert!(stderr.contains("'memcached'"), "{stderr}");
+}
+
+#[test]
+fn a_killed_ingest_leaves_the_previous_commit_and_can_be_rerun() {
+    let project = applied();
+    let first = project.write(
+        "first.csv",
+        "id,ts,amount,cat\n-1,2026-01-01T00:00:00Z,1.0,a\n",
+    );
+    project.ok(&["ingest", "tx", &first]);
+    let big = project.path("big.csv");
+    let generate = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "generate",
+            "--rows",
+            "600000",
+            "--out",
+            big.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(generate.status.success());
+    // The generated file has the quickstart's columns; keep the test group's four.
+    let text = std::fs::read_to_string(&big).unwrap();
+    let mut trimmed = String::from("id,ts,amount,cat\n");
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        trimmed.push_str(&format!(
+            "{},{},{},{}\n",
+            fields[0], fields[1], fields[2], fields[12]
+        ));
+    }
+    std::fs::write(&big, trimmed).unwrap();
+    let before = project.snapshot();
+
+    let staging = project.path(".sluice/staging");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--project")
+        .arg(project.dir.path())
+        .args(["ingest", "tx", big.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the ingest never started staging"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "killed mid-way");
+
+    let (show_after, files_after) = project.snapshot();
+    assert_eq!(
+        show_after, before.0,
+        "the previous commit reads back intact"
+    );
+    assert_eq!(
+        files_after
+            .keys()
+            .filter(|p| p.to_string_lossy().contains("_delta_log"))
+            .collect::<Vec<_>>(),
+        before
+            .1
+            .keys()
+            .filter(|p| p.to_string_lossy().contains("_delta_log"))
+            .collect::<Vec<_>>(),
+        "no new commit is visible"
+    );
+
+    let rerun = project.json(&["ingest", "tx", big.to_str().unwrap()]);
+    assert_eq!(rerun["rows"], 600_000);
+    assert_eq!(project.json(&["show", "tx"])["offline_rows"], 600_001);
+}
