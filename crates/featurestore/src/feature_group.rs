@@ -121,7 +121,7 @@ impl<'a> FeatureGroup<'a> {
         let mut removed = 0;
         if let Some(commit) = self.store.offline.delete_keys(&self.spec, &keys).await? {
             removed = commit.rows_deleted;
-            let described = arrow::util::pretty::pretty_format_batches(&[keys.clone()])
+            let described = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&keys))
                 .map(|t| t.to_string())
                 .unwrap_or_default();
             self.store

@@ -83,7 +83,7 @@ fn delta<'a>(
     move |source| Error::Delta {
         feature_group: label(fg),
         operation,
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -94,7 +94,7 @@ fn query<'a>(
     move |source| Error::Query {
         feature_group: label(fg),
         operation,
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -269,7 +269,7 @@ impl OfflineStore for DeltaOfflineStore {
                 let batch = batch.map_err(|source| Error::Query {
                     feature_group: name.clone(),
                     operation: "scan",
-                    source,
+                    source: Box::new(source),
                 })?;
                 conform(&schema, batch)
             })

@@ -18,7 +18,7 @@ pub enum Error {
         feature_group: String,
         operation: &'static str,
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
 
     #[error("feature group {feature_group}: offline {operation} failed: {source}")]
@@ -26,7 +26,7 @@ pub enum Error {
         feature_group: String,
         operation: &'static str,
         #[source]
-        source: deltalake::datafusion::error::DataFusionError,
+        source: Box<deltalake::datafusion::error::DataFusionError>,
     },
 
     #[error("arrow error: {0}")]
