@@ -106,7 +106,7 @@ async fn updates_and_commit_history_persist() {
             let commit = CommitRecord {
                 offline_version: v,
                 operation: op,
-                rows: 10 * v as u64,
+                rows: 10 * v,
                 committed_at: Utc::now(),
                 source: format!("file{v}.csv"),
             };

@@ -237,7 +237,11 @@ fn ingest_read_lookup_and_delete_across_formats() {
     let ingest = project.json(&["ingest", "tx", &csv]);
     assert_eq!(ingest["rows"], 3);
     assert_eq!(ingest["offline_version"], 0);
-    assert_eq!(ingest["online_rows_written"], 3);
+    assert_eq!(ingest["online_rows_written"], 2, "two keys stored");
+    assert_eq!(
+        ingest["online_rows_older"], 1,
+        "key 1's first row is superseded by its newer one"
+    );
 
     // A late event for key 1, a replacement of (2, 00:00Z), and a new key; NDJSON with numbers as numbers.
     let ndjson = project.write(

@@ -24,9 +24,9 @@ pub struct IngestMetrics {
     pub offline_version: u64,
     pub offline_rows_inserted: u64,
     pub offline_rows_updated: u64,
-    /// Rows that became the newest value of their key online.
+    /// Keys whose online row was created or replaced.
     pub online_rows_written: u64,
-    /// Rows not written online because the key holds a newer event.
+    /// Rows not served online because their key has a newer row (stored or in this ingest).
     pub online_rows_older: u64,
     pub stage_ms: u64,
     pub offline_ms: u64,

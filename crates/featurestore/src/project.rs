@@ -73,7 +73,7 @@ impl FeatureStore {
         let config = ProjectConfig::load(dir)?;
         let storage = &config.storage;
         let offline = open_offline_store(&storage.offline, dir)?;
-        let online = open_online_store(&storage.online, dir)?;
+        let online = open_online_store(&storage.online, dir).await?;
         let catalog = open_catalog(&storage.catalog, dir).await?;
         Ok(Self {
             dir: dir.to_path_buf(),

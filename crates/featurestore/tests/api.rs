@@ -39,11 +39,23 @@ fn newest_per_key(batches: &[RecordBatch]) -> HashMap<i64, (i64, f64)> {
 #[tokio::test]
 async fn pushed_batches_match_the_model_online_and_offline() {
     let (_dir, store) = project().await;
-    let fg = store.feature_group(&NameRef::parse("transactions").unwrap()).await.unwrap();
+    let fg = store
+        .feature_group(&NameRef::parse("transactions").unwrap())
+        .await
+        .unwrap();
     // Recent events so that the example's 30-day TTL keeps them PRESENT.
-    let options = TransactionsOptions::new(20_000).with_keys(1_500).ending_at(chrono::Utc::now().timestamp_micros());
-    let batches: Vec<RecordBatch> = transactions(TransactionsOptions { batch_size: 4_096, ..options }).collect();
-    let metrics = fg.ingest_batches(batches.clone(), "generated", &NoProgress).await.unwrap();
+    let options = TransactionsOptions::new(20_000)
+        .with_keys(1_500)
+        .ending_at(chrono::Utc::now().timestamp_micros());
+    let batches: Vec<RecordBatch> = transactions(TransactionsOptions {
+        batch_size: 4_096,
+        ..options
+    })
+    .collect();
+    let metrics = fg
+        .ingest_batches(batches.clone(), "generated", &NoProgress)
+        .await
+        .unwrap();
     assert_eq!(metrics.rows, 20_000);
     assert_eq!(metrics.offline_rows_inserted, 20_000);
 
@@ -51,21 +63,38 @@ async fn pushed_batches_match_the_model_online_and_offline() {
     let mut keys: Vec<i64> = model.keys().copied().collect();
     keys.sort();
     keys.push(-5);
-    let request = RecordBatch::try_new(fg.spec().key_schema(), vec![Arc::new(Int64Array::from(keys.clone()))]).unwrap();
+    let request = RecordBatch::try_new(
+        fg.spec().key_schema(),
+        vec![Arc::new(Int64Array::from(keys.clone()))],
+    )
+    .unwrap();
     let read = fg.lookup(&request).await.unwrap();
-    let ts = read.rows.column(1).as_primitive::<TimestampMicrosecondType>();
+    let ts = read
+        .rows
+        .column(1)
+        .as_primitive::<TimestampMicrosecondType>();
     let amount = read.rows.column(2).as_primitive::<Float64Type>();
     for (row, key) in keys.iter().enumerate() {
         match model.get(key) {
             Some((newest_ts, newest_amount)) => {
                 assert_eq!(read.status[row], LookupStatus::Present, "key {key}");
-                assert_eq!((ts.value(row), amount.value(row)), (*newest_ts, *newest_amount), "key {key}");
+                assert_eq!(
+                    (ts.value(row), amount.value(row)),
+                    (*newest_ts, *newest_amount),
+                    "key {key}"
+                );
             }
             None => assert_eq!(read.status[row], LookupStatus::Missing),
         }
     }
 
-    let stored: Vec<RecordBatch> = fg.read(ReadAt::Latest, None).await.unwrap().try_collect().await.unwrap();
+    let stored: Vec<RecordBatch> = fg
+        .read(ReadAt::Latest, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     let mut stored_rows: Vec<(i64, i64, u64)> = Vec::new();
     let mut input_rows: Vec<(i64, i64, u64)> = Vec::new();
     for (target, source) in [(&mut stored_rows, &stored), (&mut input_rows, &batches)] {
@@ -73,29 +102,62 @@ async fn pushed_batches_match_the_model_online_and_offline() {
             let ids = batch.column(0).as_primitive::<Int64Type>();
             let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
             let amount = batch.column(2).as_primitive::<Float64Type>();
-            target.extend((0..batch.num_rows()).map(|i| (ids.value(i), ts.value(i), amount.value(i).to_bits())));
+            target.extend(
+                (0..batch.num_rows())
+                    .map(|i| (ids.value(i), ts.value(i), amount.value(i).to_bits())),
+            );
         }
     }
     stored_rows.sort();
     input_rows.sort();
-    assert_eq!(stored_rows, input_rows, "the offline store holds exactly the ingested rows");
+    assert_eq!(
+        stored_rows, input_rows,
+        "the offline store holds exactly the ingested rows"
+    );
     assert_eq!(fg.count_rows().await.unwrap(), 20_000);
 }
 
 #[tokio::test]
 async fn a_bad_pushed_batch_writes_nothing() {
     let (_dir, store) = project().await;
-    let fg = store.feature_group(&NameRef::parse("transactions").unwrap()).await.unwrap();
+    let fg = store
+        .feature_group(&NameRef::parse("transactions").unwrap())
+        .await
+        .unwrap();
     let good: RecordBatch = transactions(TransactionsOptions::new(100)).next().unwrap();
     let mut columns = good.columns().to_vec();
     let amounts: Float64Array = (0..100).map(|i| (i != 42).then_some(1.0)).collect();
     columns[2] = Arc::new(amounts);
-    let bad = RecordBatch::try_new(good.schema(), columns).unwrap();
-    let err = fg.ingest_batches(vec![good, bad], "pushed", &NoProgress).await.unwrap_err().to_string();
-    assert_eq!(err, "pushed: row 143: column 'amount' is null but the column is not nullable");
+    let mut fields: Vec<arrow::datatypes::Field> = good
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[2] = fields[2].clone().with_nullable(true);
+    let bad =
+        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap();
+    let err = fg
+        .ingest_batches(vec![good, bad], "pushed", &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "pushed: row 143: column 'amount' is null but the column is not nullable"
+    );
     assert_eq!(fg.count_rows().await.unwrap(), 0);
-    assert!(store.catalog().commits("transactions", 1).await.unwrap().is_empty());
-    let key = RecordBatch::try_new(fg.spec().key_schema(), vec![Arc::new(Int64Array::from(vec![0]))]).unwrap();
+    assert!(store
+        .catalog()
+        .commits("transactions", 1)
+        .await
+        .unwrap()
+        .is_empty());
+    let key = RecordBatch::try_new(
+        fg.spec().key_schema(),
+        vec![Arc::new(Int64Array::from(vec![0]))],
+    )
+    .unwrap();
     let read = fg.lookup(&key).await.unwrap();
     assert!(read.rows.column(2).is_null(0));
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("online store backend '{scheme}' is not available (known: embedded)")]
+    #[error("online store backend '{scheme}' is not available (known: embedded, redis)")]
     UnknownScheme { scheme: String },
 
     #[error("online store URL '{url}' has no scheme; expected e.g. embedded://.sluice/online")]

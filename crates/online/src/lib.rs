@@ -6,15 +6,19 @@
 //! backend must pass. It must not touch the catalog or the offline store: the
 //! caller hands it the feature-group definition and the rows to keep.
 
+mod assemble;
 mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod embedded;
 mod error;
 mod factory;
+mod newest;
+mod redis_store;
 mod store;
 
 pub use embedded::EmbeddedOnlineStore;
 pub use error::{Error, Result};
 pub use factory::open_online_store;
+pub use redis_store::RedisOnlineStore;
 pub use store::{is_expired, LookupStatus, OnlineRead, OnlineStore, OnlineStoreRef, WriteMetrics};

@@ -40,9 +40,10 @@ pub struct OnlineRead {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteMetrics {
-    /// Rows that became the newest value of their key.
+    /// Keys whose stored row was created or replaced.
     pub rows_written: u64,
-    /// Rows ignored because the key already holds a newer event.
+    /// Rows not stored because their key has a newer row, already stored or
+    /// in the same write (equal event times: the later row is the newer).
     pub rows_older: u64,
 }
 
@@ -54,7 +55,9 @@ pub trait OnlineStore: Send + Sync {
     /// Writes rows of the feature group's schema. For each row, the key's stored
     /// row is replaced when the new event time is greater than *or equal to* the
     /// stored one (equal times: the later write wins); older rows are ignored.
-    /// Rows are applied in batch order. One call is atomic and durable when it returns.
+    /// Rows are applied as if in batch order. The embedded store applies one call
+    /// atomically; every backend's result is durable per its configuration when
+    /// the call returns, and re-applying the same rows converges to the same state.
     async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics>;
 
     /// Looks up keys (a batch of the primary-key columns). Returns exactly one

@@ -31,9 +31,10 @@ async fn rows_survive_reopening() {
     );
 }
 
-#[test]
-fn unknown_scheme_is_named() {
+#[tokio::test]
+async fn unknown_scheme_is_named() {
     let err = sluice_online::open_online_store("cassandra://x", std::path::Path::new("."))
+        .await
         .err()
         .unwrap();
     assert!(err.to_string().contains("'cassandra'"), "{err}");
