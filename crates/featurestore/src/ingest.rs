@@ -15,6 +15,11 @@ use crate::sources::FileSource;
 use crate::staging::Staging;
 use crate::{Progress, Result};
 
+/// Rows per online write. Larger batches collapse more repeats of a key
+/// before they reach the store and commit less often; memory grows with it
+/// (about 130 bytes per row for a dozen features).
+const ONLINE_BATCH_ROWS: usize = 262_144;
+
 /// What one ingest did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestMetrics {
@@ -132,7 +137,7 @@ impl FeatureGroup<'_> {
         if self.spec.online {
             progress.phase("online write", Some(staging.rows()));
             let online_started = Instant::now();
-            for batch in staging.read()? {
+            for batch in staging.read(ONLINE_BATCH_ROWS)? {
                 let batch = batch?;
                 let written = self.store.online.write(&self.spec, &batch).await?;
                 metrics.online_rows_written += written.rows_written;

@@ -13,7 +13,6 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use sluice_offline::SEQUENCE_COLUMN;
 
-use crate::sources::BATCH_SIZE;
 use crate::{Error, Result};
 
 const ROW_GROUP_ROWS: usize = 131_072;
@@ -95,11 +94,14 @@ impl Staging {
         Ok(self.file.clone())
     }
 
-    /// Reads the staged rows back in input order, without the sequence column.
-    pub fn read(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + '_> {
+    /// Reads the staged rows back in input order, in batches of `batch_rows`, without the sequence column.
+    pub fn read(
+        &self,
+        batch_rows: usize,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch>> + '_> {
         let file = File::open(&self.file).map_err(|e| self.error(&e))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(BATCH_SIZE).build())
+            .and_then(|b| b.with_batch_size(batch_rows).build())
             .map_err(|e| self.error(&e))?;
         let width = self.schema.fields().len();
         Ok(reader.map(move |batch| {

@@ -14,11 +14,14 @@ use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::datafusion::logical_expr::col;
 use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use deltalake::operations::write::WriteBuilder;
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
-use sluice_types::FeatureGroupSpec;
+use sluice_types::{ColumnType, FeatureGroupSpec};
 use url::Url;
 
 use crate::predicates::{keys_predicate, merge_predicate, row_identity};
@@ -139,6 +142,23 @@ async fn has_duplicates(fg: &FeatureGroupSpec, df: &DataFrame) -> Result<bool> {
     Ok(found > 0)
 }
 
+/// Parquet settings for stored data: dictionary encoding only for text columns,
+/// where values repeat; for numbers it costs more write time than it saves.
+fn writer_properties(fg: &FeatureGroupSpec) -> WriterProperties {
+    fg.columns
+        .iter()
+        .filter(|c| c.column_type == ColumnType::String)
+        .fold(
+            WriterProperties::builder()
+                .set_dictionary_enabled(false)
+                .set_compression(Compression::SNAPPY),
+            |builder, c| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(c.name.as_str()), true)
+            },
+        )
+        .build()
+}
+
 /// Casts a scanned batch to the feature group's declared schema (the reader may
 /// hand back view or large string types).
 fn conform(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
@@ -174,6 +194,7 @@ impl OfflineStore for DeltaOfflineStore {
                 let table = WriteBuilder::new(table.log_store(), None)
                     .with_input_plan(source.logical_plan().clone())
                     .with_save_mode(SaveMode::Append)
+                    .with_writer_properties(writer_properties(fg))
                     .with_table_name(label(fg))
                     .with_description(fg.description.clone())
                     .await
@@ -190,6 +211,7 @@ impl OfflineStore for DeltaOfflineStore {
             .merge(source, merge_predicate(fg))
             .with_source_alias("source")
             .with_target_alias("target")
+            .with_writer_properties(writer_properties(fg))
             .when_matched_update(|update| {
                 fg.columns
                     .iter()
@@ -289,6 +311,7 @@ impl OfflineStore for DeltaOfflineStore {
         let (table, metrics) = table
             .delete()
             .with_predicate(keys_predicate(fg, keys)?)
+            .with_writer_properties(writer_properties(fg))
             .await
             .map_err(delta(fg, "delete"))?;
         if table.version() == before {
