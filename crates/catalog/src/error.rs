@@ -1,6 +1,6 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("catalog backend '{scheme}' is not available (known: sqlite)")]
+    #[error("catalog backend '{scheme}' is not available (known: sqlite, postgres)")]
     UnknownScheme { scheme: String },
 
     #[error("catalog URL '{url}' has no scheme; expected e.g. sqlite://.sluice/catalog.db")]

@@ -1,5 +1,6 @@
 //! The catalog: the metadata of every versioned object (feature groups and
-//! their commit history, for now) behind the [`Catalog`] trait.
+//! their commit history, for now) behind the [`Catalog`] trait, on SQLite
+//! (embedded default) or PostgreSQL (shared by many processes).
 //!
 //! This crate owns the catalog schema, its SQL, and the factory that picks a
 //! backend by URL. It must not touch feature data: it records which offline
@@ -8,11 +9,11 @@
 mod error;
 mod factory;
 mod records;
-mod sqlite;
+mod sql;
 
 pub use error::{Error, Result};
 pub use factory::open_catalog;
 pub use records::{
     Catalog, CatalogRef, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord,
 };
-pub use sqlite::SqliteCatalog;
+pub use sql::SqlCatalog;

@@ -1,4 +1,6 @@
-//! The catalog conformance checks, against the SQLite backend.
+//! The catalog conformance suite, run against SQLite (a file per test) and
+//! PostgreSQL at 127.0.0.1:5432, database `test` (a schema per test; `.ci/run`
+//! starts the server when it is not running).
 
 use chrono::Utc;
 use sluice_catalog::{
@@ -22,16 +24,50 @@ fn spec(name: &str, version: u32) -> FeatureGroupSpec {
     }
 }
 
-async fn catalog(dir: &tempfile::TempDir) -> CatalogRef {
-    open_catalog("sqlite://catalog.db", dir.path())
-        .await
-        .unwrap()
+/// Where a test's catalog lives; opening it twice reaches the same catalog.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
 }
 
-#[tokio::test]
-async fn registers_and_resolves_versions() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = catalog(&dir).await;
+impl Backend {
+    async fn new(kind: &str) -> Self {
+        match kind {
+            "sqlite" => Backend::Sqlite(tempfile::tempdir().unwrap()),
+            _ => {
+                let schema = format!("sluice_test_{}", uuid::Uuid::new_v4().simple());
+                create_schema(&schema).await;
+                Backend::Postgres(format!("{POSTGRES}?options=-csearch_path%3D{schema}"))
+            }
+        }
+    }
+
+    async fn open(&self) -> CatalogRef {
+        match self {
+            Backend::Sqlite(dir) => open_catalog("sqlite://catalog.db", dir.path())
+                .await
+                .unwrap(),
+            Backend::Postgres(url) => open_catalog(url, std::path::Path::new(".")).await.unwrap(),
+        }
+    }
+}
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+async fn create_schema(schema: &str) {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(POSTGRES).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL must run on 127.0.0.1:5432 (.ci/run starts it): {e}")
+    });
+    // The name is generated above from a UUID, never from input.
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .unwrap();
+}
+
+async fn registers_and_resolves_versions(backend: Backend) {
+    let catalog = backend.open().await;
     catalog
         .apply(&[
             FeatureGroupChange::Create(spec("a", 1)),
@@ -50,7 +86,7 @@ async fn registers_and_resolves_versions() {
     );
     let err = catalog.feature_group("a", Some(3)).await.unwrap_err();
     assert!(
-        matches!(&err, Error::VersionNotFound { available, .. } if available == &vec![1, 2]),
+        matches!(&err, Error::VersionNotFound { available, .. } if *available == vec![1, 2]),
         "{err}"
     );
     let err = catalog
@@ -61,10 +97,8 @@ async fn registers_and_resolves_versions() {
     assert_eq!(err, "feature group 'b' is not registered (registered: a)");
 }
 
-#[tokio::test]
-async fn apply_is_all_or_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = catalog(&dir).await;
+async fn apply_is_all_or_nothing(backend: Backend) {
+    let catalog = backend.open().await;
     catalog
         .apply(&[FeatureGroupChange::Create(spec("a", 1))])
         .await
@@ -87,11 +121,9 @@ async fn apply_is_all_or_nothing() {
     assert_eq!(names, vec!["a"], "the failed apply left no trace");
 }
 
-#[tokio::test]
-async fn updates_and_commit_history_persist() {
-    let dir = tempfile::tempdir().unwrap();
+async fn updates_and_commit_history_persist(backend: Backend) {
     {
-        let catalog = catalog(&dir).await;
+        let catalog = backend.open().await;
         catalog
             .apply(&[FeatureGroupChange::Create(spec("a", 1))])
             .await
@@ -113,7 +145,7 @@ async fn updates_and_commit_history_persist() {
             catalog.record_commit("a", 1, &commit).await.unwrap();
         }
     }
-    let catalog = catalog(&dir).await;
+    let catalog = backend.open().await;
     assert_eq!(
         catalog
             .feature_group("a", None)
@@ -134,6 +166,59 @@ async fn updates_and_commit_history_persist() {
     assert_eq!(commits[1].operation, CommitOperation::Delete);
     assert!(catalog.commits("a", 2).await.unwrap().is_empty());
 }
+
+/// Two processes' worth of concurrent creates of the same group: exactly one wins, the other gets a clear error.
+async fn concurrent_creates_have_one_winner(backend: Backend) {
+    let (a, b) = (backend.open().await, backend.open().await);
+    let change = [FeatureGroupChange::Create(spec("race", 1))];
+    let (ra, rb) = tokio::join!(a.apply(&change), b.apply(&change));
+    let outcomes = [ra.is_ok(), rb.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "{ra:?} {rb:?}"
+    );
+    let loser = if ra.is_err() { ra } else { rb };
+    assert!(
+        matches!(
+            loser,
+            Err(Error::AlreadyExists { .. }) | Err(Error::Database { .. })
+        ),
+        "{loser:?}"
+    );
+    assert_eq!(a.feature_groups().await.unwrap().len(), 1);
+}
+
+macro_rules! catalog_suite {
+    ($module:ident, $kind:literal) => {
+        mod $module {
+            use super::*;
+
+            #[tokio::test]
+            async fn registers_and_resolves_versions() {
+                super::registers_and_resolves_versions(Backend::new($kind).await).await;
+            }
+
+            #[tokio::test]
+            async fn apply_is_all_or_nothing() {
+                super::apply_is_all_or_nothing(Backend::new($kind).await).await;
+            }
+
+            #[tokio::test]
+            async fn updates_and_commit_history_persist() {
+                super::updates_and_commit_history_persist(Backend::new($kind).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_creates_have_one_winner() {
+                super::concurrent_creates_have_one_winner(Backend::new($kind).await).await;
+            }
+        }
+    };
+}
+
+catalog_suite!(sqlite, "sqlite");
+catalog_suite!(postgres, "postgres");
 
 #[tokio::test]
 async fn unknown_scheme_is_named() {

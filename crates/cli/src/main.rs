@@ -14,6 +14,7 @@ use crate::args::Cli;
 use crate::output::UserError;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -49,6 +50,16 @@ fn main() -> ExitCode {
             }
             ExitCode::from(exit_code(&error))
         }
+    }
+}
+
+/// `sluice ... | head` should end quietly when the reader goes away, as other
+/// Unix tools do, instead of panicking on a failed write to stdout.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread starts; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -1,13 +1,12 @@
-//! The embedded default catalog: one SQLite file in WAL mode.
+//! The catalog's SQL: one schema and one set of statements for SQLite and PostgreSQL.
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sluice_types::FeatureGroupSpec;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
 use sqlx::Row;
 
 use crate::error::db;
@@ -34,33 +33,74 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (name, version, offline_version))",
 ];
 
-pub struct SqliteCatalog {
-    pool: SqlitePool,
+/// The SQL dialects the catalog runs on; the statements are the same, only opening differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
 }
 
-impl SqliteCatalog {
+/// The catalog on SQLite (embedded default) or PostgreSQL (shared), through
+/// one code path: sqlx's `Any` driver and SQL both dialects accept.
+pub struct SqlCatalog {
+    pool: AnyPool,
+}
+
+impl SqlCatalog {
+    /// Opens (creating if needed) a SQLite catalog file, in WAL mode so that readers never block.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| db("open")(sqlx::Error::Io(e)))?;
         }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(db("open"))?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(db("open"))?;
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::open(&url, Dialect::Sqlite).await
+    }
+
+    /// Connects to PostgreSQL (`postgres://user@host:port/db`).
+    pub async fn open_postgres(url: &str) -> Result<Self> {
+        Self::open(url, Dialect::Postgres).await
+    }
+
+    async fn open(url: &str, dialect: Dialect) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let mut options = AnyPoolOptions::new().max_connections(8);
+        if dialect == Dialect::Sqlite {
+            options = options.max_connections(4).after_connect(|connection, _| {
+                Box::pin(async move {
+                    // Several processes may share the file: wait for a writer rather than fail.
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *connection)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await.map_err(db("open"))?;
+        let catalog = Self { pool };
+        catalog.migrate(dialect).await?;
+        Ok(catalog)
+    }
+
+    /// Brings the schema to the current version. Every statement is idempotent;
+    /// on PostgreSQL an advisory lock keeps concurrent first opens from racing.
+    async fn migrate(&self, dialect: Dialect) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("migrate"))?;
+        if dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7418250101)")
+                .execute(&mut *tx)
+                .await
+                .map_err(db("migrate"))?;
+        }
         for statement in SCHEMA {
             sqlx::query(*statement)
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await
-                .map_err(db("create schema"))?;
+                .map_err(db("migrate"))?;
         }
-        Ok(Self { pool })
+        tx.commit().await.map_err(db("migrate"))
     }
 }
 
@@ -80,7 +120,7 @@ fn spec_json(spec: &FeatureGroupSpec) -> String {
 }
 
 #[async_trait]
-impl Catalog for SqliteCatalog {
+impl Catalog for SqlCatalog {
     async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>> {
         let rows =
             sqlx::query("SELECT name, spec, created_at FROM feature_groups ORDER BY name, version")
