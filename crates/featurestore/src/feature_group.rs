@@ -124,25 +124,40 @@ impl<'a> FeatureGroup<'a> {
             let described = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&keys))
                 .map(|t| t.to_string())
                 .unwrap_or_default();
-            self.store
-                .catalog
-                .record_commit(
-                    &self.spec.name,
-                    self.spec.version,
-                    &CommitRecord {
-                        offline_version: commit.version,
-                        operation: CommitOperation::Delete,
-                        rows: commit.rows_deleted,
-                        committed_at: Utc::now(),
-                        source: format!("{} key(s)\n{described}", keys.num_rows()),
-                    },
-                )
-                .await?;
+            self.record_commit(
+                commit.version,
+                CommitOperation::Delete,
+                commit.rows_deleted,
+                format!("{} key(s)\n{described}", keys.num_rows()),
+            )
+            .await?;
         }
         if self.spec.online {
             self.store.online.delete(&self.spec, &keys).await?;
         }
         Ok(removed)
+    }
+
+    /// Appends an offline commit to the feature group's history in the catalog.
+    pub(crate) async fn record_commit(
+        &self,
+        version: u64,
+        operation: CommitOperation,
+        rows: u64,
+        source: String,
+    ) -> Result<()> {
+        let record = CommitRecord {
+            offline_version: version,
+            operation,
+            rows,
+            committed_at: Utc::now(),
+            source,
+        };
+        Ok(self
+            .store
+            .catalog
+            .record_commit(&self.spec.name, self.spec.version, &record)
+            .await?)
     }
 
     /// Rows in the latest offline state.

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use chrono::Utc;
 use serde::Serialize;
-use sluice_catalog::{CommitOperation, CommitRecord};
+use sluice_catalog::CommitOperation;
 use sluice_types::coerce::{InputCoercer, Position};
 
 use crate::feature_group::FeatureGroup;
@@ -118,20 +117,13 @@ impl FeatureGroup<'_> {
         metrics.offline_version = commit.version;
         metrics.offline_rows_inserted = commit.rows_inserted;
         metrics.offline_rows_updated = commit.rows_updated;
-        self.store
-            .catalog
-            .record_commit(
-                &self.spec.name,
-                self.spec.version,
-                &CommitRecord {
-                    offline_version: commit.version,
-                    operation: CommitOperation::Ingest,
-                    rows: staging.rows(),
-                    committed_at: Utc::now(),
-                    source: source_label.to_string(),
-                },
-            )
-            .await?;
+        self.record_commit(
+            commit.version,
+            CommitOperation::Ingest,
+            staging.rows(),
+            source_label.to_string(),
+        )
+        .await?;
         metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
 
         if self.spec.online {

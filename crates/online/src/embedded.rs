@@ -9,7 +9,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableErro
 use sluice_types::FeatureGroupSpec;
 
 use crate::assemble::ReadAssembler;
-use crate::codec::{self, fg_label};
+use crate::codec;
+use crate::error::storage_error;
 use crate::newest::newest_per_key;
 use crate::store::{OnlineRead, OnlineStore, WriteMetrics};
 use crate::{Error, Result};
@@ -43,17 +44,10 @@ fn table_name(fg: &FeatureGroupSpec) -> String {
     format!("{}:{}", fg.name, fg.version)
 }
 
-fn storage_error(fg: &FeatureGroupSpec) -> impl Fn(redb::Error) -> Error + '_ {
-    move |e| Error::Storage {
-        feature_group: fg_label(fg),
-        message: e.to_string(),
-    }
-}
-
 #[async_trait]
 impl OnlineStore for EmbeddedOnlineStore {
     async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
-        let err = storage_error(fg);
+        let err = storage_error::<redb::Error>(fg);
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
         let name = table_name(fg);
@@ -94,7 +88,7 @@ impl OnlineStore for EmbeddedOnlineStore {
         keys: &RecordBatch,
         now_micros: i64,
     ) -> Result<OnlineRead> {
-        let err = storage_error(fg);
+        let err = storage_error::<redb::Error>(fg);
         let mut answer = ReadAssembler::new(fg, keys, now_micros)?;
         let name = table_name(fg);
         let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
@@ -118,7 +112,7 @@ impl OnlineStore for EmbeddedOnlineStore {
     }
 
     async fn delete(&self, fg: &FeatureGroupSpec, keys: &RecordBatch) -> Result<u64> {
-        let err = storage_error(fg);
+        let err = storage_error::<redb::Error>(fg);
         let key_views = codec::views(fg, keys, fg.primary_key.iter().map(String::as_str))?;
         let name = table_name(fg);
         let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);

@@ -36,3 +36,13 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Wraps a backend's own error as a storage error of the feature group.
+pub(crate) fn storage_error<E: std::fmt::Display>(
+    fg: &sluice_types::FeatureGroupSpec,
+) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::Storage {
+        feature_group: crate::codec::fg_label(fg),
+        message: e.to_string(),
+    }
+}

@@ -8,7 +8,8 @@ use redis::aio::MultiplexedConnection;
 use sluice_types::FeatureGroupSpec;
 
 use crate::assemble::ReadAssembler;
-use crate::codec::{self, fg_label};
+use crate::codec;
+use crate::error::storage_error;
 use crate::newest::newest_per_key;
 use crate::store::{OnlineRead, OnlineStore, WriteMetrics};
 use crate::{Error, Result};
@@ -76,17 +77,10 @@ impl RedisOnlineStore {
     }
 }
 
-fn storage_error(fg: &FeatureGroupSpec) -> impl Fn(redis::RedisError) -> Error + '_ {
-    move |e| Error::Storage {
-        feature_group: fg_label(fg),
-        message: e.to_string(),
-    }
-}
-
 #[async_trait]
 impl OnlineStore for RedisOnlineStore {
     async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
-        let err = storage_error(fg);
+        let err = storage_error::<redis::RedisError>(fg);
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
         let prefix = self.key_prefix(fg);
@@ -136,7 +130,7 @@ impl OnlineStore for RedisOnlineStore {
         let stored: Vec<Option<Vec<u8>>> = pipeline
             .query_async(&mut connection)
             .await
-            .map_err(storage_error(fg))?;
+            .map_err(storage_error::<redis::RedisError>(fg))?;
         for bytes in &stored {
             answer.push(bytes.as_deref())?;
         }
@@ -153,6 +147,6 @@ impl OnlineStore for RedisOnlineStore {
             .arg(&redis_keys)
             .query_async(&mut connection)
             .await
-            .map_err(storage_error(fg))
+            .map_err(storage_error::<redis::RedisError>(fg))
     }
 }
