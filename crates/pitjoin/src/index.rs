@@ -1,0 +1,196 @@
+//! A feature table indexed for as-of probes: rows grouped by key, each group
+//! sorted by (event time, write order), so that a probe is one hash lookup
+//! and one binary search.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use arrow::datatypes::{DataType, Int64Type};
+use arrow::row::{RowConverter, Rows, SortField};
+
+use crate::Result;
+
+/// Dense ids for key values, shared by the feature table and the spine.
+pub enum KeyIds {
+    /// A single int64 key: the common case, hashed without encoding.
+    Int64(HashMap<i64, u32>),
+    /// Any other key: Arrow's row encoding gives exact byte equality for any types.
+    Rows {
+        converter: RowConverter,
+        ids: HashMap<Box<[u8]>, u32>,
+    },
+}
+
+impl KeyIds {
+    /// Assigns an id to every distinct key of the feature table; returns the ids per row (`None` for null keys).
+    pub fn build(keys: &[ArrayRef]) -> Result<(Self, Vec<Option<u32>>)> {
+        if let [only] = keys {
+            if only.data_type() == &DataType::Int64 {
+                let values: &Int64Array = only.as_primitive::<Int64Type>();
+                let mut ids = HashMap::with_capacity(values.len() / 4);
+                let row_ids = (0..values.len())
+                    .map(|i| {
+                        values.is_valid(i).then(|| {
+                            let next = ids.len() as u32;
+                            *ids.entry(values.value(i)).or_insert(next)
+                        })
+                    })
+                    .collect();
+                return Ok((KeyIds::Int64(ids), row_ids));
+            }
+        }
+        let converter = RowConverter::new(
+            keys.iter()
+                .map(|k| SortField::new(k.data_type().clone()))
+                .collect(),
+        )?;
+        let rows = converter.convert_columns(keys)?;
+        let valid = all_valid(keys);
+        let mut ids: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(rows.num_rows() / 4);
+        let row_ids = (0..rows.num_rows())
+            .map(|i| {
+                valid(i).then(|| {
+                    let next = ids.len() as u32;
+                    *ids.entry(rows.row(i).as_ref().into()).or_insert(next)
+                })
+            })
+            .collect();
+        Ok((KeyIds::Rows { converter, ids }, row_ids))
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            KeyIds::Int64(ids) => ids.len(),
+            KeyIds::Rows { ids, .. } => ids.len(),
+        }
+    }
+
+    /// The id of each spine row's key, `None` when the key is null or absent from the table.
+    pub fn probe(&self, keys: &[ArrayRef]) -> Result<Vec<Option<u32>>> {
+        match self {
+            KeyIds::Int64(ids) => {
+                let values: &Int64Array = keys[0].as_primitive::<Int64Type>();
+                Ok((0..values.len())
+                    .map(|i| {
+                        values
+                            .is_valid(i)
+                            .then(|| ids.get(&values.value(i)).copied())
+                            .flatten()
+                    })
+                    .collect())
+            }
+            KeyIds::Rows { converter, ids } => {
+                let rows: Rows = converter.convert_columns(keys)?;
+                let valid = all_valid(keys);
+                Ok((0..rows.num_rows())
+                    .map(|i| {
+                        valid(i)
+                            .then(|| ids.get(rows.row(i).as_ref()).copied())
+                            .flatten()
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+fn all_valid(keys: &[ArrayRef]) -> impl Fn(usize) -> bool + '_ {
+    move |i| keys.iter().all(|k| k.is_valid(i))
+}
+
+/// Row indices grouped by key id (`starts[id]..starts[id + 1]`), each group
+/// ordered by event time then write order, so the last row at or before a
+/// time is the one a probe wants.
+pub struct SortedGroups {
+    pub order: Vec<u32>,
+    pub starts: Vec<u32>,
+}
+
+impl SortedGroups {
+    pub fn build(
+        row_ids: &[Option<u32>],
+        key_count: usize,
+        times: &[i64],
+        write_order: Option<&[i64]>,
+        threads: usize,
+    ) -> Self {
+        // Counting sort by key id: linear, and stable, so input order breaks remaining ties.
+        let mut starts = vec![0u32; key_count + 1];
+        for id in row_ids.iter().flatten() {
+            starts[*id as usize + 1] += 1;
+        }
+        for i in 0..key_count {
+            starts[i + 1] += starts[i];
+        }
+        let mut cursor = starts.clone();
+        let mut order = vec![0u32; starts[key_count] as usize];
+        for (row, id) in row_ids.iter().enumerate() {
+            if let Some(id) = id {
+                order[cursor[*id as usize] as usize] = row as u32;
+                cursor[*id as usize] += 1;
+            }
+        }
+        sort_groups(&mut order, &starts, times, write_order, threads);
+        Self { order, starts }
+    }
+
+    /// The row of `id` with the greatest (event time, write order) whose time is <= `at`.
+    pub fn as_of(&self, id: u32, at: i64, times: &[i64]) -> Option<u32> {
+        let group =
+            &self.order[self.starts[id as usize] as usize..self.starts[id as usize + 1] as usize];
+        let after = group.partition_point(|row| times[*row as usize] <= at);
+        after.checked_sub(1).map(|last| group[last])
+    }
+}
+
+/// Sorts every key group by (time, write order), splitting the groups across threads.
+fn sort_groups(
+    order: &mut [u32],
+    starts: &[u32],
+    times: &[i64],
+    write_order: Option<&[i64]>,
+    threads: usize,
+) {
+    let sort_key = |row: &u32| {
+        (
+            times[*row as usize],
+            write_order.map_or(0, |w| w[*row as usize]),
+        )
+    };
+    let groups = starts.len() - 1;
+    let threads = threads.max(1).min(groups.max(1));
+    // Split at group boundaries into pieces of about equal row counts.
+    let total = order.len();
+    let mut pieces = Vec::with_capacity(threads);
+    let mut rest: &mut [u32] = order;
+    let mut first_group = 0;
+    let mut consumed = 0usize;
+    for t in 1..=threads {
+        let target = total * t / threads;
+        let mut last_group = first_group;
+        while last_group < groups && (starts[last_group + 1] as usize) <= target {
+            last_group += 1;
+        }
+        if t == threads {
+            last_group = groups;
+        }
+        let end = starts[last_group] as usize;
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end - consumed);
+        pieces.push((piece, first_group, last_group, consumed));
+        rest = tail;
+        consumed = end;
+        first_group = last_group;
+    }
+    std::thread::scope(|scope| {
+        for (piece, first, last, offset) in pieces {
+            scope.spawn(move || {
+                for g in first..last {
+                    let (s, e) = (starts[g] as usize - offset, starts[g + 1] as usize - offset);
+                    if e - s > 1 {
+                        piece[s..e].sort_by_key(sort_key);
+                    }
+                }
+            });
+        }
+    });
+}

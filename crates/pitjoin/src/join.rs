@@ -1,0 +1,208 @@
+//! The join itself: validate, index each feature table, probe with the spine
+//! in parallel, gather the selected feature columns.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+
+use crate::index::{KeyIds, SortedGroups};
+use crate::{Error, Result};
+
+/// One feature table to join onto the spine.
+#[derive(Debug, Clone)]
+pub struct FeatureInput<'a> {
+    /// Names the table in error messages (e.g. `card_activity:1`).
+    pub name: &'a str,
+    pub table: &'a RecordBatch,
+    /// Key columns of the table, matched position by position with the spine's keys.
+    pub keys: Vec<String>,
+    pub event_time: String,
+    /// A column that orders writes (larger = later); without it, later rows are later writes.
+    pub write_order: Option<String>,
+    /// The columns to bring onto the spine, in output order.
+    pub features: Vec<String>,
+    /// Rows older than the spine time minus this many microseconds do not qualify.
+    pub ttl_micros: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    pub threads: usize,
+}
+
+impl Default for JoinOptions {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Joins every input onto `spine` as of `spine_time`; returns the spine's
+/// columns followed by each input's features, one row per spine row, in order.
+pub fn point_in_time_join(
+    spine: &RecordBatch,
+    spine_keys: &[&str],
+    spine_time: &str,
+    inputs: &[FeatureInput],
+    options: &JoinOptions,
+) -> Result<RecordBatch> {
+    let spine_key_columns: Vec<ArrayRef> = spine_keys
+        .iter()
+        .map(|k| column(spine, "spine", k).cloned())
+        .collect::<Result<_>>()?;
+    let times = micros(column(spine, "spine", spine_time)?, "spine", spine_time)?;
+    let spine_times: Vec<Option<i64>> = (0..times.len())
+        .map(|i| times.is_valid(i).then(|| times.value(i)))
+        .collect();
+
+    let mut fields: Vec<Arc<Field>> = spine.schema().fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = spine.columns().to_vec();
+    let mut seen: HashSet<String> = fields.iter().map(|f| f.name().clone()).collect();
+    for input in inputs {
+        let indices = probe(input, spine_keys, &spine_key_columns, &spine_times, options)?;
+        for feature in &input.features {
+            if !seen.insert(feature.clone()) {
+                return Err(Error::DuplicateOutput {
+                    column: feature.clone(),
+                });
+            }
+            let source = column(input.table, input.name, feature)?;
+            columns.push(take(source.as_ref(), &indices, None)?);
+            let field = input
+                .table
+                .schema()
+                .field_with_name(feature)?
+                .clone()
+                .with_nullable(true);
+            fields.push(Arc::new(field));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// For each spine row, the index of the qualifying row of `input`, or null.
+fn probe(
+    input: &FeatureInput,
+    spine_keys: &[&str],
+    spine_key_columns: &[ArrayRef],
+    spine_times: &[Option<i64>],
+    options: &JoinOptions,
+) -> Result<UInt32Array> {
+    if input.keys.len() != spine_keys.len() {
+        return Err(Error::KeyCountMismatch {
+            side: input.name.to_string(),
+            spine: spine_keys.len(),
+            feature: input.keys.len(),
+        });
+    }
+    let keys: Vec<ArrayRef> = input
+        .keys
+        .iter()
+        .map(|k| column(input.table, input.name, k).cloned())
+        .collect::<Result<_>>()?;
+    for ((spine_name, spine_column), (name, feature_column)) in spine_keys
+        .iter()
+        .zip(spine_key_columns)
+        .zip(input.keys.iter().zip(&keys))
+    {
+        if spine_column.data_type() != feature_column.data_type() {
+            return Err(Error::KeyTypeMismatch {
+                side: input.name.to_string(),
+                spine: spine_name.to_string(),
+                spine_type: spine_column.data_type().to_string(),
+                feature: name.clone(),
+                feature_type: feature_column.data_type().to_string(),
+            });
+        }
+    }
+    let event_times = micros(
+        column(input.table, input.name, &input.event_time)?,
+        input.name,
+        &input.event_time,
+    )?;
+    let times: &[i64] = event_times.values();
+    let write_order = match &input.write_order {
+        Some(name) => {
+            let raw = column(input.table, input.name, name)?;
+            if !raw.data_type().is_integer() {
+                return Err(Error::BadWriteOrder {
+                    side: input.name.to_string(),
+                    column: name.clone(),
+                    found: raw.data_type().to_string(),
+                });
+            }
+            Some(cast(raw, &DataType::Int64)?)
+        }
+        None => None,
+    };
+    let write_order = write_order
+        .as_ref()
+        .map(|w| w.as_primitive::<Int64Type>().values().as_ref());
+
+    let (ids, row_ids) = KeyIds::build(&keys)?;
+    // A row without an event time can never be "at or before" anything.
+    let row_ids: Vec<Option<u32>> = row_ids
+        .into_iter()
+        .enumerate()
+        .map(|(row, id)| id.filter(|_| event_times.is_valid(row)))
+        .collect();
+    let groups = SortedGroups::build(&row_ids, ids.len(), times, write_order, options.threads);
+    let spine_ids = ids.probe(spine_key_columns)?;
+
+    let threads = options.threads.max(1);
+    let chunk = spine_ids.len().div_ceil(threads).max(1);
+    let mut found: Vec<Option<u32>> = vec![None; spine_ids.len()];
+    std::thread::scope(|scope| {
+        for ((out, ids), spine_times) in found
+            .chunks_mut(chunk)
+            .zip(spine_ids.chunks(chunk))
+            .zip(spine_times.chunks(chunk))
+        {
+            let groups = &groups;
+            scope.spawn(move || {
+                for ((slot, id), at) in out.iter_mut().zip(ids).zip(spine_times) {
+                    let (Some(id), Some(at)) = (id, at) else {
+                        continue;
+                    };
+                    *slot = groups.as_of(*id, *at, times).filter(|row| {
+                        input
+                            .ttl_micros
+                            .is_none_or(|ttl| times[*row as usize] >= at.saturating_sub(ttl))
+                    });
+                }
+            });
+        }
+    });
+    Ok(UInt32Array::from(found))
+}
+
+fn column<'b>(batch: &'b RecordBatch, side: &str, name: &str) -> Result<&'b ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::MissingColumn {
+            side: side.to_string(),
+            column: name.to_string(),
+        })
+}
+
+/// A timestamp column as UTC microseconds.
+fn micros(array: &ArrayRef, side: &str, name: &str) -> Result<arrow::array::Int64Array> {
+    if !matches!(array.data_type(), DataType::Timestamp(_, _)) {
+        return Err(Error::NotATimestamp {
+            side: side.to_string(),
+            column: name.to_string(),
+            found: array.data_type().to_string(),
+        });
+    }
+    let in_micros = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+    Ok(cast(&in_micros, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .clone())
+}
