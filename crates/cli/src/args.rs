@@ -101,8 +101,11 @@ pub enum Command {
     },
     /// Write a seeded, transactions-like data set (the quickstart's and benchmarks' data).
     Generate(GenerateArgs),
-    /// Measure ingest and online lookups against in-process anchors.
-    Bench(BenchArgs),
+    /// Measure Sluice against anchors (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Args)]
@@ -129,6 +132,32 @@ pub struct GenerateArgs {
     pub keys: Option<i64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Ingest rows/s and online lookups against in-process anchors.
+    Ingest(BenchArgs),
+    /// Time the point-in-time join of Parquet files (bench/pit_join.py runs DuckDB beside it).
+    Join(JoinBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinBenchArgs {
+    /// The spine: key and time columns, plus anything else (kept as is).
+    #[arg(long)]
+    pub spine: PathBuf,
+    /// A feature table; every column other than the key and time is joined. Repeat for several.
+    #[arg(long = "features", required = true)]
+    pub features: Vec<PathBuf>,
+    /// The key column, same name in every file.
+    #[arg(long, default_value = "k")]
+    pub key: String,
+    /// The time column, same name in every file.
+    #[arg(long, default_value = "ts")]
+    pub time: String,
+    #[command(flatten)]
+    pub json: Json,
 }
 
 #[derive(Debug, Args)]

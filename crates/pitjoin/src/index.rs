@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
@@ -13,11 +15,11 @@ use crate::Result;
 /// Dense ids for key values, shared by the feature table and the spine.
 pub enum KeyIds {
     /// A single int64 key: the common case, hashed without encoding.
-    Int64(HashMap<i64, u32>),
+    Int64(HashMap<i64, u32, RandomState>),
     /// Any other key: Arrow's row encoding gives exact byte equality for any types.
     Rows {
         converter: RowConverter,
-        ids: HashMap<Box<[u8]>, u32>,
+        ids: HashMap<Box<[u8]>, u32, RandomState>,
     },
 }
 
@@ -27,7 +29,8 @@ impl KeyIds {
         if let [only] = keys {
             if only.data_type() == &DataType::Int64 {
                 let values: &Int64Array = only.as_primitive::<Int64Type>();
-                let mut ids = HashMap::with_capacity(values.len() / 4);
+                let mut ids =
+                    HashMap::with_capacity_and_hasher(values.len() / 4, RandomState::default());
                 let row_ids = (0..values.len())
                     .map(|i| {
                         values.is_valid(i).then(|| {
@@ -46,7 +49,8 @@ impl KeyIds {
         )?;
         let rows = converter.convert_columns(keys)?;
         let valid = all_valid(keys);
-        let mut ids: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(rows.num_rows() / 4);
+        let mut ids: HashMap<Box<[u8]>, u32, RandomState> =
+            HashMap::with_capacity_and_hasher(rows.num_rows() / 4, RandomState::default());
         let row_ids = (0..rows.num_rows())
             .map(|i| {
                 valid(i).then(|| {
@@ -104,6 +108,9 @@ fn all_valid(keys: &[ArrayRef]) -> impl Fn(usize) -> bool + '_ {
 pub struct SortedGroups {
     pub order: Vec<u32>,
     pub starts: Vec<u32>,
+    /// The event time of each entry of `order`: probes binary-search this
+    /// contiguous copy instead of jumping around the table's time column.
+    pub times: Vec<i64>,
 }
 
 impl SortedGroups {
@@ -131,15 +138,25 @@ impl SortedGroups {
             }
         }
         sort_groups(&mut order, &starts, times, write_order, threads);
-        Self { order, starts }
+        let times = order.iter().map(|row| times[*row as usize]).collect();
+        Self {
+            order,
+            starts,
+            times,
+        }
     }
 
-    /// The row of `id` with the greatest (event time, write order) whose time is <= `at`.
-    pub fn as_of(&self, id: u32, at: i64, times: &[i64]) -> Option<u32> {
-        let group =
-            &self.order[self.starts[id as usize] as usize..self.starts[id as usize + 1] as usize];
-        let after = group.partition_point(|row| times[*row as usize] <= at);
-        after.checked_sub(1).map(|last| group[last])
+    /// The row of `id` with the greatest (event time, write order) whose time
+    /// is <= `at`, with its event time.
+    pub fn as_of(&self, id: u32, at: i64) -> Option<(u32, i64)> {
+        let (start, end) = (
+            self.starts[id as usize] as usize,
+            self.starts[id as usize + 1] as usize,
+        );
+        let after = self.times[start..end].partition_point(|t| *t <= at);
+        after
+            .checked_sub(1)
+            .map(|last| (self.order[start + last], self.times[start + last]))
     }
 }
 

@@ -171,11 +171,14 @@ fn probe(
                     let (Some(id), Some(at)) = (id, at) else {
                         continue;
                     };
-                    *slot = groups.as_of(*id, *at, times).filter(|row| {
-                        input
-                            .ttl_micros
-                            .is_none_or(|ttl| times[*row as usize] >= at.saturating_sub(ttl))
-                    });
+                    *slot = groups
+                        .as_of(*id, *at)
+                        .filter(|(_, time)| {
+                            input
+                                .ttl_micros
+                                .is_none_or(|ttl| *time >= at.saturating_sub(ttl))
+                        })
+                        .map(|(row, _)| row);
                 }
             });
         }

@@ -1,6 +1,7 @@
 //! One module per group of commands; each parses its arguments into API calls and prints.
 
 mod bench;
+mod bench_join;
 mod describe;
 mod feature_data;
 mod generate;
@@ -13,7 +14,7 @@ use anyhow::Result;
 use sluice_featurestore::{FeatureGroup, FeatureStore};
 use sluice_types::NameRef;
 
-use crate::args::{Cli, Command};
+use crate::args::{BenchWhat, Cli, Command};
 use crate::output::user_error;
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -89,7 +90,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Quickstart { dir, rows } => quickstart::run(&dir, rows).await,
         Command::Generate(args) => generate::run(&args),
-        Command::Bench(args) => bench::run(&args).await,
+        Command::Bench { what } => match what {
+            BenchWhat::Ingest(args) => bench::run(&args).await,
+            BenchWhat::Join(args) => bench_join::run(&args),
+        },
     }
 }
 

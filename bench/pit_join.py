@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Point-in-time join: Sluice against DuckDB's ASOF JOIN on the same Parquet files.
+
+Shape from PRODUCT.md: a 1M-row spine joined with two feature tables of 10M and
+0.5M rows (one row per key and event time). Both sides read the files, join,
+and hold the result in memory; each runs in its own process under
+/usr/bin/time so that peak memory is comparable. The script checks that both
+return the same answer (per-column non-null counts and sums) before printing
+the ratio.
+
+    pip install duckdb
+    cargo build --release -p sluice-cli
+    python3 bench/pit_join.py [--scale 1.0] [--sluice target/release/sluice]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+GENERATE = """
+COPY (SELECT (i % {keys})::BIGINT AS k,
+             make_timestamp(1704067200000000 + (hash(i, 1) % 31536000000000)::BIGINT) AS ts,
+             (hash(i, 2) % 100000) / 100.0 AS {p}1, (hash(i, 3) % 100000) / 100.0 AS {p}2,
+             (hash(i, 4) % 100000) / 100.0 AS {p}3, (hash(i, 5) % 100000) / 100.0 AS {p}4
+      FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet)
+"""
+
+DUCKDB_JOIN = """
+import duckdb, json, sys, time
+spine, big, small = sys.argv[1:4]
+con = duckdb.connect()
+con.execute('SET enable_progress_bar = false')
+start = time.time()
+con.execute(f'''CREATE TEMP TABLE out AS
+  SELECT s.k, s.ts, s.label, a.a1, a.a2, a.a3, a.a4, b.b1, b.b2, b.b3, b.b4
+  FROM read_parquet('{spine}') s
+  ASOF LEFT JOIN read_parquet('{big}') a ON s.k = a.k AND s.ts >= a.ts
+  ASOF LEFT JOIN read_parquet('{small}') b ON s.k = b.k AND s.ts >= b.ts''')
+elapsed = time.time() - start
+cols = ['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3', 'b4']
+sums = con.execute('SELECT ' + ', '.join(f'count({c}), sum({c})' for c in cols) + ' FROM out').fetchone()
+print(json.dumps({'total_s': elapsed, 'checksums': [[c, sums[2*i], sums[2*i+1] or 0.0] for i, c in enumerate(cols)]}))
+"""
+
+
+def timed(cmd):
+    out = subprocess.run(['/usr/bin/time', '-v'] + cmd, capture_output=True, text=True, check=True)
+    peak_kb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', out.stderr).group(1))
+    return json.loads(out.stdout[out.stdout.index('{'):]), peak_kb / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--scale', type=float, default=1.0)
+    parser.add_argument('--sluice', default='target/release/sluice')
+    args = parser.parse_args()
+    import duckdb
+
+    spine_rows, big_rows, small_rows = int(1_000_000 * args.scale), int(10_000_000 * args.scale), int(500_000 * args.scale)
+    keys = max(1, int(100_000 * args.scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        spine, big, small = (os.path.join(tmp, n) for n in ('spine.parquet', 'big.parquet', 'small.parquet'))
+        con = duckdb.connect()
+        con.execute(GENERATE.format(keys=keys, rows=big_rows, p='a', path=big))
+        con.execute(GENERATE.format(keys=keys, rows=small_rows, p='b', path=small))
+        con.execute(f"""COPY (SELECT (hash(i, 7) % {keys})::BIGINT AS k,
+                     make_timestamp(1704067200000000 + (hash(i, 8) % 31536000000000)::BIGINT) AS ts,
+                     (i % 2)::BIGINT AS label FROM range({spine_rows}) t(i)) TO '{spine}' (FORMAT parquet)""")
+        ours, ours_mb = timed([args.sluice, 'bench', 'join', '--spine', spine, '--features', big, '--features', small, '--json'])
+        theirs, theirs_mb = timed([sys.executable, '-c', DUCKDB_JOIN, spine, big, small])
+
+    for (name, n1, s1), (_, n2, s2) in zip(ours['checksums'], theirs['checksums']):
+        if n1 != n2 or abs(s1 - s2) > 1e-6 * max(1.0, abs(s2)):
+            sys.exit(f'answers differ on {name}: sluice {n1} rows / {s1}, duckdb {n2} rows / {s2}')
+    print(f'point-in-time join, spine {spine_rows:,} x features {big_rows:,} + {small_rows:,} rows (answers match)')
+    print(f'  sluice  {ours["total_s"]:7.2f} s  (read {ours["read_s"]:.2f} s, join {ours["join_s"]:.2f} s)  peak {ours_mb:7.0f} MB')
+    print(f'  duckdb  {theirs["total_s"]:7.2f} s  ASOF JOIN                           peak {theirs_mb:7.0f} MB')
+    print(f'  speed-up {theirs["total_s"] / ours["total_s"]:.2f}x   memory ratio {ours_mb / theirs_mb:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
