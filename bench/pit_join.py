@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Point-in-time join: Sluice against DuckDB's ASOF JOIN on the same Parquet files.
 
-Shape from PRODUCT.md: a 1M-row spine joined with two feature tables of 10M and
-0.5M rows (one row per key and event time). Both sides read the files, join,
+Shape from the feature-view issue: a 1M-row spine over 100k keys joined with
+two unsorted feature tables, 10M rows (8 float64 + 2 int64 features) and 1M
+rows (4 float64 features). Both sides read the files, join,
 and hold the result in memory; each runs in its own process under
 /usr/bin/time so that peak memory is comparable. The script checks that both
 return the same answer (per-column non-null counts and sums) before printing
@@ -20,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 
-GENERATE = """
-COPY (SELECT (i % {keys})::BIGINT AS k,
-             make_timestamp(1704067200000000 + (hash(i, 1) % 31536000000000)::BIGINT) AS ts,
-             (hash(i, 2) % 100000) / 100.0 AS {p}1, (hash(i, 3) % 100000) / 100.0 AS {p}2,
-             (hash(i, 4) % 100000) / 100.0 AS {p}3, (hash(i, 5) % 100000) / 100.0 AS {p}4
-      FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet)
-"""
+def generate(con, path, rows, keys, prefix, floats, ints):
+    """Rows in no particular order: key i % keys, a random time in 2024, float and int features."""
+    features = [f"(hash(i, {2 + j}) % 100000) / 100.0 AS {prefix}{j + 1}" for j in range(floats)]
+    features += [f"(hash(i, {20 + j}) % 1000)::BIGINT AS {prefix}i{j + 1}" for j in range(ints)]
+    con.execute(f"""COPY (SELECT (hash(i, 0) % {keys})::BIGINT AS k,
+                 make_timestamp(1704067200000000 + (hash(i, 1) % 31536000000000)::BIGINT) AS ts,
+                 {', '.join(features)}
+                 FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet)""")
 
 DUCKDB_JOIN = """
 import duckdb, json, sys, time
@@ -35,12 +37,12 @@ con = duckdb.connect()
 con.execute('SET enable_progress_bar = false')
 start = time.time()
 con.execute(f'''CREATE TEMP TABLE out AS
-  SELECT s.k, s.ts, s.label, a.a1, a.a2, a.a3, a.a4, b.b1, b.b2, b.b3, b.b4
+  SELECT s.k, s.ts, s.label, a.* EXCLUDE (k, ts), b.* EXCLUDE (k, ts)
   FROM read_parquet('{spine}') s
   ASOF LEFT JOIN read_parquet('{big}') a ON s.k = a.k AND s.ts >= a.ts
   ASOF LEFT JOIN read_parquet('{small}') b ON s.k = b.k AND s.ts >= b.ts''')
 elapsed = time.time() - start
-cols = ['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3', 'b4']
+cols = [row[1] for row in con.execute("PRAGMA table_info('out')").fetchall() if row[2] == 'DOUBLE']
 sums = con.execute('SELECT ' + ', '.join(f'count({c}), sum({c})' for c in cols) + ' FROM out').fetchone()
 print(json.dumps({'total_s': elapsed, 'checksums': [[c, sums[2*i], sums[2*i+1] or 0.0] for i, c in enumerate(cols)]}))
 """
@@ -59,13 +61,13 @@ def main():
     args = parser.parse_args()
     import duckdb
 
-    spine_rows, big_rows, small_rows = int(1_000_000 * args.scale), int(10_000_000 * args.scale), int(500_000 * args.scale)
+    spine_rows, big_rows, small_rows = int(1_000_000 * args.scale), int(10_000_000 * args.scale), int(1_000_000 * args.scale)
     keys = max(1, int(100_000 * args.scale))
     with tempfile.TemporaryDirectory() as tmp:
         spine, big, small = (os.path.join(tmp, n) for n in ('spine.parquet', 'big.parquet', 'small.parquet'))
         con = duckdb.connect()
-        con.execute(GENERATE.format(keys=keys, rows=big_rows, p='a', path=big))
-        con.execute(GENERATE.format(keys=keys, rows=small_rows, p='b', path=small))
+        generate(con, big, big_rows, keys, 'a', floats=8, ints=2)
+        generate(con, small, small_rows, keys, 'b', floats=4, ints=0)
         con.execute(f"""COPY (SELECT (hash(i, 7) % {keys})::BIGINT AS k,
                      make_timestamp(1704067200000000 + (hash(i, 8) % 31536000000000)::BIGINT) AS ts,
                      (i % 2)::BIGINT AS label FROM range({spine_rows}) t(i)) TO '{spine}' (FORMAT parquet)""")

@@ -1,5 +1,8 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{side}: no batches given; pass at least one, possibly empty")]
+    NoChunks { side: String },
+
     #[error("{side}: no column '{column}'")]
     MissingColumn { side: String, column: String },
 

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{cast, take};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{cast, concat, interleave};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 
 use crate::index::{KeyIds, SortedGroups};
@@ -16,7 +16,9 @@ use crate::{Error, Result};
 pub struct FeatureInput<'a> {
     /// Names the table in error messages (e.g. `card_activity:1`).
     pub name: &'a str,
-    pub table: &'a RecordBatch,
+    /// The table's rows, in chunks sharing one schema (at least one chunk, possibly empty).
+    /// Chunks are gathered from in place; only key and time columns are copied.
+    pub batches: &'a [RecordBatch],
     /// Key columns of the table, matched position by position with the spine's keys.
     pub keys: Vec<String>,
     pub event_time: String,
@@ -63,21 +65,30 @@ pub fn point_in_time_join(
     let mut columns: Vec<ArrayRef> = spine.columns().to_vec();
     let mut seen: HashSet<String> = fields.iter().map(|f| f.name().clone()).collect();
     for input in inputs {
-        let indices = probe(input, spine_keys, &spine_key_columns, &spine_times, options)?;
+        let first = input.batches.first().ok_or_else(|| Error::NoChunks {
+            side: input.name.to_string(),
+        })?;
+        let found = probe(input, spine_keys, &spine_key_columns, &spine_times, options)?;
+        let positions = gather_positions(input.batches, &found);
         for feature in &input.features {
             if !seen.insert(feature.clone()) {
                 return Err(Error::DuplicateOutput {
                     column: feature.clone(),
                 });
             }
-            let source = column(input.table, input.name, feature)?;
-            columns.push(take(source.as_ref(), &indices, None)?);
-            let field = input
-                .table
+            let field = first
                 .schema()
-                .field_with_name(feature)?
+                .field_with_name(feature)
+                .map_err(|_| Error::MissingColumn {
+                    side: input.name.to_string(),
+                    column: feature.clone(),
+                })?
                 .clone()
                 .with_nullable(true);
+            let mut chunks = chunks_of(input, feature)?;
+            chunks.push(new_null_array(field.data_type(), 1));
+            let refs: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
+            columns.push(interleave(&refs, &positions)?);
             fields.push(Arc::new(field));
         }
     }
@@ -87,14 +98,55 @@ pub fn point_in_time_join(
     )?)
 }
 
-/// For each spine row, the index of the qualifying row of `input`, or null.
+/// For each found row (a row number across all chunks), its (chunk, offset);
+/// rows with nothing found point at the extra all-null chunk after the last.
+fn gather_positions(batches: &[RecordBatch], found: &[Option<u32>]) -> Vec<(usize, usize)> {
+    let mut starts = Vec::with_capacity(batches.len() + 1);
+    let mut total = 0usize;
+    for batch in batches {
+        starts.push(total);
+        total += batch.num_rows();
+    }
+    found
+        .iter()
+        .map(|row| match row {
+            Some(row) => {
+                let row = *row as usize;
+                let chunk = starts.partition_point(|s| *s <= row) - 1;
+                (chunk, row - starts[chunk])
+            }
+            None => (batches.len(), 0),
+        })
+        .collect()
+}
+
+/// One column of every chunk of an input.
+fn chunks_of(input: &FeatureInput, name: &str) -> Result<Vec<ArrayRef>> {
+    input
+        .batches
+        .iter()
+        .map(|b| column(b, input.name, name).cloned())
+        .collect()
+}
+
+/// One column of an input as a single array (for keys and times, which the index needs contiguous).
+fn contiguous(input: &FeatureInput, name: &str) -> Result<ArrayRef> {
+    let chunks = chunks_of(input, name)?;
+    if let [only] = chunks.as_slice() {
+        return Ok(only.clone());
+    }
+    let refs: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
+    Ok(concat(&refs)?)
+}
+
+/// For each spine row, the row number (across chunks) of the qualifying row of `input`, if any.
 fn probe(
     input: &FeatureInput,
     spine_keys: &[&str],
     spine_key_columns: &[ArrayRef],
     spine_times: &[Option<i64>],
     options: &JoinOptions,
-) -> Result<UInt32Array> {
+) -> Result<Vec<Option<u32>>> {
     if input.keys.len() != spine_keys.len() {
         return Err(Error::KeyCountMismatch {
             side: input.name.to_string(),
@@ -105,7 +157,7 @@ fn probe(
     let keys: Vec<ArrayRef> = input
         .keys
         .iter()
-        .map(|k| column(input.table, input.name, k).cloned())
+        .map(|k| contiguous(input, k))
         .collect::<Result<_>>()?;
     for ((spine_name, spine_column), (name, feature_column)) in spine_keys
         .iter()
@@ -123,14 +175,14 @@ fn probe(
         }
     }
     let event_times = micros(
-        column(input.table, input.name, &input.event_time)?,
+        &contiguous(input, &input.event_time)?,
         input.name,
         &input.event_time,
     )?;
     let times: &[i64] = event_times.values();
     let write_order = match &input.write_order {
         Some(name) => {
-            let raw = column(input.table, input.name, name)?;
+            let raw = contiguous(input, name)?;
             if !raw.data_type().is_integer() {
                 return Err(Error::BadWriteOrder {
                     side: input.name.to_string(),
@@ -138,7 +190,7 @@ fn probe(
                     found: raw.data_type().to_string(),
                 });
             }
-            Some(cast(raw, &DataType::Int64)?)
+            Some(cast(&raw, &DataType::Int64)?)
         }
         None => None,
     };
@@ -183,7 +235,7 @@ fn probe(
             });
         }
     });
-    Ok(UInt32Array::from(found))
+    Ok(found)
 }
 
 fn column<'b>(batch: &'b RecordBatch, side: &str, name: &str) -> Result<&'b ArrayRef> {

@@ -102,11 +102,13 @@ proptest! {
         threads in 1usize..4,
     ) {
         let spine = table(&spine_rows, "label");
-        let a = table(&a_rows, "a");
-        let b = table(&b_rows, "b");
+        // Table a arrives in two chunks, b in one.
+        let split = a_rows.len() / 2;
+        let a = [table(&a_rows[..split], "a"), table(&a_rows[split..], "a")];
+        let b = [table(&b_rows, "b")];
         let inputs = [
-            FeatureInput { name: "a", table: &a, keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
-            FeatureInput { name: "b", table: &b, keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
+            FeatureInput { name: "a", batches: &a, keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
+            FeatureInput { name: "b", batches: &b, keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
         ];
         let joined = point_in_time_join(&spine, &["k"], "ts", &inputs, &JoinOptions { threads }).unwrap();
         prop_assert_eq!(joined.num_rows(), spine_rows.len());
@@ -157,7 +159,7 @@ fn write_order_breaks_ties_and_composite_string_keys_match_exactly() {
     .unwrap();
     let input = FeatureInput {
         name: "profile:1",
-        table: &features,
+        batches: std::slice::from_ref(&features),
         keys: vec!["c".into(), "u".into()],
         event_time: "t".into(),
         write_order: Some("written".into()),
@@ -202,7 +204,7 @@ fn mismatched_key_types_are_named() {
     .unwrap();
     let input = FeatureInput {
         name: "fg:1",
-        table: &features,
+        batches: std::slice::from_ref(&features),
         keys: vec!["k".into()],
         event_time: "ts".into(),
         write_order: None,

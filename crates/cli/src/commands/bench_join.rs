@@ -26,8 +26,8 @@ struct Report {
     checksums: Vec<(String, usize, f64)>,
 }
 
-/// Reads a Parquet file into one batch, its row groups split across the cores.
-fn read(path: &Path) -> Result<RecordBatch> {
+/// Reads a Parquet file into batches, its row groups split across the cores.
+fn read(path: &Path) -> Result<Vec<RecordBatch>> {
     let open = || -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -59,12 +59,16 @@ fn read(path: &Path) -> Result<RecordBatch> {
     for part in parts {
         batches.extend(part?);
     }
-    Ok(arrow::compute::concat_batches(&schema, &batches)?)
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    Ok(batches)
 }
 
 pub fn run(args: &JoinBenchArgs) -> Result<()> {
     let started = Instant::now();
     let spine = read(&args.spine)?;
+    let spine = arrow::compute::concat_batches(&spine[0].schema(), &spine)?;
     let tables = args
         .features
         .iter()
@@ -81,11 +85,11 @@ pub fn run(args: &JoinBenchArgs) -> Result<()> {
         .zip(&names)
         .map(|(table, name)| FeatureInput {
             name,
-            table,
+            batches: table,
             keys: vec![args.key.clone()],
             event_time: args.time.clone(),
             write_order: None,
-            features: table
+            features: table[0]
                 .schema()
                 .fields()
                 .iter()
@@ -119,7 +123,10 @@ pub fn run(args: &JoinBenchArgs) -> Result<()> {
         .collect();
     let report = Report {
         spine_rows: spine.num_rows(),
-        feature_rows: tables.iter().map(RecordBatch::num_rows).collect(),
+        feature_rows: tables
+            .iter()
+            .map(|t| t.iter().map(RecordBatch::num_rows).sum())
+            .collect(),
         read_s,
         join_s,
         total_s: started.elapsed().as_secs_f64(),
