@@ -6,20 +6,27 @@ pub enum Error {
     #[error("catalog URL '{url}' has no scheme; expected e.g. sqlite://.sluice/catalog.db")]
     BadUrl { url: String },
 
-    #[error("feature group '{name}' is not registered{}", known_hint(.known))]
-    FeatureGroupNotFound { name: String, known: Vec<String> },
+    #[error("{kind} '{name}' is not registered{}", known_hint(.known))]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        known: Vec<String>,
+    },
 
-    #[error("feature group '{name}' has no version {version} (versions: {})", list(.available))]
+    #[error("{kind} '{name}' has no version {version} (versions: {})", list(.available))]
     VersionNotFound {
+        kind: &'static str,
         name: String,
         version: u32,
         available: Vec<u32>,
     },
 
-    #[error(
-        "feature group '{name}' version {version} is already registered with another definition"
-    )]
-    AlreadyExists { name: String, version: u32 },
+    #[error("{kind} '{name}' version {version} is already registered with another definition")]
+    AlreadyExists {
+        kind: &'static str,
+        name: String,
+        version: u32,
+    },
 
     #[error("catalog entry for '{name}' is unreadable: {message}")]
     Corrupt { name: String, message: String },

@@ -14,6 +14,7 @@ mod sql;
 pub use error::{Error, Result};
 pub use factory::open_catalog;
 pub use records::{
-    Catalog, CatalogRef, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord,
+    Catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, FeatureGroupRecord,
+    FeatureViewRecord, Versioned,
 };
 pub use sql::SqlCatalog;

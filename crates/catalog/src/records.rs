@@ -5,15 +5,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sluice_types::FeatureGroupSpec;
+use sluice_types::{FeatureGroupSpec, FeatureViewSpec};
 
 use crate::Result;
 
+/// A registered definition and when it was registered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FeatureGroupRecord {
-    pub spec: FeatureGroupSpec,
+pub struct Versioned<T> {
+    pub spec: T,
     pub created_at: DateTime<Utc>,
 }
+
+pub type FeatureGroupRecord = Versioned<FeatureGroupSpec>;
+pub type FeatureViewRecord = Versioned<FeatureViewSpec>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,12 +62,15 @@ pub struct CommitRecord {
     pub source: String,
 }
 
-/// A change `sluice apply` makes to a feature group.
+/// A change `sluice apply` makes.
 #[derive(Debug, Clone)]
-pub enum FeatureGroupChange {
-    Create(FeatureGroupSpec),
+pub enum CatalogChange {
+    CreateFeatureGroup(FeatureGroupSpec),
     /// Replace fields that do not change what is stored (description, TTL).
-    Update(FeatureGroupSpec),
+    UpdateFeatureGroup(FeatureGroupSpec),
+    CreateFeatureView(FeatureViewSpec),
+    /// Replace fields that do not change what the view means (description).
+    UpdateFeatureView(FeatureViewSpec),
 }
 
 /// Where metadata lives. Every method is atomic; `apply` is one transaction.
@@ -76,8 +83,14 @@ pub trait Catalog: Send + Sync {
     /// versions are errors that list what exists.
     async fn feature_group(&self, name: &str, version: Option<u32>) -> Result<FeatureGroupRecord>;
 
+    /// Every version of every feature view, ordered by name then version.
+    async fn feature_views(&self) -> Result<Vec<FeatureViewRecord>>;
+
+    /// One feature-view version, or the latest when `version` is `None`.
+    async fn feature_view(&self, name: &str, version: Option<u32>) -> Result<FeatureViewRecord>;
+
     /// Applies all changes in one transaction: all of them or none.
-    async fn apply(&self, changes: &[FeatureGroupChange]) -> Result<()>;
+    async fn apply(&self, changes: &[CatalogChange]) -> Result<()>;
 
     /// Appends to a feature group's commit history.
     async fn record_commit(&self, name: &str, version: u32, commit: &CommitRecord) -> Result<()>;

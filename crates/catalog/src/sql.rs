@@ -4,19 +4,27 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sluice_types::FeatureGroupSpec;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
 use sqlx::Row;
+use sqlx::{AnyPool, AssertSqlSafe};
 
 use crate::error::db;
 use crate::records::{
-    Catalog, CommitOperation, CommitRecord, FeatureGroupChange, FeatureGroupRecord,
+    Catalog, CatalogChange, CommitOperation, CommitRecord, FeatureGroupRecord, FeatureViewRecord,
+    Versioned,
 };
 use crate::{Error, Result};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS feature_groups (
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (name, version))",
+    "CREATE TABLE IF NOT EXISTS feature_views (
         name TEXT NOT NULL,
         version BIGINT NOT NULL,
         spec TEXT NOT NULL,
@@ -108,29 +116,55 @@ fn micros_to_time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-fn parse_spec(name: &str, text: &str) -> Result<FeatureGroupSpec> {
+/// The kinds of versioned definitions, each in its own table of the same shape.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    FeatureGroup,
+    FeatureView,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::FeatureGroup => "feature group",
+            Kind::FeatureView => "feature view",
+        }
+    }
+
+    /// Fixed table names, never derived from input.
+    fn table(self) -> &'static str {
+        match self {
+            Kind::FeatureGroup => "feature_groups",
+            Kind::FeatureView => "feature_views",
+        }
+    }
+}
+
+fn parse_spec<T: DeserializeOwned>(name: &str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt {
         name: name.to_string(),
         message: e.to_string(),
     })
 }
 
-fn spec_json(spec: &FeatureGroupSpec) -> String {
+fn spec_json<T: Serialize>(spec: &T) -> String {
     serde_json::to_string(spec).expect("a spec always serialises")
 }
 
-#[async_trait]
-impl Catalog for SqlCatalog {
-    async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>> {
-        let rows =
-            sqlx::query("SELECT name, spec, created_at FROM feature_groups ORDER BY name, version")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("list feature groups"))?;
+impl SqlCatalog {
+    async fn list<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<Versioned<T>>> {
+        let sql = format!(
+            "SELECT name, spec, created_at FROM {} ORDER BY name, version",
+            kind.table()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list"))?;
         rows.iter()
             .map(|row| {
                 let name: String = row.get(0);
-                Ok(FeatureGroupRecord {
+                Ok(Versioned {
                     spec: parse_spec(&name, row.get(1))?,
                     created_at: micros_to_time(row.get(2)),
                 })
@@ -138,21 +172,29 @@ impl Catalog for SqlCatalog {
             .collect()
     }
 
-    async fn feature_group(&self, name: &str, version: Option<u32>) -> Result<FeatureGroupRecord> {
-        let versions: Vec<i64> = sqlx::query_scalar(
-            "SELECT version FROM feature_groups WHERE name = $1 ORDER BY version",
-        )
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("read feature group"))?;
+    async fn get<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<Versioned<T>> {
+        let sql = format!(
+            "SELECT version FROM {} WHERE name = $1 ORDER BY version",
+            kind.table()
+        );
+        let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("read"))?;
         let Some(latest) = versions.last().copied() else {
-            let known =
-                sqlx::query_scalar("SELECT DISTINCT name FROM feature_groups ORDER BY name")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db("list feature groups"))?;
-            return Err(Error::FeatureGroupNotFound {
+            let sql = format!("SELECT DISTINCT name FROM {} ORDER BY name", kind.table());
+            let known = sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("list"))?;
+            return Err(Error::NotFound {
+                kind: kind.label(),
                 name: name.to_string(),
                 known,
             });
@@ -160,59 +202,144 @@ impl Catalog for SqlCatalog {
         let wanted = version.map_or(latest, i64::from);
         if !versions.contains(&wanted) {
             return Err(Error::VersionNotFound {
+                kind: kind.label(),
                 name: name.to_string(),
                 version: version.unwrap_or_default(),
                 available: versions.iter().map(|v| *v as u32).collect(),
             });
         }
-        let row = sqlx::query(
-            "SELECT spec, created_at FROM feature_groups WHERE name = $1 AND version = $2",
-        )
-        .bind(name)
-        .bind(wanted)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db("read feature group"))?;
-        Ok(FeatureGroupRecord {
+        let sql = format!(
+            "SELECT spec, created_at FROM {} WHERE name = $1 AND version = $2",
+            kind.table()
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(name)
+            .bind(wanted)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("read"))?;
+        Ok(Versioned {
             spec: parse_spec(name, row.get(0))?,
             created_at: micros_to_time(row.get(1)),
         })
     }
+}
 
-    async fn apply(&self, changes: &[FeatureGroupChange]) -> Result<()> {
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kind: Kind,
+    name: &str,
+    version: u32,
+    spec: String,
+    now: i64,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO {} (name, version, spec, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name, version) DO NOTHING",
+        kind.table()
+    );
+    let inserted = sqlx::query(AssertSqlSafe(sql))
+        .bind(name)
+        .bind(i64::from(version))
+        .bind(spec)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("register"))?;
+    if inserted.rows_affected() == 0 {
+        return Err(Error::AlreadyExists {
+            kind: kind.label(),
+            name: name.to_string(),
+            version,
+        });
+    }
+    Ok(())
+}
+
+async fn update(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kind: Kind,
+    name: &str,
+    version: u32,
+    spec: String,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE {} SET spec = $1 WHERE name = $2 AND version = $3",
+        kind.table()
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(spec)
+        .bind(name)
+        .bind(i64::from(version))
+        .execute(&mut **tx)
+        .await
+        .map_err(db("update"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Catalog for SqlCatalog {
+    async fn feature_groups(&self) -> Result<Vec<FeatureGroupRecord>> {
+        self.list(Kind::FeatureGroup).await
+    }
+
+    async fn feature_group(&self, name: &str, version: Option<u32>) -> Result<FeatureGroupRecord> {
+        self.get(Kind::FeatureGroup, name, version).await
+    }
+
+    async fn feature_views(&self) -> Result<Vec<FeatureViewRecord>> {
+        self.list(Kind::FeatureView).await
+    }
+
+    async fn feature_view(&self, name: &str, version: Option<u32>) -> Result<FeatureViewRecord> {
+        self.get(Kind::FeatureView, name, version).await
+    }
+
+    async fn apply(&self, changes: &[CatalogChange]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db("begin apply"))?;
         let now = Utc::now().timestamp_micros();
         for change in changes {
             match change {
-                FeatureGroupChange::Create(spec) => {
-                    let inserted = sqlx::query(
-                        "INSERT INTO feature_groups (name, version, spec, created_at) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (name, version) DO NOTHING",
+                CatalogChange::CreateFeatureGroup(spec) => {
+                    insert(
+                        &mut tx,
+                        Kind::FeatureGroup,
+                        &spec.name,
+                        spec.version,
+                        spec_json(spec),
+                        now,
                     )
-                    .bind(&spec.name)
-                    .bind(i64::from(spec.version))
-                    .bind(spec_json(spec))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("register feature group"))?;
-                    if inserted.rows_affected() == 0 {
-                        return Err(Error::AlreadyExists {
-                            name: spec.name.clone(),
-                            version: spec.version,
-                        });
-                    }
+                    .await?
                 }
-                FeatureGroupChange::Update(spec) => {
-                    sqlx::query(
-                        "UPDATE feature_groups SET spec = $1 WHERE name = $2 AND version = $3",
+                CatalogChange::UpdateFeatureGroup(spec) => {
+                    update(
+                        &mut tx,
+                        Kind::FeatureGroup,
+                        &spec.name,
+                        spec.version,
+                        spec_json(spec),
                     )
-                    .bind(spec_json(spec))
-                    .bind(&spec.name)
-                    .bind(i64::from(spec.version))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("update feature group"))?;
+                    .await?
+                }
+                CatalogChange::CreateFeatureView(spec) => {
+                    insert(
+                        &mut tx,
+                        Kind::FeatureView,
+                        &spec.name,
+                        spec.version,
+                        spec_json(spec),
+                        now,
+                    )
+                    .await?
+                }
+                CatalogChange::UpdateFeatureView(spec) => {
+                    update(
+                        &mut tx,
+                        Kind::FeatureView,
+                        &spec.name,
+                        spec.version,
+                        spec_json(spec),
+                    )
+                    .await?
                 }
             }
         }

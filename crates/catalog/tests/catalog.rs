@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use sluice_catalog::{
-    open_catalog, CatalogRef, CommitOperation, CommitRecord, Error, FeatureGroupChange,
+    open_catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, Error,
 };
 use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec};
 
@@ -70,8 +70,8 @@ async fn registers_and_resolves_versions(backend: Backend) {
     let catalog = backend.open().await;
     catalog
         .apply(&[
-            FeatureGroupChange::Create(spec("a", 1)),
-            FeatureGroupChange::Create(spec("a", 2)),
+            CatalogChange::CreateFeatureGroup(spec("a", 1)),
+            CatalogChange::CreateFeatureGroup(spec("a", 2)),
         ])
         .await
         .unwrap();
@@ -100,13 +100,13 @@ async fn registers_and_resolves_versions(backend: Backend) {
 async fn apply_is_all_or_nothing(backend: Backend) {
     let catalog = backend.open().await;
     catalog
-        .apply(&[FeatureGroupChange::Create(spec("a", 1))])
+        .apply(&[CatalogChange::CreateFeatureGroup(spec("a", 1))])
         .await
         .unwrap();
     let err = catalog
         .apply(&[
-            FeatureGroupChange::Create(spec("b", 1)),
-            FeatureGroupChange::Create(spec("a", 1)),
+            CatalogChange::CreateFeatureGroup(spec("b", 1)),
+            CatalogChange::CreateFeatureGroup(spec("a", 1)),
         ])
         .await
         .unwrap_err();
@@ -125,13 +125,13 @@ async fn updates_and_commit_history_persist(backend: Backend) {
     {
         let catalog = backend.open().await;
         catalog
-            .apply(&[FeatureGroupChange::Create(spec("a", 1))])
+            .apply(&[CatalogChange::CreateFeatureGroup(spec("a", 1))])
             .await
             .unwrap();
         let mut updated = spec("a", 1);
         updated.description = "new".into();
         catalog
-            .apply(&[FeatureGroupChange::Update(updated)])
+            .apply(&[CatalogChange::UpdateFeatureGroup(updated)])
             .await
             .unwrap();
         for (v, op) in [(1, CommitOperation::Ingest), (2, CommitOperation::Delete)] {
@@ -170,7 +170,7 @@ async fn updates_and_commit_history_persist(backend: Backend) {
 /// Two processes' worth of concurrent creates of the same group: exactly one wins, the other gets a clear error.
 async fn concurrent_creates_have_one_winner(backend: Backend) {
     let (a, b) = (backend.open().await, backend.open().await);
-    let change = [FeatureGroupChange::Create(spec("race", 1))];
+    let change = [CatalogChange::CreateFeatureGroup(spec("race", 1))];
     let (ra, rb) = tokio::join!(a.apply(&change), b.apply(&change));
     let outcomes = [ra.is_ok(), rb.is_ok()];
     assert_eq!(

@@ -118,6 +118,7 @@ pub struct Json {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ListWhat {
     FeatureGroups,
+    FeatureViews,
 }
 
 #[derive(Debug, Args)]

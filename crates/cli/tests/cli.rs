@@ -588,3 +588,92 @@ fn a_killed_ingest_leaves_the_previous_commit_and_can_be_rerun() {
     assert_eq!(rerun["rows"], 600_000);
     assert_eq!(project.json(&["show", "tx"])["offline_rows"], 600_001);
 }
+
+const VIEWS: &str = r#"
+[[feature_group]]
+name = "labels"
+version = 1
+primary_key = ["card"]
+event_time = "at"
+columns = [
+  { name = "card", type = "int64" },
+  { name = "at", type = "timestamp" },
+  { name = "is_fraud", type = "bool" },
+]
+
+[[feature_group]]
+name = "static_profile"
+version = 1
+primary_key = ["id"]
+columns = [{ name = "id", type = "int64" }, { name = "tier", type = "string" }]
+
+[[feature_view]]
+name = "fraud"
+version = 1
+spine = "labels:1"
+labels = ["is_fraud"]
+joins = [
+  { feature_group = "tx:1", on = { card = "id" }, select = ["amount"], ttl = "7d" },
+  { feature_group = "aged:1", on = { card = "id" } },
+]
+transforms = { amount = "standard_scaler" }
+"#;
+
+#[test]
+fn feature_views_register_with_their_joins_checked() {
+    let project = Project::new();
+    std::fs::write(project.path("features/views.toml"), VIEWS).unwrap();
+    let plan = project.json(&["apply"]);
+    let views: Vec<&Value> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "feature_view")
+        .collect();
+    assert_eq!(views.len(), 1);
+    assert_eq!(
+        views[0]["action"], "create",
+        "a view may join groups registered in the same apply"
+    );
+    let listed = project.json(&["list", "feature-views"]);
+    assert_eq!(listed[0]["name"], "fraud");
+    assert_eq!(
+        listed[0]["joins"][0]["on"],
+        serde_json::json!({ "card": "id" })
+    );
+    assert_eq!(
+        project.json(&["apply"])["applied"],
+        false,
+        "applying twice changes nothing"
+    );
+
+    let bad_cases = [
+        (
+            VIEWS.replace("{ feature_group = \"aged:1\", on = { card = \"id\" } },", "{ feature_group = \"static_profile:1\", on = { card = \"id\" } },"),
+            "feature group 'static_profile:1' has no event_time column, so it cannot be joined as of a time",
+        ),
+        (
+            VIEWS.replace("{ name = \"card\", type = \"int64\" }", "{ name = \"card\", type = \"string\" }").replace("name = \"labels\"\nversion = 1", "name = \"labels\"\nversion = 2").replace("spine = \"labels:1\"", "spine = \"labels:2\"").replace("name = \"fraud\"\nversion = 1", "name = \"fraud\"\nversion = 2"),
+            "key 'card' is string on the spine but 'id' of 'tx:1' is int64",
+        ),
+        (VIEWS.replace("select = [\"amount\"]", "select = [\"nope\"]"), "'nope' is not a column of 'tx:1'"),
+        (VIEWS.replace("standard_scaler", "magic_scaler"), "unknown transform 'magic_scaler'"),
+    ];
+    for (text, expected) in bad_cases {
+        std::fs::write(project.path("features/views.toml"), text).unwrap();
+        let stderr = project.user_error(&["apply"]);
+        assert!(
+            stderr.contains("views.toml") && stderr.contains(expected),
+            "expected '{expected}' in: {stderr}"
+        );
+    }
+    assert_eq!(
+        project
+            .json(&["list", "feature-views"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "failed applies registered nothing"
+    );
+}

@@ -22,10 +22,18 @@ pub enum Error {
     #[error("{path} already exists; not overwriting it")]
     AlreadyInitialised { path: PathBuf },
 
-    #[error("feature group '{feature_group}' changed incompatibly ({fields}); bump the version to change it")]
+    #[error("{kind} '{name}' changed incompatibly ({fields}); bump the version to change it")]
     IncompatibleChange {
-        feature_group: String,
+        kind: &'static str,
+        name: String,
         fields: String,
+    },
+
+    #[error("{file}: feature view '{feature_view}': {message}")]
+    InvalidFeatureView {
+        file: PathBuf,
+        feature_view: String,
+        message: String,
     },
 
     #[error("feature group '{feature_group}' is not online (online = false in its definition)")]

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use sluice_catalog::FeatureGroupChange;
+use std::collections::HashMap;
+
+use sluice_catalog::{CatalogChange, Versioned};
+use sluice_types::{FeatureGroupSpec, NameRef};
 
 use crate::project::FeatureStore;
 use crate::{Error, Result};
@@ -37,7 +40,7 @@ pub struct PlanItem {
 pub struct Plan {
     pub items: Vec<PlanItem>,
     #[serde(skip)]
-    changes: Vec<FeatureGroupChange>,
+    changes: Vec<CatalogChange>,
 }
 
 impl Plan {
@@ -50,7 +53,12 @@ impl Plan {
         for item in &self.items {
             if let PlanAction::Incompatible { fields } = &item.action {
                 return Err(Error::IncompatibleChange {
-                    feature_group: format!("{}:{}", item.name, item.version),
+                    kind: if item.kind == "feature_view" {
+                        "feature view"
+                    } else {
+                        "feature group"
+                    },
+                    name: format!("{}:{}", item.name, item.version),
                     fields: fields.join(", "),
                 });
             }
@@ -60,46 +68,77 @@ impl Plan {
 }
 
 impl FeatureStore {
-    /// What `apply` would do, without doing it.
+    /// What `apply` would do, without doing it. Feature views are checked
+    /// against the feature groups they join, registered or defined alongside.
     pub async fn plan(&self) -> Result<Plan> {
         let definitions = self.definitions()?;
         let mut plan = Plan::default();
+        let mut groups: HashMap<(String, u32), FeatureGroupSpec> = self
+            .catalog
+            .feature_groups()
+            .await?
+            .into_iter()
+            .map(|r| ((r.spec.name.clone(), r.spec.version), r.spec))
+            .collect();
         for located in definitions.feature_groups {
             let spec = located.item;
-            let existing = match self
-                .catalog
-                .feature_group(&spec.name, Some(spec.version))
-                .await
-            {
-                Ok(record) => Some(record.spec),
-                Err(
-                    sluice_catalog::Error::FeatureGroupNotFound { .. }
-                    | sluice_catalog::Error::VersionNotFound { .. },
-                ) => None,
-                Err(e) => return Err(e.into()),
-            };
-            let action = match existing {
-                None => {
-                    plan.changes.push(FeatureGroupChange::Create(spec.clone()));
-                    PlanAction::Create
-                }
-                Some(old) => {
-                    let incompatible = old.incompatible_changes(&spec);
-                    let compatible = old.compatible_changes(&spec);
-                    if !incompatible.is_empty() {
-                        PlanAction::Incompatible {
-                            fields: incompatible,
-                        }
-                    } else if !compatible.is_empty() {
-                        plan.changes.push(FeatureGroupChange::Update(spec.clone()));
-                        PlanAction::Update { fields: compatible }
-                    } else {
-                        PlanAction::Unchanged
-                    }
-                }
-            };
+            let existing = not_found_is_none(
+                self.catalog
+                    .feature_group(&spec.name, Some(spec.version))
+                    .await,
+            )?;
+            let action = classify(
+                existing.map(|old| {
+                    (
+                        old.incompatible_changes(&spec),
+                        old.compatible_changes(&spec),
+                    )
+                }),
+                &mut plan.changes,
+                CatalogChange::CreateFeatureGroup(spec.clone()),
+                CatalogChange::UpdateFeatureGroup(spec.clone()),
+            );
             plan.items.push(PlanItem {
                 kind: "feature_group",
+                name: spec.name.clone(),
+                version: spec.version,
+                file: located.file,
+                action,
+            });
+            groups
+                .entry((spec.name.clone(), spec.version))
+                .or_insert(spec);
+        }
+        let lookup = |name: &NameRef| {
+            name.version
+                .and_then(|v| groups.get(&(name.name.clone(), v)).cloned())
+        };
+        for located in definitions.feature_views {
+            let spec = located.item;
+            spec.validate(&lookup)
+                .map_err(|message| Error::InvalidFeatureView {
+                    file: located.file.clone(),
+                    feature_view: format!("{}:{}", spec.name, spec.version),
+                    message,
+                })?;
+            let existing = not_found_is_none(
+                self.catalog
+                    .feature_view(&spec.name, Some(spec.version))
+                    .await,
+            )?;
+            let action = classify(
+                existing.map(|old| {
+                    (
+                        old.incompatible_changes(&spec),
+                        old.compatible_changes(&spec),
+                    )
+                }),
+                &mut plan.changes,
+                CatalogChange::CreateFeatureView(spec.clone()),
+                CatalogChange::UpdateFeatureView(spec.clone()),
+            );
+            plan.items.push(PlanItem {
+                kind: "feature_view",
                 name: spec.name,
                 version: spec.version,
                 file: located.file,
@@ -116,5 +155,42 @@ impl FeatureStore {
             self.catalog.apply(&plan.changes).await?;
         }
         Ok(())
+    }
+}
+
+/// A registered version, or `None` when the catalog has no such name or version.
+fn not_found_is_none<T>(
+    found: std::result::Result<Versioned<T>, sluice_catalog::Error>,
+) -> Result<Option<T>> {
+    match found {
+        Ok(record) => Ok(Some(record.spec)),
+        Err(
+            sluice_catalog::Error::NotFound { .. } | sluice_catalog::Error::VersionNotFound { .. },
+        ) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The plan action for one definition, given (incompatible, compatible)
+/// differences from its registered version; queues the catalog change.
+fn classify(
+    differences: Option<(Vec<String>, Vec<String>)>,
+    changes: &mut Vec<CatalogChange>,
+    create: CatalogChange,
+    update: CatalogChange,
+) -> PlanAction {
+    match differences {
+        None => {
+            changes.push(create);
+            PlanAction::Create
+        }
+        Some((incompatible, _)) if !incompatible.is_empty() => PlanAction::Incompatible {
+            fields: incompatible,
+        },
+        Some((_, compatible)) if !compatible.is_empty() => {
+            changes.push(update);
+            PlanAction::Update { fields: compatible }
+        }
+        Some(_) => PlanAction::Unchanged,
     }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sluice_catalog::{open_catalog, CatalogRef, FeatureGroupRecord};
+use sluice_catalog::{open_catalog, CatalogRef, FeatureGroupRecord, FeatureViewRecord};
 use sluice_offline::{open_offline_store, OfflineStoreRef};
 use sluice_online::{open_online_store, OnlineStoreRef};
 use sluice_types::config::{default_config_text, CONFIG_FILE};
@@ -108,6 +108,11 @@ impl FeatureStore {
             Arc::new(record.spec),
             record.created_at,
         ))
+    }
+
+    /// Every registered version of every feature view.
+    pub async fn feature_views(&self) -> Result<Vec<FeatureViewRecord>> {
+        Ok(self.catalog.feature_views().await?)
     }
 
     /// Every registered version of every feature group.

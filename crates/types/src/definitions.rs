@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::feature_group::FeatureGroupSpec;
+use crate::feature_view::FeatureViewSpec;
 use crate::{Error, Result};
 
 pub const DEFINITIONS_DIR: &str = "features";
@@ -15,6 +16,8 @@ pub const DEFINITIONS_DIR: &str = "features";
 struct DefinitionFile {
     #[serde(default)]
     feature_group: Vec<FeatureGroupSpec>,
+    #[serde(default)]
+    feature_view: Vec<FeatureViewSpec>,
 }
 
 /// A feature-group definition together with the file it came from.
@@ -28,6 +31,8 @@ pub struct Located<T> {
 #[derive(Debug, Default)]
 pub struct Definitions {
     pub feature_groups: Vec<Located<FeatureGroupSpec>>,
+    /// Checked against the feature groups they join by `sluice apply`, which knows the catalog too.
+    pub feature_views: Vec<Located<FeatureViewSpec>>,
 }
 
 impl Definitions {
@@ -60,11 +65,30 @@ impl Definitions {
     /// Parses and checks definition texts, each labelled with the file it came from.
     pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Self> {
         let mut by_id: BTreeMap<(String, u32), Located<FeatureGroupSpec>> = BTreeMap::new();
+        let mut views: BTreeMap<(String, u32), Located<FeatureViewSpec>> = BTreeMap::new();
         for (file, text) in sources {
             let parsed: DefinitionFile = toml::from_str(&text).map_err(|e| Error::Malformed {
                 path: file.clone(),
                 message: e.to_string().trim_end().replace('\n', " "),
             })?;
+            for view in parsed.feature_view {
+                let id = (view.name.clone(), view.version);
+                if let Some(first) = views.get(&id) {
+                    return Err(Error::DuplicateDefinition {
+                        name: id.0,
+                        version: id.1,
+                        first: first.file.clone(),
+                        second: file,
+                    });
+                }
+                views.insert(
+                    id,
+                    Located {
+                        file: file.clone(),
+                        item: view,
+                    },
+                );
+            }
             for spec in parsed.feature_group {
                 spec.validate()
                     .map_err(|message| Error::InvalidFeatureGroup {
@@ -92,6 +116,7 @@ impl Definitions {
         }
         Ok(Self {
             feature_groups: by_id.into_values().collect(),
+            feature_views: views.into_values().collect(),
         })
     }
 }

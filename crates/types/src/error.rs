@@ -26,7 +26,7 @@ pub enum Error {
         message: String,
     },
 
-    #[error("feature group '{name}' version {version} is defined twice: in {first} and {second}")]
+    #[error("'{name}' version {version} is defined twice: in {first} and {second}")]
     DuplicateDefinition {
         name: String,
         version: u32,

@@ -14,6 +14,7 @@ pub mod definitions;
 pub mod duration;
 mod error;
 pub mod feature_group;
+pub mod feature_view;
 pub mod name;
 
 pub use column::{ColumnSpec, ColumnType, TimestampFormat};
@@ -22,4 +23,5 @@ pub use definitions::Definitions;
 pub use duration::Ttl;
 pub use error::{Error, Result};
 pub use feature_group::FeatureGroupSpec;
+pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec};
 pub use name::NameRef;

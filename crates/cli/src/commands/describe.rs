@@ -48,6 +48,40 @@ pub async fn list(store: &FeatureStore, what: ListWhat, json: bool) -> Result<()
                 );
             }
         }
+        ListWhat::FeatureViews => {
+            let records = store.feature_views().await?;
+            if json {
+                let items: Vec<_> = records
+                    .iter()
+                    .map(|r| {
+                        let mut item = serde_json::to_value(&r.spec).unwrap_or_default();
+                        item["created_at"] = json!(r.created_at);
+                        item
+                    })
+                    .collect();
+                return print_json(&items);
+            }
+            if records.is_empty() {
+                println!("no feature views registered; run `sluice apply`");
+            }
+            for r in &records {
+                let joins: Vec<&str> = r
+                    .spec
+                    .joins
+                    .iter()
+                    .map(|j| j.feature_group.as_str())
+                    .collect();
+                println!(
+                    "{}:{}  spine {}  labels [{}]  joins [{}]  {}",
+                    r.spec.name,
+                    r.spec.version,
+                    r.spec.spine.as_deref().unwrap_or("-"),
+                    r.spec.labels.join(", "),
+                    joins.join(", "),
+                    r.spec.description
+                );
+            }
+        }
     }
     Ok(())
 }
