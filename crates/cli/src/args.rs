@@ -78,6 +78,20 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// A feature view's features as of each row of a spine file (batch data for inference).
+    Features {
+        /// NAME[:VERSION] of the feature view.
+        feature_view: String,
+        /// The spine: the view's key columns and a time column (CSV, Parquet or NDJSON).
+        #[arg(long)]
+        spine: PathBuf,
+        /// The spine's time column (default: the event time of the view's spine group).
+        #[arg(long)]
+        time: Option<String>,
+        /// Write the rows to a .parquet or .csv file instead of printing them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List registered objects.
     List {
         what: ListWhat,

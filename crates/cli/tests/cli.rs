@@ -677,3 +677,65 @@ fn feature_views_register_with_their_joins_checked() {
         "failed applies registered nothing"
     );
 }
+
+#[test]
+fn batch_features_join_as_of_each_spine_row() {
+    let project = Project::new();
+    std::fs::write(project.path("features/views.toml"), VIEWS).unwrap();
+    project.ok(&["apply"]);
+    let tx = project.write(
+        "tx.csv",
+        "id,ts,amount,cat\n1,2026-01-01T00:00:00Z,1.0,a\n1,2026-01-05T00:00:00Z,5.0,b\n2,2026-01-01T00:00:00Z,2.0,c\n",
+    );
+    project.ok(&["ingest", "tx", &tx]);
+    let jan2 = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let y2025 = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let aged = project.write("aged.csv", &format!("id,ts,v\n1,{jan2},10\n2,{y2025},20\n"));
+    project.ok(&["ingest", "aged", &aged]);
+
+    // Inclusive as-of, TTL exactly at the boundary and one microsecond past it,
+    // a time before any row, a missing key, an offset timestamp, a duplicate row.
+    let spine = project.write(
+        "spine.csv",
+        "card,at\n1,2026-01-03T00:00:00Z\n1,2026-01-05T00:00:00Z\n1,2025-12-31T00:00:00Z\n\
+         2,2026-01-08T00:00:00Z\n2,2026-01-08T00:00:00.000001Z\n3,2026-01-08T00:00:00+02:00\n1,2026-01-03T02:00:00+02:00\n",
+    );
+    let out = project.path("features.csv");
+    project.ok(&[
+        "features",
+        "fraud",
+        "--spine",
+        &spine,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "card,at,amount,v",
+            "1,2026-01-03T00:00:00.000000Z,1.0,10",
+            "1,2026-01-05T00:00:00.000000Z,5.0,10",
+            "1,2025-12-31T00:00:00.000000Z,,",
+            "2,2026-01-08T00:00:00.000000Z,2.0,20",
+            "2,2026-01-08T00:00:00.000001Z,,20",
+            "3,2026-01-07T22:00:00.000000Z,,",
+            "1,2026-01-03T00:00:00.000000Z,1.0,10",
+        ]
+    );
+
+    let bad = project.write("bad_spine.csv", "card,when\n1,2026-01-03T00:00:00Z\n");
+    let stderr = project.user_error(&["features", "fraud", "--spine", &bad]);
+    assert!(
+        stderr.contains("bad_spine.csv") && stderr.contains("'when'"),
+        "{stderr}"
+    );
+}

@@ -53,6 +53,12 @@ pub enum Error {
     #[error("staging {path}: {message}")]
     Staging { path: PathBuf, message: String },
 
+    #[error("feature view '{feature_view}': {message}")]
+    InvalidSpine {
+        feature_view: String,
+        message: String,
+    },
+
     #[error("invalid key '{text}': {reason}")]
     InvalidKey { text: String, reason: String },
 

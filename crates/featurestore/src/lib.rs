@@ -9,6 +9,7 @@
 
 mod error;
 mod feature_group;
+mod feature_view;
 mod ingest;
 mod plan;
 mod progress;
@@ -18,6 +19,7 @@ mod staging;
 
 pub use error::{Error, Result};
 pub use feature_group::{FeatureGroup, FeatureGroupInfo};
+pub use feature_view::FeatureView;
 pub use ingest::IngestMetrics;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};

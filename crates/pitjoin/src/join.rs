@@ -19,7 +19,9 @@ pub struct FeatureInput<'a> {
     /// The table's rows, in chunks sharing one schema (at least one chunk, possibly empty).
     /// Chunks are gathered from in place; only key and time columns are copied.
     pub batches: &'a [RecordBatch],
-    /// Key columns of the table, matched position by position with the spine's keys.
+    /// The spine's key columns for this table.
+    pub spine_keys: Vec<String>,
+    /// The table's key columns, matched position by position with `spine_keys`.
     pub keys: Vec<String>,
     pub event_time: String,
     /// A column that orders writes (larger = later); without it, later rows are later writes.
@@ -43,19 +45,14 @@ impl Default for JoinOptions {
     }
 }
 
-/// Joins every input onto `spine` as of `spine_time`; returns the spine's
+/// Joins every input onto `spine` (on each input's `spine_keys`) as of `spine_time`; returns the spine's
 /// columns followed by each input's features, one row per spine row, in order.
 pub fn point_in_time_join(
     spine: &RecordBatch,
-    spine_keys: &[&str],
     spine_time: &str,
     inputs: &[FeatureInput],
     options: &JoinOptions,
 ) -> Result<RecordBatch> {
-    let spine_key_columns: Vec<ArrayRef> = spine_keys
-        .iter()
-        .map(|k| column(spine, "spine", k).cloned())
-        .collect::<Result<_>>()?;
     let times = micros(column(spine, "spine", spine_time)?, "spine", spine_time)?;
     let spine_times: Vec<Option<i64>> = (0..times.len())
         .map(|i| times.is_valid(i).then(|| times.value(i)))
@@ -68,7 +65,18 @@ pub fn point_in_time_join(
         let first = input.batches.first().ok_or_else(|| Error::NoChunks {
             side: input.name.to_string(),
         })?;
-        let found = probe(input, spine_keys, &spine_key_columns, &spine_times, options)?;
+        let spine_keys: Vec<&str> = input.spine_keys.iter().map(String::as_str).collect();
+        let spine_key_columns: Vec<ArrayRef> = spine_keys
+            .iter()
+            .map(|k| column(spine, "spine", k).cloned())
+            .collect::<Result<_>>()?;
+        let found = probe(
+            input,
+            &spine_keys,
+            &spine_key_columns,
+            &spine_times,
+            options,
+        )?;
         let positions = gather_positions(input.batches, &found);
         for feature in &input.features {
             if !seen.insert(feature.clone()) {

@@ -107,10 +107,10 @@ proptest! {
         let a = [table(&a_rows[..split], "a"), table(&a_rows[split..], "a")];
         let b = [table(&b_rows, "b")];
         let inputs = [
-            FeatureInput { name: "a", batches: &a, keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
-            FeatureInput { name: "b", batches: &b, keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
+            FeatureInput { name: "a", batches: &a, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
+            FeatureInput { name: "b", batches: &b, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
         ];
-        let joined = point_in_time_join(&spine, &["k"], "ts", &inputs, &JoinOptions { threads }).unwrap();
+        let joined = point_in_time_join(&spine, "ts", &inputs, &JoinOptions { threads }).unwrap();
         prop_assert_eq!(joined.num_rows(), spine_rows.len());
         prop_assert_eq!(values(&joined, "label"), spine_rows.iter().map(|r| Some(r.2)).collect::<Vec<_>>(), "spine order kept");
         prop_assert_eq!(values(&joined, "a"), reference(&spine_rows, &a_rows, None));
@@ -160,20 +160,14 @@ fn write_order_breaks_ties_and_composite_string_keys_match_exactly() {
     let input = FeatureInput {
         name: "profile:1",
         batches: std::slice::from_ref(&features),
+        spine_keys: vec!["country".into(), "user".into()],
         keys: vec!["c".into(), "u".into()],
         event_time: "t".into(),
         write_order: Some("written".into()),
         features: vec!["x".into()],
         ttl_micros: None,
     };
-    let joined = point_in_time_join(
-        &spine,
-        &["country", "user"],
-        "at",
-        &[input],
-        &JoinOptions::default(),
-    )
-    .unwrap();
+    let joined = point_in_time_join(&spine, "at", &[input], &JoinOptions::default()).unwrap();
     let x = joined.column(3).as_string::<i32>();
     assert_eq!(
         x.value(0),
@@ -205,13 +199,14 @@ fn mismatched_key_types_are_named() {
     let input = FeatureInput {
         name: "fg:1",
         batches: std::slice::from_ref(&features),
+        spine_keys: vec!["k".into()],
         keys: vec!["k".into()],
         event_time: "ts".into(),
         write_order: None,
         features: vec!["v".into()],
         ttl_micros: None,
     };
-    let err = point_in_time_join(&spine, &["k"], "ts", &[input], &JoinOptions::default())
+    let err = point_in_time_join(&spine, "ts", &[input], &JoinOptions::default())
         .unwrap_err()
         .to_string();
     assert_eq!(

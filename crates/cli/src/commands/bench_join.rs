@@ -86,6 +86,7 @@ pub fn run(args: &JoinBenchArgs) -> Result<()> {
         .map(|(table, name)| FeatureInput {
             name,
             batches: table,
+            spine_keys: vec![args.key.clone()],
             keys: vec![args.key.clone()],
             event_time: args.time.clone(),
             write_order: None,
@@ -100,13 +101,7 @@ pub fn run(args: &JoinBenchArgs) -> Result<()> {
         })
         .collect();
     let join_started = Instant::now();
-    let joined = point_in_time_join(
-        &spine,
-        &[args.key.as_str()],
-        &args.time,
-        &inputs,
-        &JoinOptions::default(),
-    )?;
+    let joined = point_in_time_join(&spine, &args.time, &inputs, &JoinOptions::default())?;
     let join_s = join_started.elapsed().as_secs_f64();
     let checksums = joined
         .schema()

@@ -6,9 +6,10 @@ use anyhow::Result;
 use arrow::array::RecordBatch;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use chrono::Utc;
+use futures::StreamExt;
 use futures::TryStreamExt;
 use serde_json::json;
-use sluice_featurestore::{FeatureGroup, ReadAt};
+use sluice_featurestore::{FeatureGroup, FeatureView, ReadAt};
 
 use crate::output::{print_json, print_table, rows_as_json, user_error, write_stream};
 use crate::progress::Bar;
@@ -68,6 +69,25 @@ pub async fn read(
     print_table(&visible)?;
     if total > shown {
         println!("(first {shown} rows; use --limit N or --out FILE for more)");
+    }
+    Ok(())
+}
+
+pub async fn features(
+    view: &FeatureView<'_>,
+    spine: &Path,
+    time: Option<&str>,
+    out: Option<&Path>,
+) -> Result<()> {
+    let time = view.spine_time(time)?;
+    let spine = view.read_spine(spine, &time)?;
+    let joined = view.features_for(&spine, &time).await?;
+    match out {
+        Some(path) => {
+            let rows = write_stream(futures::stream::iter([Ok(joined)]).boxed(), path).await?;
+            println!("wrote {rows} rows to {}", path.display());
+        }
+        None => print_table(&[joined])?,
     }
     Ok(())
 }

@@ -74,6 +74,22 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Command::Features {
+            feature_view,
+            spine,
+            time,
+            out,
+        } => {
+            let store = open(project).await?;
+            let name = NameRef::parse(&feature_view).map_err(|e| user_error(e.to_string()))?;
+            feature_data::features(
+                &store.feature_view(&name).await?,
+                &spine,
+                time.as_deref(),
+                out.as_deref(),
+            )
+            .await
+        }
         Command::List { what, json } => {
             describe::list(&open(project).await?, what, json.json).await
         }

@@ -1,0 +1,162 @@
+//! A handle on one registered feature-view version: its features joined
+//! point-in-time onto a spine (batch data for inference, and the core of
+//! training data).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use futures::TryStreamExt;
+use sluice_offline::ReadAt;
+use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
+use sluice_types::coerce::InputCoercer;
+use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, FeatureViewSpec, NameRef};
+
+use crate::project::FeatureStore;
+use crate::sources::FileSource;
+use crate::{Error, FeatureGroup, Result};
+
+pub struct FeatureView<'a> {
+    spec: FeatureViewSpec,
+    /// The group of each join, in join order.
+    groups: Vec<FeatureGroup<'a>>,
+    spine_group: Option<FeatureGroup<'a>>,
+}
+
+impl FeatureStore {
+    /// A handle on a registered feature view (`NAME[:VERSION]`, latest when no version).
+    pub async fn feature_view(&self, name: &NameRef) -> Result<FeatureView<'_>> {
+        let spec = self
+            .catalog
+            .feature_view(&name.name, name.version)
+            .await?
+            .spec;
+        let mut groups = Vec::with_capacity(spec.joins.len());
+        for join in &spec.joins {
+            groups.push(
+                self.feature_group(&NameRef::parse(&join.feature_group)?)
+                    .await?,
+            );
+        }
+        let spine_group = match &spec.spine {
+            Some(text) => Some(self.feature_group(&NameRef::parse(text)?).await?),
+            None => None,
+        };
+        Ok(FeatureView {
+            spec,
+            groups,
+            spine_group,
+        })
+    }
+}
+
+impl FeatureView<'_> {
+    pub fn spec(&self) -> &FeatureViewSpec {
+        &self.spec
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.spec.name, self.spec.version)
+    }
+
+    /// The spine's time column: the spine group's event time, unless the caller names one.
+    pub fn spine_time(&self, requested: Option<&str>) -> Result<String> {
+        requested
+            .map(str::to_string)
+            .or_else(|| {
+                self.spine_group
+                    .as_ref()
+                    .and_then(|g| g.spec().event_time.clone())
+            })
+            .ok_or_else(|| Error::InvalidSpine {
+                feature_view: self.label(),
+                message: "the view has no spine group; name the spine's time column with --time"
+                    .into(),
+            })
+    }
+
+    /// What a spine must hold: every spine key column (typed as the view says) and the time column.
+    pub fn spine_spec(&self, time: &str) -> FeatureGroupSpec {
+        let mut columns: Vec<ColumnSpec> = Vec::new();
+        for (join, group) in self.spec.joins.iter().zip(&self.groups) {
+            for (spine_column, group_column) in join.on.pairs() {
+                if columns.iter().any(|c| c.name == spine_column) {
+                    continue;
+                }
+                let column_type = self
+                    .spine_group
+                    .as_ref()
+                    .and_then(|g| g.spec().column(spine_column))
+                    .or_else(|| group.spec().column(group_column))
+                    .map_or(ColumnType::String, |c| c.column_type);
+                columns.push(ColumnSpec::new(spine_column, column_type));
+            }
+        }
+        let primary_key = columns.iter().map(|c| c.name.clone()).collect();
+        columns.push(ColumnSpec::new(time, ColumnType::Timestamp));
+        FeatureGroupSpec {
+            name: "spine".into(),
+            version: 1,
+            primary_key,
+            event_time: Some(time.to_string()),
+            online: false,
+            ttl: None,
+            description: String::new(),
+            columns,
+        }
+    }
+
+    /// Reads a spine file (CSV, Parquet, NDJSON) with the same checks as ingest.
+    pub fn read_spine(&self, path: &Path, time: &str) -> Result<RecordBatch> {
+        let spec = Arc::new(self.spine_spec(time));
+        let coercer = InputCoercer::new(spec.clone());
+        let batches = FileSource::open(path, &coercer)?.collect::<Result<Vec<_>>>()?;
+        Ok(arrow::compute::concat_batches(coercer.schema(), &batches)
+            .map_err(sluice_types::Error::from)?)
+    }
+
+    /// The view's features as of each spine row's time, from the latest offline
+    /// state of every joined group: the spine's columns, then each join's
+    /// selected features, one row per spine row, in spine order.
+    pub async fn features_for(&self, spine: &RecordBatch, time: &str) -> Result<RecordBatch> {
+        let mut tables: Vec<Vec<RecordBatch>> = Vec::with_capacity(self.groups.len());
+        for group in &self.groups {
+            let mut batches: Vec<RecordBatch> = group
+                .read(ReadAt::Latest, None)
+                .await?
+                .try_collect()
+                .await?;
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(group.spec().arrow_schema()));
+            }
+            tables.push(batches);
+        }
+        let labels: Vec<String> = self.groups.iter().map(FeatureGroup::label).collect();
+        let inputs: Vec<FeatureInput> = self
+            .spec
+            .joins
+            .iter()
+            .zip(&self.groups)
+            .zip(tables.iter().zip(&labels))
+            .map(|((join, group), (batches, label))| {
+                let pairs = join.on.pairs();
+                FeatureInput {
+                    name: label,
+                    batches,
+                    spine_keys: pairs.iter().map(|(s, _)| s.to_string()).collect(),
+                    keys: pairs.iter().map(|(_, g)| g.to_string()).collect(),
+                    event_time: group.spec().event_time.clone().unwrap_or_default(),
+                    write_order: None,
+                    features: join.selected(group.spec()),
+                    ttl_micros: join.ttl.as_ref().map(|t| t.as_micros()),
+                }
+            })
+            .collect();
+        point_in_time_join(spine, time, &inputs, &JoinOptions::default()).map_err(|e| {
+            Error::InvalidSpine {
+                feature_view: self.label(),
+                message: e.to_string(),
+            }
+        })
+    }
+}
