@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use sluice_offline::ReadAt;
+use sluice_online::LookupStatus;
 use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
 use sluice_types::coerce::InputCoercer;
 use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, FeatureViewSpec, NameRef};
@@ -15,6 +16,15 @@ use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, FeatureViewSpec, Na
 use crate::project::FeatureStore;
 use crate::sources::FileSource;
 use crate::{Error, FeatureGroup, Result};
+
+/// Online feature vectors: one row per requested key.
+#[derive(Debug, Clone)]
+pub struct OnlineVectors {
+    /// The view's features, in view order.
+    pub rows: RecordBatch,
+    /// Per joined group (`NAME:VERSION`), the status of each key.
+    pub status: Vec<(String, Vec<LookupStatus>)>,
+}
 
 pub struct FeatureView<'a> {
     spec: FeatureViewSpec,
@@ -104,6 +114,47 @@ impl FeatureView<'_> {
             description: String::new(),
             columns,
         }
+    }
+
+    /// The view's features for the given spine keys from the online stores:
+    /// one lookup per joined group for all keys, columns in the same order
+    /// and types as [`Self::features_for`] after its spine columns, and one
+    /// status per key and join (a group's features are null unless PRESENT).
+    pub async fn online_vectors(&self, keys: &RecordBatch) -> Result<OnlineVectors> {
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        let mut status = Vec::with_capacity(self.groups.len());
+        for (join, group) in self.spec.joins.iter().zip(&self.groups) {
+            let pairs = join.on.pairs();
+            let renamed = pairs
+                .iter()
+                .map(|(spine_column, group_column)| {
+                    let column =
+                        keys.column_by_name(spine_column)
+                            .ok_or_else(|| Error::InvalidSpine {
+                                feature_view: self.label(),
+                                message: format!("the keys have no column '{spine_column}'"),
+                            })?;
+                    Ok((group_column.to_string(), column.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let group_keys =
+                RecordBatch::try_from_iter(renamed).map_err(sluice_types::Error::from)?;
+            let read = group.lookup(&group_keys).await?;
+            for feature in join.selected(group.spec()) {
+                let index = read
+                    .rows
+                    .schema()
+                    .index_of(&feature)
+                    .map_err(sluice_types::Error::from)?;
+                fields.push(read.rows.schema().field(index).clone());
+                columns.push(read.rows.column(index).clone());
+            }
+            status.push((group.label(), read.status));
+        }
+        let rows = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+            .map_err(sluice_types::Error::from)?;
+        Ok(OnlineVectors { rows, status })
     }
 
     /// Reads a spine file (CSV, Parquet, NDJSON) with the same checks as ingest.

@@ -19,7 +19,7 @@ mod staging;
 
 pub use error::{Error, Result};
 pub use feature_group::{FeatureGroup, FeatureGroupInfo};
-pub use feature_view::FeatureView;
+pub use feature_view::{FeatureView, OnlineVectors};
 pub use ingest::IngestMetrics;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};

@@ -161,3 +161,84 @@ async fn a_bad_pushed_batch_writes_nothing() {
     let read = fg.lookup(&key).await.unwrap();
     assert!(read.rows.column(2).is_null(0));
 }
+
+const VIEW: &str = r#"
+[[feature_view]]
+name = "spend"
+version = 1
+joins = [{ feature_group = "transactions:1", on = { account = "account_id" }, select = ["amount", "quantity", "category"] }]
+"#;
+
+#[tokio::test]
+async fn online_vectors_equal_the_as_of_now_batch_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    FeatureStore::init(dir.path()).unwrap();
+    std::fs::write(dir.path().join("features/view.toml"), VIEW).unwrap();
+    let store = FeatureStore::open(dir.path()).await.unwrap();
+    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    let fg = store
+        .feature_group(&NameRef::parse("transactions").unwrap())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let options = TransactionsOptions::new(6_000)
+        .with_keys(400)
+        .ending_at(now.timestamp_micros() - 1_000_000);
+    fg.ingest_batches(transactions(options), "generated", &NoProgress)
+        .await
+        .unwrap();
+
+    let view = store
+        .feature_view(&NameRef::parse("spend").unwrap())
+        .await
+        .unwrap();
+    let accounts: Vec<i64> = (-3..420).collect();
+    let keys = RecordBatch::try_from_iter([(
+        "account",
+        Arc::new(Int64Array::from(accounts.clone())) as _,
+    )])
+    .unwrap();
+    let online = view.online_vectors(&keys).await.unwrap();
+
+    let times =
+        arrow::array::TimestampMicrosecondArray::from(vec![now.timestamp_micros(); accounts.len()])
+            .with_timezone("UTC");
+    let spine = RecordBatch::try_from_iter([
+        ("account", Arc::new(Int64Array::from(accounts.clone())) as _),
+        ("at", Arc::new(times) as _),
+    ])
+    .unwrap();
+    let batch = view.features_for(&spine, "at").await.unwrap();
+
+    assert_eq!(online.rows.num_columns(), 3);
+    for (index, field) in online.rows.schema().fields().iter().enumerate() {
+        let offline = batch.column_by_name(field.name()).unwrap();
+        assert_eq!(
+            offline.data_type(),
+            field.data_type(),
+            "{} has the same type online and offline",
+            field.name()
+        );
+        assert_eq!(
+            online.rows.column(index).as_ref(),
+            offline.as_ref(),
+            "{} differs between online and batch",
+            field.name()
+        );
+    }
+    let (group, status) = &online.status[0];
+    assert_eq!(group, "transactions:1");
+    let present = status
+        .iter()
+        .filter(|s| **s == LookupStatus::Present)
+        .count();
+    assert_eq!(
+        present,
+        batch.column_by_name("amount").unwrap().len()
+            - batch.column_by_name("amount").unwrap().null_count()
+    );
+    assert!(
+        status[..3].iter().all(|s| *s == LookupStatus::Missing),
+        "negative accounts do not exist"
+    );
+}
