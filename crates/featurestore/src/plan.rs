@@ -87,24 +87,20 @@ impl FeatureStore {
                     .feature_group(&spec.name, Some(spec.version))
                     .await,
             )?;
-            let action = classify(
+            plan.add(
+                "feature_group",
+                &spec.name,
+                spec.version,
+                located.file,
                 existing.map(|old| {
                     (
                         old.incompatible_changes(&spec),
                         old.compatible_changes(&spec),
                     )
                 }),
-                &mut plan.changes,
                 CatalogChange::CreateFeatureGroup(spec.clone()),
                 CatalogChange::UpdateFeatureGroup(spec.clone()),
             );
-            plan.items.push(PlanItem {
-                kind: "feature_group",
-                name: spec.name.clone(),
-                version: spec.version,
-                file: located.file,
-                action,
-            });
             groups
                 .entry((spec.name.clone(), spec.version))
                 .or_insert(spec);
@@ -126,24 +122,20 @@ impl FeatureStore {
                     .feature_view(&spec.name, Some(spec.version))
                     .await,
             )?;
-            let action = classify(
+            plan.add(
+                "feature_view",
+                &spec.name,
+                spec.version,
+                located.file,
                 existing.map(|old| {
                     (
                         old.incompatible_changes(&spec),
                         old.compatible_changes(&spec),
                     )
                 }),
-                &mut plan.changes,
                 CatalogChange::CreateFeatureView(spec.clone()),
                 CatalogChange::UpdateFeatureView(spec.clone()),
             );
-            plan.items.push(PlanItem {
-                kind: "feature_view",
-                name: spec.name,
-                version: spec.version,
-                file: located.file,
-                action,
-            });
         }
         Ok(plan)
     }
@@ -171,26 +163,41 @@ fn not_found_is_none<T>(
     }
 }
 
-/// The plan action for one definition, given (incompatible, compatible)
-/// differences from its registered version; queues the catalog change.
-fn classify(
-    differences: Option<(Vec<String>, Vec<String>)>,
-    changes: &mut Vec<CatalogChange>,
-    create: CatalogChange,
-    update: CatalogChange,
-) -> PlanAction {
-    match differences {
-        None => {
-            changes.push(create);
-            PlanAction::Create
-        }
-        Some((incompatible, _)) if !incompatible.is_empty() => PlanAction::Incompatible {
-            fields: incompatible,
-        },
-        Some((_, compatible)) if !compatible.is_empty() => {
-            changes.push(update);
-            PlanAction::Update { fields: compatible }
-        }
-        Some(_) => PlanAction::Unchanged,
+impl Plan {
+    /// Adds one definition's item, given its (incompatible, compatible)
+    /// differences from the registered version (none: not registered), and
+    /// queues the catalog change it needs.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        version: u32,
+        file: PathBuf,
+        differences: Option<(Vec<String>, Vec<String>)>,
+        create: CatalogChange,
+        update: CatalogChange,
+    ) {
+        let action = match differences {
+            None => {
+                self.changes.push(create);
+                PlanAction::Create
+            }
+            Some((incompatible, _)) if !incompatible.is_empty() => PlanAction::Incompatible {
+                fields: incompatible,
+            },
+            Some((_, compatible)) if !compatible.is_empty() => {
+                self.changes.push(update);
+                PlanAction::Update { fields: compatible }
+            }
+            Some(_) => PlanAction::Unchanged,
+        };
+        self.items.push(PlanItem {
+            kind,
+            name: name.to_string(),
+            version,
+            file,
+            action,
+        });
     }
 }
