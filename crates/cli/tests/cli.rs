@@ -584,8 +584,16 @@ fn a_killed_ingest_leaves_the_previous_commit_and_can_be_rerun() {
         "no new commit is visible"
     );
 
+    assert!(
+        std::fs::read_dir(&staging).unwrap().next().is_some(),
+        "the killed ingest left its staging directory"
+    );
     let rerun = project.json(&["ingest", "tx", big.to_str().unwrap()]);
     assert_eq!(rerun["rows"], 600_000);
+    assert!(
+        std::fs::read_dir(&staging).unwrap().next().is_none(),
+        "the next ingest removed what the killed one left"
+    );
     assert_eq!(project.json(&["show", "tx"])["offline_rows"], 600_001);
 }
 

@@ -27,8 +27,10 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Starts a staging file for rows of `schema` under `root`.
+    /// Starts a staging file for rows of `schema` under `root`, first removing
+    /// what killed ingests left behind there.
     pub fn create(root: &Path, schema: &SchemaRef) -> Result<Self> {
+        remove_abandoned(root);
         let dir = root.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()));
         let fail = |e: &dyn std::fmt::Display| Error::Staging {
             path: dir.clone(),
@@ -110,6 +112,39 @@ impl Staging {
                 .map_err(|e| self.error(&e))
         }))
     }
+}
+
+/// Removes staging directories whose ingest process no longer runs (their
+/// names start with the process id). Best effort: a directory that cannot be
+/// removed now is tried again by the next ingest.
+fn remove_abandoned(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_exists(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Without a cheap liveness check, assume the owner may still be running.
+#[cfg(not(target_os = "linux"))]
+fn process_exists(_pid: u32) -> bool {
+    true
 }
 
 impl Drop for Staging {
