@@ -15,6 +15,6 @@ pub use error::{Error, Result};
 pub use factory::open_catalog;
 pub use records::{
     Catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, FeatureGroupRecord,
-    FeatureViewRecord, Versioned,
+    FeatureViewRecord, TrainingDatasetRecord, Versioned,
 };
 pub use sql::SqlCatalog;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sluice_types::{FeatureGroupSpec, FeatureViewSpec};
+use sluice_types::{FeatureGroupSpec, FeatureViewSpec, TrainingDatasetSpec};
 
 use crate::Result;
 
@@ -18,6 +18,14 @@ pub struct Versioned<T> {
 
 pub type FeatureGroupRecord = Versioned<FeatureGroupSpec>;
 pub type FeatureViewRecord = Versioned<FeatureViewSpec>;
+
+/// A training dataset: version `version` of its feature view's datasets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingDatasetRecord {
+    pub version: u32,
+    pub spec: TrainingDatasetSpec,
+    pub created_at: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,6 +96,20 @@ pub trait Catalog: Send + Sync {
 
     /// One feature-view version, or the latest when `version` is `None`.
     async fn feature_view(&self, name: &str, version: Option<u32>) -> Result<FeatureViewRecord>;
+
+    /// Records a training dataset as the next version for its feature view; returns that version.
+    async fn create_training_dataset(&self, spec: &TrainingDatasetSpec) -> Result<u32>;
+
+    /// One training dataset of a feature-view version; an unknown version lists the known ones.
+    async fn training_dataset(
+        &self,
+        feature_view: &str,
+        view_version: u32,
+        version: u32,
+    ) -> Result<TrainingDatasetRecord>;
+
+    /// Every training dataset, ordered by feature view, its version, then dataset version.
+    async fn training_datasets(&self) -> Result<Vec<TrainingDatasetRecord>>;
 
     /// Applies all changes in one transaction: all of them or none.
     async fn apply(&self, changes: &[CatalogChange]) -> Result<()>;

@@ -11,9 +11,11 @@ use sqlx::Row;
 use sqlx::{AnyPool, AssertSqlSafe};
 
 use crate::error::db;
+use sluice_types::TrainingDatasetSpec;
+
 use crate::records::{
     Catalog, CatalogChange, CommitOperation, CommitRecord, FeatureGroupRecord, FeatureViewRecord,
-    Versioned,
+    TrainingDatasetRecord, Versioned,
 };
 use crate::{Error, Result};
 
@@ -30,6 +32,13 @@ const SCHEMA: &[&str] = &[
         spec TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         PRIMARY KEY (name, version))",
+    "CREATE TABLE IF NOT EXISTS training_datasets (
+        feature_view TEXT NOT NULL,
+        view_version BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (feature_view, view_version, version))",
     "CREATE TABLE IF NOT EXISTS feature_group_commits (
         name TEXT NOT NULL,
         version BIGINT NOT NULL,
@@ -292,6 +301,82 @@ impl Catalog for SqlCatalog {
 
     async fn feature_view(&self, name: &str, version: Option<u32>) -> Result<FeatureViewRecord> {
         self.get(Kind::FeatureView, name, version).await
+    }
+
+    async fn create_training_dataset(&self, spec: &TrainingDatasetSpec) -> Result<u32> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("begin training dataset"))?;
+        let latest: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM training_datasets WHERE feature_view = $1 AND view_version = $2",
+        )
+        .bind(&spec.feature_view)
+        .bind(i64::from(spec.feature_view_version))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("number training dataset"))?;
+        let version = latest.unwrap_or(0) + 1;
+        // A concurrent create that took the same number fails on the primary key: nothing half-written.
+        sqlx::query(
+            "INSERT INTO training_datasets (feature_view, view_version, version, spec, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&spec.feature_view)
+        .bind(i64::from(spec.feature_view_version))
+        .bind(version)
+        .bind(spec_json(spec))
+        .bind(Utc::now().timestamp_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db("record training dataset"))?;
+        tx.commit().await.map_err(db("record training dataset"))?;
+        Ok(version as u32)
+    }
+
+    async fn training_dataset(
+        &self,
+        feature_view: &str,
+        view_version: u32,
+        version: u32,
+    ) -> Result<TrainingDatasetRecord> {
+        let all = self.training_datasets().await?;
+        let mine: Vec<&TrainingDatasetRecord> = all
+            .iter()
+            .filter(|r| {
+                r.spec.feature_view == feature_view && r.spec.feature_view_version == view_version
+            })
+            .collect();
+        match mine.iter().find(|r| r.version == version) {
+            Some(record) => Ok((*record).clone()),
+            None => Err(Error::VersionNotFound {
+                kind: "training dataset of feature view",
+                name: format!("{feature_view}:{view_version}"),
+                version,
+                available: mine.iter().map(|r| r.version).collect(),
+            }),
+        }
+    }
+
+    async fn training_datasets(&self) -> Result<Vec<TrainingDatasetRecord>> {
+        let rows = sqlx::query(
+            "SELECT feature_view, version, spec, created_at FROM training_datasets
+             ORDER BY feature_view, view_version, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list training datasets"))?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                Ok(TrainingDatasetRecord {
+                    version: row.get::<i64, _>(1) as u32,
+                    spec: parse_spec(&name, row.get(2))?,
+                    created_at: micros_to_time(row.get(3)),
+                })
+            })
+            .collect()
     }
 
     async fn apply(&self, changes: &[CatalogChange]) -> Result<()> {

@@ -189,6 +189,58 @@ async fn concurrent_creates_have_one_winner(backend: Backend) {
     assert_eq!(a.feature_groups().await.unwrap().len(), 1);
 }
 
+fn dataset(view: &str, view_version: u32) -> sluice_types::TrainingDatasetSpec {
+    sluice_types::TrainingDatasetSpec {
+        feature_view: view.into(),
+        feature_view_version: view_version,
+        start: None,
+        end: None,
+        split: sluice_types::Split::Random {
+            train_fraction: 0.8,
+            seed: 7,
+        },
+        commits: [("tx:1".to_string(), 3u64)].into_iter().collect(),
+        splits: vec![],
+        content_hash: "abc".into(),
+        statistics: vec![],
+    }
+}
+
+async fn training_datasets_are_numbered_per_view(backend: Backend) {
+    let catalog = backend.open().await;
+    assert_eq!(
+        catalog
+            .create_training_dataset(&dataset("fraud", 1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        catalog
+            .create_training_dataset(&dataset("fraud", 1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        catalog
+            .create_training_dataset(&dataset("fraud", 2))
+            .await
+            .unwrap(),
+        1,
+        "numbered per view version"
+    );
+    let record = catalog.training_dataset("fraud", 1, 2).await.unwrap();
+    assert_eq!(record.spec, dataset("fraud", 1));
+    let err = catalog
+        .training_dataset("fraud", 1, 9)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no version 9 (versions: 1, 2)"), "{err}");
+    assert_eq!(catalog.training_datasets().await.unwrap().len(), 3);
+}
+
 macro_rules! catalog_suite {
     ($module:ident, $kind:literal) => {
         mod $module {
@@ -207,6 +259,11 @@ macro_rules! catalog_suite {
             #[tokio::test]
             async fn updates_and_commit_history_persist() {
                 super::updates_and_commit_history_persist(Backend::new($kind).await).await;
+            }
+
+            #[tokio::test]
+            async fn training_datasets_are_numbered_per_view() {
+                super::training_datasets_are_numbered_per_view(Backend::new($kind).await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

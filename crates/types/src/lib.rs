@@ -16,6 +16,7 @@ mod error;
 pub mod feature_group;
 pub mod feature_view;
 pub mod name;
+pub mod training_dataset;
 
 pub use column::{ColumnSpec, ColumnType, TimestampFormat};
 pub use config::{ProjectConfig, StorageConfig};
@@ -25,3 +26,4 @@ pub use error::{Error, Result};
 pub use feature_group::FeatureGroupSpec;
 pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec};
 pub use name::NameRef;
+pub use training_dataset::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};
