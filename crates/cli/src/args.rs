@@ -92,6 +92,11 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Training datasets of a feature view: create, read, recreate.
+    TrainingData {
+        #[command(subcommand)]
+        action: TrainingDataAction,
+    },
     /// List registered objects.
     List {
         what: ListWhat,
@@ -133,6 +138,45 @@ pub struct Json {
 pub enum ListWhat {
     FeatureGroups,
     FeatureViews,
+    TrainingDatasets,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainingDataAction {
+    /// Join the view's features onto its spine as of each row, split, write Parquet and record it; prints the version.
+    Create {
+        feature_view: String,
+        /// Spine rows at or after this time (RFC 3339).
+        #[arg(long)]
+        start: Option<String>,
+        /// Spine rows before this time (RFC 3339).
+        #[arg(long)]
+        end: Option<String>,
+        /// random:FRACTION:SEED or time:TRAIN_END[,TEST_START]; one split named `all` when omitted.
+        #[arg(long)]
+        split: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Read one split of a training dataset.
+    Read {
+        feature_view: String,
+        /// The training dataset's version.
+        td: u32,
+        /// train, test or all (default: the first split).
+        #[arg(long)]
+        split: Option<String>,
+        /// Write the rows to a .parquet or .csv file instead of printing them.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Rebuild a training dataset from the commits it recorded and check it is identical.
+    Recreate {
+        feature_view: String,
+        td: u32,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(Debug, Args)]

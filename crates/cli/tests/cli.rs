@@ -747,3 +747,133 @@ fn batch_features_join_as_of_each_spine_row() {
         "{stderr}"
     );
 }
+
+#[test]
+fn training_datasets_split_describe_and_recreate_identically() {
+    let project = Project::new();
+    std::fs::write(project.path("features/views.toml"), VIEWS).unwrap();
+    project.ok(&["apply"]);
+    let tx = project.write(
+        "tx.csv",
+        "id,ts,amount,cat\n1,2026-01-01T00:00:00Z,1.0,a\n1,2026-01-05T00:00:00Z,5.0,b\n2,2026-01-01T00:00:00Z,2.0,c\n2,2026-01-07T00:00:00Z,7.0,d\n",
+    );
+    project.ok(&["ingest", "tx", &tx]);
+    let jan2 = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let aged = project.write("aged.csv", &format!("id,ts,v\n1,{jan2},10\n2,{jan2},20\n"));
+    project.ok(&["ingest", "aged", &aged]);
+    let labels = project.write(
+        "labels.csv",
+        "card,at,is_fraud\n1,2026-01-03T00:00:00Z,true\n1,2026-01-05T00:00:00Z,false\n2,2026-01-08T00:00:00Z,true\n\
+         3,2026-01-08T00:00:00Z,false\n1,2025-12-31T00:00:00Z,false\n2,2026-01-09T00:00:00Z,true\n",
+    );
+    project.ok(&["ingest", "labels", &labels]);
+
+    let stderr = project.user_error(&["training-data", "create", "fraud", "--split", "random:2:1"]);
+    assert!(stderr.contains("split 'random:2:1'"), "{stderr}");
+    let created = project.ok(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--split",
+        "random:0.5:7",
+    ]);
+    assert_eq!(created.trim(), "1", "prints the new version");
+
+    // The two splits together are the spine, each row with its as-of features.
+    let mut rows = Vec::new();
+    for split in ["train", "test"] {
+        let out = project.path(&format!("{split}.csv"));
+        project.ok(&[
+            "training-data",
+            "read",
+            "fraud",
+            "1",
+            "--split",
+            split,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "card,at,is_fraud,amount,v",
+            "keys, time, labels, then features"
+        );
+        rows.extend(text.lines().skip(1).map(String::from));
+    }
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            "1,2025-12-31T00:00:00.000000Z,false,,",
+            "1,2026-01-03T00:00:00.000000Z,true,1.0,10",
+            "1,2026-01-05T00:00:00.000000Z,false,5.0,10",
+            "2,2026-01-08T00:00:00.000000Z,true,7.0,20",
+            "2,2026-01-09T00:00:00.000000Z,true,7.0,20",
+            "3,2026-01-08T00:00:00.000000Z,false,,",
+        ]
+    );
+
+    // Statistics describe the train split: compare with a brute-force mean.
+    let listed = project.json(&["list", "training-datasets"]);
+    let record = &listed[0]["record"];
+    let train = std::fs::read_to_string(project.path("train.csv")).unwrap();
+    let amounts: Vec<f64> = train
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3).unwrap().parse().ok())
+        .collect();
+    let stats = record["statistics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["column"] == "amount")
+        .unwrap();
+    assert_eq!(stats["count"], amounts.len());
+    if !amounts.is_empty() {
+        let mean = amounts.iter().sum::<f64>() / amounts.len() as f64;
+        assert!(
+            (stats["mean"].as_f64().unwrap() - mean).abs() < 1e-9,
+            "{stats} vs {mean}"
+        );
+    }
+    assert_eq!(record["commits"]["tx:1"], 0);
+
+    // Newer writes and deletes do not change a recreated dataset.
+    let later = project.write(
+        "later.csv",
+        "id,ts,amount,cat\n1,2026-01-02T00:00:00Z,2.0,e\n",
+    );
+    project.ok(&["ingest", "tx", &later]);
+    project.ok(&["delete", "tx", "id=2"]);
+    let recreated = project.json(&["training-data", "recreate", "fraud", "1"]);
+    assert_eq!(recreated["identical"], true);
+    assert_eq!(recreated["content_hash"], record["content_hash"]);
+    let second = project.json(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--split",
+        "random:0.5:7",
+    ]);
+    assert_eq!(second["version"], 2);
+    assert_ne!(
+        second["record"]["content_hash"], record["content_hash"],
+        "new data, new hash"
+    );
+
+    let by_time = project.json(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--split",
+        "time:2026-01-06T00:00:00Z",
+    ]);
+    let splits = by_time["record"]["splits"].as_array().unwrap();
+    assert_eq!(
+        (splits[0]["rows"].as_u64(), splits[1]["rows"].as_u64()),
+        (Some(3), Some(3))
+    );
+}

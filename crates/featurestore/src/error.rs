@@ -59,6 +59,13 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{what} is not reproducible: recorded {recorded}, rebuilt {rebuilt}")]
+    NotReproducible {
+        what: String,
+        recorded: String,
+        rebuilt: String,
+    },
+
     #[error("invalid key '{text}': {reason}")]
     InvalidKey { text: String, reason: String },
 
@@ -76,7 +83,7 @@ impl Error {
                 e,
                 sluice_online::Error::UnknownScheme { .. } | sluice_online::Error::BadUrl { .. }
             ),
-            Error::Staging { .. } | Error::Write { .. } => false,
+            Error::Staging { .. } | Error::Write { .. } | Error::NotReproducible { .. } => false,
             _ => true,
         }
     }

@@ -27,10 +27,11 @@ pub struct OnlineVectors {
 }
 
 pub struct FeatureView<'a> {
-    spec: FeatureViewSpec,
+    pub(crate) store: &'a FeatureStore,
+    pub(crate) spec: FeatureViewSpec,
     /// The group of each join, in join order.
-    groups: Vec<FeatureGroup<'a>>,
-    spine_group: Option<FeatureGroup<'a>>,
+    pub(crate) groups: Vec<FeatureGroup<'a>>,
+    pub(crate) spine_group: Option<FeatureGroup<'a>>,
 }
 
 impl FeatureStore {
@@ -53,6 +54,7 @@ impl FeatureStore {
             None => None,
         };
         Ok(FeatureView {
+            store: self,
             spec,
             groups,
             spine_group,
@@ -170,13 +172,21 @@ impl FeatureView<'_> {
     /// state of every joined group: the spine's columns, then each join's
     /// selected features, one row per spine row, in spine order.
     pub async fn features_for(&self, spine: &RecordBatch, time: &str) -> Result<RecordBatch> {
+        self.features_at(spine, time, &vec![ReadAt::Latest; self.groups.len()])
+            .await
+    }
+
+    /// As [`Self::features_for`], reading each joined group at the given state (in join order).
+    pub(crate) async fn features_at(
+        &self,
+        spine: &RecordBatch,
+        time: &str,
+        states: &[ReadAt],
+    ) -> Result<RecordBatch> {
         let mut tables: Vec<Vec<RecordBatch>> = Vec::with_capacity(self.groups.len());
-        for group in &self.groups {
-            let mut batches: Vec<RecordBatch> = group
-                .read(ReadAt::Latest, None)
-                .await?
-                .try_collect()
-                .await?;
+        for (group, state) in self.groups.iter().zip(states) {
+            let mut batches: Vec<RecordBatch> =
+                group.read(*state, None).await?.try_collect().await?;
             if batches.is_empty() {
                 batches.push(RecordBatch::new_empty(group.spec().arrow_schema()));
             }

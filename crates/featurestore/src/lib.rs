@@ -16,6 +16,7 @@ mod progress;
 mod project;
 mod sources;
 mod staging;
+mod training_data;
 
 pub use error::{Error, Result};
 pub use feature_group::{FeatureGroup, FeatureGroupInfo};
@@ -27,3 +28,4 @@ pub use project::{FeatureStore, InitReport};
 pub use sluice_catalog::{CommitOperation, CommitRecord};
 pub use sluice_offline::{BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead};
+pub use training_data::TrainingDataOptions;

@@ -97,8 +97,6 @@ pub struct ColumnStatistics {
 pub struct SplitFile {
     pub name: String,
     pub rows: u64,
-    /// Relative to the project directory.
-    pub path: String,
     /// blake3 of the split's rows in a canonical Arrow IPC encoding.
     pub hash: String,
 }

@@ -48,6 +48,35 @@ pub async fn list(store: &FeatureStore, what: ListWhat, json: bool) -> Result<()
                 );
             }
         }
+        ListWhat::TrainingDatasets => {
+            let records = store.catalog().training_datasets().await?;
+            if json {
+                let items: Vec<_> = records
+                    .iter()
+                    .map(|r| json!({ "version": r.version, "created_at": r.created_at, "record": r.spec }))
+                    .collect();
+                return print_json(&items);
+            }
+            if records.is_empty() {
+                println!("no training datasets; run `sluice training-data create FV`");
+            }
+            for r in &records {
+                let rows: Vec<String> = r
+                    .spec
+                    .splits
+                    .iter()
+                    .map(|s| format!("{} {}", s.name, s.rows))
+                    .collect();
+                println!(
+                    "{}:{} td {}  {}  hash {}",
+                    r.spec.feature_view,
+                    r.spec.feature_view_version,
+                    r.version,
+                    rows.join(", "),
+                    &r.spec.content_hash[..16.min(r.spec.content_hash.len())]
+                );
+            }
+        }
         ListWhat::FeatureViews => {
             let records = store.feature_views().await?;
             if json {

@@ -7,6 +7,7 @@ mod feature_data;
 mod generate;
 mod project;
 mod quickstart;
+mod training_data;
 
 use std::path::Path;
 
@@ -90,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Command::TrainingData { action } => training_data::run(&open(project).await?, action).await,
         Command::List { what, json } => {
             describe::list(&open(project).await?, what, json.json).await
         }

@@ -1,0 +1,439 @@
+//! Training datasets: a feature view's spine rows (keys, event time, labels)
+//! with its features as of each row, split, hashed, described by statistics,
+//! written as Parquet per split and recorded so that they can be rebuilt
+//! from the exact offline commits they read.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, RecordBatchReader};
+use arrow::compute::{
+    cast, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use arrow::row::{RowConverter, SortField};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sluice_offline::ReadAt;
+use sluice_types::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};
+
+use crate::feature_view::FeatureView;
+use crate::{Error, Result};
+
+/// What `create_training_data` reads.
+#[derive(Debug, Clone)]
+pub struct TrainingDataOptions {
+    /// Spine rows with event time >= start.
+    pub start: Option<DateTime<Utc>>,
+    /// Spine rows with event time < end.
+    pub end: Option<DateTime<Utc>>,
+    pub split: Split,
+}
+
+const TRAINING_DIR: &str = ".sluice/training_datasets";
+
+impl FeatureView<'_> {
+    fn fail(&self, message: impl Into<String>) -> Error {
+        Error::InvalidSpine {
+            feature_view: self.label(),
+            message: message.into(),
+        }
+    }
+
+    /// Builds a training dataset from the latest commit of every group, writes
+    /// it, records it, and returns its version and record.
+    pub async fn create_training_data(
+        &self,
+        options: &TrainingDataOptions,
+    ) -> Result<(u32, TrainingDatasetSpec)> {
+        let spine_group = self.spine_group.as_ref().ok_or_else(|| {
+            self.fail("training data needs a spine feature group (keys, event time and labels); this view has none")
+        })?;
+        let mut commits = BTreeMap::new();
+        for group in std::iter::once(spine_group).chain(&self.groups) {
+            let version = self
+                .store
+                .offline
+                .latest_version(group.spec())
+                .await?
+                .ok_or_else(|| {
+                    self.fail(format!(
+                        "feature group '{}' has no data yet; ingest before creating training data",
+                        group.label()
+                    ))
+                })?;
+            commits.insert(group.label(), version);
+        }
+        let splits = self.build(&commits, options).await?;
+        let staging = self
+            .store
+            .dir()
+            .join(TRAINING_DIR)
+            .join(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let mut files = Vec::new();
+        for (name, batch) in &splits {
+            let path = staging.join(format!("{name}.parquet"));
+            write_parquet(&path, batch)?;
+            files.push(SplitFile {
+                name: name.to_string(),
+                rows: batch.num_rows() as u64,
+                hash: content_hash(batch)?,
+            });
+        }
+        let statistics = statistics(
+            &self.spec_columns_for_statistics(&splits[0].1),
+            &splits[0].1,
+        )?;
+        let spec = TrainingDatasetSpec {
+            feature_view: self.spec.name.clone(),
+            feature_view_version: self.spec.version,
+            start: options.start,
+            end: options.end,
+            split: options.split.clone(),
+            commits,
+            content_hash: combined_hash(&files),
+            splits: files,
+            statistics,
+        };
+        let version = self.store.catalog.create_training_dataset(&spec).await?;
+        // The record is in the catalog; its files move into place under their version.
+        let relative = self.dataset_dir(version);
+        let target = self.store.dir().join(&relative);
+        std::fs::create_dir_all(target.parent().expect("a dataset directory has a parent"))
+            .and_then(|()| std::fs::rename(&staging, &target))
+            .map_err(|e| Error::Write {
+                path: target.clone(),
+                message: e.to_string(),
+            })?;
+        Ok((version, spec))
+    }
+
+    /// Where a dataset's Parquet files live, relative to the project: one file per split.
+    pub fn dataset_dir(&self, version: u32) -> PathBuf {
+        Path::new(TRAINING_DIR)
+            .join(format!("{}_v{}", self.spec.name, self.spec.version))
+            .join(format!("td{version}"))
+    }
+
+    /// The rows of one split of a recorded dataset.
+    pub async fn read_training_data(&self, version: u32, split: &str) -> Result<RecordBatch> {
+        let record = self
+            .store
+            .catalog
+            .training_dataset(&self.spec.name, self.spec.version, version)
+            .await?;
+        if !record.spec.splits.iter().any(|s| s.name == split) {
+            let names: Vec<&str> = record.spec.splits.iter().map(|s| s.name.as_str()).collect();
+            return Err(self.fail(format!(
+                "training dataset {version} has no split '{split}' (splits: {})",
+                names.join(", ")
+            )));
+        }
+        let path = self
+            .store
+            .dir()
+            .join(self.dataset_dir(version))
+            .join(format!("{split}.parquet"));
+        read_parquet(&path)
+    }
+
+    /// Rebuilds a recorded dataset from the commits it read and checks that
+    /// every split hashes the same. Returns the record.
+    pub async fn recreate_training_data(&self, version: u32) -> Result<TrainingDatasetSpec> {
+        let record = self
+            .store
+            .catalog
+            .training_dataset(&self.spec.name, self.spec.version, version)
+            .await?
+            .spec;
+        let options = TrainingDataOptions {
+            start: record.start,
+            end: record.end,
+            split: record.split.clone(),
+        };
+        let splits = self.build(&record.commits, &options).await?;
+        for ((name, batch), recorded) in splits.iter().zip(&record.splits) {
+            let hash = content_hash(batch)?;
+            if hash != recorded.hash || batch.num_rows() as u64 != recorded.rows {
+                return Err(Error::NotReproducible {
+                    what: format!(
+                        "training dataset {version} of {}, split '{name}'",
+                        self.label()
+                    ),
+                    recorded: format!("{} rows, hash {}", recorded.rows, recorded.hash),
+                    rebuilt: format!("{} rows, hash {hash}", batch.num_rows()),
+                });
+            }
+        }
+        Ok(record)
+    }
+
+    /// Spine rows at the recorded commit, in a canonical order, joined and split.
+    async fn build(
+        &self,
+        commits: &BTreeMap<String, u64>,
+        options: &TrainingDataOptions,
+    ) -> Result<Vec<(&'static str, RecordBatch)>> {
+        let spine_group = self.spine_group.as_ref().expect("checked by the caller");
+        let commit_of = |label: String| {
+            commits
+                .get(&label)
+                .copied()
+                .ok_or_else(|| self.fail(format!("the record names no commit for '{label}'")))
+        };
+        let time = spine_group
+            .spec()
+            .event_time
+            .clone()
+            .expect("validated: spines have event time");
+        let spine_batches: Vec<RecordBatch> = spine_group
+            .read(ReadAt::Version(commit_of(spine_group.label())?), None)
+            .await?
+            .try_collect()
+            .await?;
+        let spine_schema = spine_group.spec().arrow_schema();
+        let spine = arrow::compute::concat_batches(&spine_schema, &spine_batches)
+            .map_err(sluice_types::Error::from)?;
+        let mut keep: Vec<String> = Vec::new();
+        for join in &self.spec.joins {
+            for (spine_column, _) in join.on.pairs() {
+                if !keep.iter().any(|k| k == spine_column) {
+                    keep.push(spine_column.to_string());
+                }
+            }
+        }
+        let sort_columns = keep.clone();
+        keep.push(time.clone());
+        keep.extend(self.spec.labels.iter().cloned());
+        let projection: Vec<usize> = keep
+            .iter()
+            .map(|c| spine_schema.index_of(c).expect("validated column"))
+            .collect();
+        let spine = spine
+            .project(&projection)
+            .map_err(sluice_types::Error::from)?;
+        let spine = in_time_range(&spine, &time, options.start, options.end)?;
+        let spine = canonical_order(&spine, &sort_columns, &time)?;
+        let states: Vec<ReadAt> = self
+            .groups
+            .iter()
+            .map(|g| commit_of(g.label()).map(ReadAt::Version))
+            .collect::<Result<_>>()?;
+        let joined = self.features_at(&spine, &time, &states).await?;
+        split_rows(&joined, &time, &options.split)
+    }
+
+    /// Features and labels: every column but the spine's keys and time.
+    fn spec_columns_for_statistics(&self, batch: &RecordBatch) -> Vec<String> {
+        let spine = self
+            .spine_group
+            .as_ref()
+            .expect("checked by the caller")
+            .spec();
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| !spine.is_key_or_time(n))
+            .collect()
+    }
+}
+
+fn timestamps(batch: &RecordBatch, time: &str) -> Result<Vec<i64>> {
+    let column = batch.column_by_name(time).expect("validated time column");
+    let micros = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
+        .and_then(|c| cast(&c, &DataType::Int64))
+        .map_err(sluice_types::Error::from)?;
+    Ok(micros.as_primitive::<Int64Type>().values().to_vec())
+}
+
+fn in_time_range(
+    spine: &RecordBatch,
+    time: &str,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<RecordBatch> {
+    if start.is_none() && end.is_none() {
+        return Ok(spine.clone());
+    }
+    let times = timestamps(spine, time)?;
+    let mask: BooleanArray = times
+        .iter()
+        .map(|t| {
+            Some(
+                start.is_none_or(|s| *t >= s.timestamp_micros())
+                    && end.is_none_or(|e| *t < e.timestamp_micros()),
+            )
+        })
+        .collect();
+    Ok(filter_record_batch(spine, &mask).map_err(sluice_types::Error::from)?)
+}
+
+/// Sorted by keys then time: the offline scan's row order is not part of the data.
+fn canonical_order(spine: &RecordBatch, keys: &[String], time: &str) -> Result<RecordBatch> {
+    let columns: Vec<SortColumn> = keys
+        .iter()
+        .chain(std::iter::once(&time.to_string()))
+        .map(|c| SortColumn {
+            values: spine.column_by_name(c).expect("validated column").clone(),
+            options: None,
+        })
+        .collect();
+    let indices = lexsort_to_indices(&columns, None).map_err(sluice_types::Error::from)?;
+    Ok(take_record_batch(spine, &indices).map_err(sluice_types::Error::from)?)
+}
+
+/// A reproducible coin per row: splitmix64 of (seed, row position).
+fn coin(seed: u64, row: u64) -> f64 {
+    let mut z = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn split_rows(
+    joined: &RecordBatch,
+    time: &str,
+    split: &Split,
+) -> Result<Vec<(&'static str, RecordBatch)>> {
+    let n = joined.num_rows();
+    let (train, test): (Vec<bool>, Vec<bool>) = match split {
+        Split::None => return Ok(vec![("all", joined.clone())]),
+        Split::Random {
+            train_fraction,
+            seed,
+        } => (0..n as u64)
+            .map(|row| coin(*seed, row) < *train_fraction)
+            .map(|t| (t, !t))
+            .unzip(),
+        Split::Time {
+            train_end,
+            test_start,
+        } => timestamps(joined, time)?
+            .into_iter()
+            .map(|t| {
+                (
+                    t < train_end.timestamp_micros(),
+                    t >= test_start.timestamp_micros(),
+                )
+            })
+            .unzip(),
+    };
+    let pick = |mask: Vec<bool>| {
+        filter_record_batch(joined, &BooleanArray::from(mask)).map_err(sluice_types::Error::from)
+    };
+    Ok(vec![("train", pick(train)?), ("test", pick(test)?)])
+}
+
+/// blake3 of the rows in Arrow's row encoding, which is canonical (nulls and
+/// padding never leak into it), so equal data always hashes equal.
+fn content_hash(batch: &RecordBatch) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(batch.schema().to_string().as_bytes());
+    if batch.num_rows() > 0 {
+        let converter = RowConverter::new(
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )
+        .map_err(sluice_types::Error::from)?;
+        let rows = converter
+            .convert_columns(batch.columns())
+            .map_err(sluice_types::Error::from)?;
+        for row in rows.iter() {
+            hasher.update(row.as_ref());
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn combined_hash(files: &[SplitFile]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for file in files {
+        hasher.update(file.name.as_bytes());
+        hasher.update(file.hash.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+fn statistics(columns: &[String], batch: &RecordBatch) -> Result<Vec<ColumnStatistics>> {
+    columns
+        .iter()
+        .map(|name| {
+            let array = batch.column_by_name(name).expect("a column of the batch");
+            let nulls = array.null_count() as u64;
+            let count = array.len() as u64 - nulls;
+            let converter = RowConverter::new(vec![SortField::new(array.data_type().clone())])
+                .map_err(sluice_types::Error::from)?;
+            let rows = converter
+                .convert_columns(std::slice::from_ref(array))
+                .map_err(sluice_types::Error::from)?;
+            let distinct = (0..array.len())
+                .filter(|i| array.is_valid(*i))
+                .map(|i| blake3::hash(rows.row(i).as_ref()))
+                .collect::<HashSet<_>>()
+                .len() as u64;
+            let mut stats = ColumnStatistics {
+                column: name.clone(),
+                count,
+                nulls,
+                mean: None,
+                std: None,
+                min: None,
+                max: None,
+                distinct,
+            };
+            if array.data_type().is_numeric() && count > 0 {
+                let values = cast(array, &DataType::Float64).map_err(sluice_types::Error::from)?;
+                let values: Vec<f64> = values
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .flatten()
+                    .collect();
+                let mean = values.iter().sum::<f64>() / count as f64;
+                let variance =
+                    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / count as f64;
+                stats.mean = Some(mean);
+                stats.std = Some(variance.sqrt());
+                stats.min = values.iter().copied().reduce(f64::min);
+                stats.max = values.iter().copied().reduce(f64::max);
+            }
+            Ok(stats)
+        })
+        .collect()
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let fail = |e: &dyn std::fmt::Display| Error::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(path.parent().expect("a file has a parent")).map_err(|e| fail(&e))?;
+    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| fail(&e))?;
+    writer.write(batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+fn read_parquet(path: &Path) -> Result<RecordBatch> {
+    let fail = |e: &dyn std::fmt::Display| Error::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(&e))?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| fail(&e))?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|e| fail(&e))
+}
