@@ -11,6 +11,7 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deltalake::datafusion::dataframe::DataFrame;
+use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::logical_expr::col;
 use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use deltalake::operations::write::WriteBuilder;
@@ -19,6 +20,7 @@ use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use sluice_types::{ColumnType, FeatureGroupSpec};
@@ -284,7 +286,7 @@ impl OfflineStore for DeltaOfflineStore {
                     .map_err(no_such_state)?
             }
         }
-        let (_, stream) = table.scan_table().await.map_err(delta(fg, "scan"))?;
+        let stream = parallel_scan(&table).await.map_err(query(fg, "scan"))?;
         let name = label(fg);
         Ok(stream
             .map(move |batch| {
@@ -328,6 +330,46 @@ impl OfflineStore for DeltaOfflineStore {
     async fn latest_version(&self, fg: &FeatureGroupSpec) -> Result<Option<u64>> {
         Ok(self.open(fg).await?.and_then(|t| t.version()))
     }
+}
+
+/// Scans the loaded table with one task per partition (one per core), so that
+/// Parquet decoding uses every core; batches arrive in no particular order.
+async fn parallel_scan(
+    table: &DeltaTable,
+) -> std::result::Result<
+    BoxStream<'static, std::result::Result<RecordBatch, DataFusionError>>,
+    DataFusionError,
+> {
+    let ctx = SessionContext::new();
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let provider = table
+        .table_provider()
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let partitions = ctx
+        .read_table(provider)?
+        .execute_stream_partitioned()
+        .await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel(partitions.len().max(1) * 2);
+    for mut partition in partitions {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = partition.next().await {
+                if sender.send(batch).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(tokio_stream_from(receiver))
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> BoxStream<'static, T> {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
 }
 
 /// When commit 0 was written, by the same clock `load_with_datetime` uses: the log file's modification time.
