@@ -88,10 +88,7 @@ impl FeatureStore {
                     .await,
             )?;
             plan.add(
-                "feature_group",
-                &spec.name,
-                spec.version,
-                located.file,
+                PlanItem::new("feature_group", &spec.name, spec.version, located.file),
                 existing.map(|old| {
                     (
                         old.incompatible_changes(&spec),
@@ -123,10 +120,7 @@ impl FeatureStore {
                     .await,
             )?;
             plan.add(
-                "feature_view",
-                &spec.name,
-                spec.version,
-                located.file,
+                PlanItem::new("feature_view", &spec.name, spec.version, located.file),
                 existing.map(|old| {
                     (
                         old.incompatible_changes(&spec),
@@ -163,17 +157,26 @@ fn not_found_is_none<T>(
     }
 }
 
+impl PlanItem {
+    /// An item whose action `Plan::add` decides.
+    fn new(kind: &'static str, name: &str, version: u32, file: PathBuf) -> Self {
+        Self {
+            kind,
+            name: name.to_string(),
+            version,
+            file,
+            action: PlanAction::Unchanged,
+        }
+    }
+}
+
 impl Plan {
     /// Adds one definition's item, given its (incompatible, compatible)
     /// differences from the registered version (none: not registered), and
     /// queues the catalog change it needs.
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
-        kind: &'static str,
-        name: &str,
-        version: u32,
-        file: PathBuf,
+        mut item: PlanItem,
         differences: Option<(Vec<String>, Vec<String>)>,
         create: CatalogChange,
         update: CatalogChange,
@@ -192,12 +195,7 @@ impl Plan {
             }
             Some(_) => PlanAction::Unchanged,
         };
-        self.items.push(PlanItem {
-            kind,
-            name: name.to_string(),
-            version,
-            file,
-            action,
-        });
+        item.action = action;
+        self.items.push(item);
     }
 }

@@ -169,6 +169,13 @@ impl FileSource {
         }
     }
 
+    fn position_after_batch(&self) -> String {
+        match self.batch_position() {
+            Position::Line(line) => format!("line {line} or after"),
+            Position::Row(row) => format!("row {row} or after"),
+        }
+    }
+
     fn batch_position(&self) -> Position {
         match self.format {
             // Line 1 is the CSV header; NDJSON has none.
@@ -197,14 +204,5 @@ impl Iterator for FileSource {
             .coerce(&self.label, &raw, self.batch_position());
         self.rows_read += raw.num_rows();
         Some(coerced.map_err(Error::from))
-    }
-}
-
-impl FileSource {
-    fn position_after_batch(&self) -> String {
-        match self.batch_position() {
-            Position::Line(line) => format!("line {line} or after"),
-            Position::Row(row) => format!("row {row} or after"),
-        }
     }
 }

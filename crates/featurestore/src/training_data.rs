@@ -80,10 +80,7 @@ impl FeatureView<'_> {
                 hash: content_hash(batch)?,
             });
         }
-        let statistics = statistics(
-            &self.spec_columns_for_statistics(&splits[0].1),
-            &splits[0].1,
-        )?;
+        let statistics = statistics(&self.described_columns(&splits[0].1), &splits[0].1)?;
         let spec = TrainingDatasetSpec {
             feature_view: self.spec.name.clone(),
             feature_view_version: self.spec.version,
@@ -224,7 +221,7 @@ impl FeatureView<'_> {
     }
 
     /// Features and labels: every column but the spine's keys and time.
-    fn spec_columns_for_statistics(&self, batch: &RecordBatch) -> Vec<String> {
+    fn described_columns(&self, batch: &RecordBatch) -> Vec<String> {
         let spine = self
             .spine_group
             .as_ref()
