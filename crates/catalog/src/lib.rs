@@ -1,5 +1,5 @@
 //! The catalog: the metadata of every versioned object (feature groups and
-//! their commit history, for now) behind the [`Catalog`] trait, on SQLite
+//! their commit history, feature views, training datasets, pipeline runs) behind the [`Catalog`] trait, on SQLite
 //! (embedded default) or PostgreSQL (shared by many processes).
 //!
 //! This crate owns the catalog schema, its SQL, and the factory that picks a
@@ -9,6 +9,7 @@
 mod error;
 mod factory;
 mod records;
+mod runs;
 mod sql;
 
 pub use error::{Error, Result};
@@ -17,4 +18,5 @@ pub use records::{
     Catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, FeatureGroupRecord,
     FeatureViewRecord, TrainingDatasetRecord, Versioned,
 };
+pub use runs::{RunProgress, RunRecord, RunStatus};
 pub use sql::SqlCatalog;

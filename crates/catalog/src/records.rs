@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sluice_types::{FeatureGroupSpec, FeatureViewSpec, TrainingDatasetSpec};
 
+use crate::runs::{RunProgress, RunRecord};
 use crate::Result;
 
 /// A registered definition and when it was registered.
@@ -119,6 +120,15 @@ pub trait Catalog: Send + Sync {
 
     /// A feature group's commit history, oldest first.
     async fn commits(&self, name: &str, version: u32) -> Result<Vec<CommitRecord>>;
+
+    /// Records the start of a pipeline run; returns its id (ascending across all pipelines).
+    async fn start_run(&self, pipeline: &str, sink: &str) -> Result<u64>;
+
+    /// Records a run's progress; a final status also sets its end time.
+    async fn update_run(&self, id: u64, progress: &RunProgress) -> Result<()>;
+
+    /// Runs, newest first; only `pipeline`'s when given.
+    async fn runs(&self, pipeline: Option<&str>) -> Result<Vec<RunRecord>>;
 }
 
 pub type CatalogRef = Arc<dyn Catalog>;

@@ -17,6 +17,7 @@ use crate::records::{
     Catalog, CatalogChange, CommitOperation, CommitRecord, FeatureGroupRecord, FeatureViewRecord,
     TrainingDatasetRecord, Versioned,
 };
+use crate::runs::{RunProgress, RunRecord, RunStatus};
 use crate::{Error, Result};
 
 const SCHEMA: &[&str] = &[
@@ -48,6 +49,18 @@ const SCHEMA: &[&str] = &[
         committed_at BIGINT NOT NULL,
         source TEXT NOT NULL,
         PRIMARY KEY (name, version, offline_version))",
+    "CREATE TABLE IF NOT EXISTS pipeline_runs (
+        id BIGINT NOT NULL PRIMARY KEY,
+        pipeline TEXT NOT NULL,
+        sink TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        rows_in BIGINT NOT NULL,
+        rows_out BIGINT NOT NULL,
+        offline_version BIGINT,
+        error TEXT,
+        state TEXT NOT NULL)",
 ];
 
 /// The SQL dialects the catalog runs on; the statements are the same, only opening differs.
@@ -479,4 +492,100 @@ impl Catalog for SqlCatalog {
             })
             .collect()
     }
+
+    async fn start_run(&self, pipeline: &str, sink: &str) -> Result<u64> {
+        // Ids are taken as MAX + 1 inside the insert; a concurrent start that
+        // took the same id fails on the primary key and tries the next one.
+        let mut attempts = 0;
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO pipeline_runs
+                    (id, pipeline, sink, status, started_at, rows_in, rows_out, state)
+                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, 'running', $3, 0, 0, 'null' FROM pipeline_runs
+                 RETURNING id",
+            )
+            .bind(pipeline)
+            .bind(sink)
+            .bind(Utc::now().timestamp_micros())
+            .fetch_one(&self.pool)
+            .await;
+            match inserted {
+                Ok(row) => return Ok(row.get::<i64, _>(0) as u64),
+                Err(e) if attempts < 5 && is_unique_violation(&e) => attempts += 1,
+                Err(e) => return Err(db("start run")(e)),
+            }
+        }
+    }
+
+    async fn update_run(&self, id: u64, progress: &RunProgress) -> Result<()> {
+        let ended_at =
+            (progress.status != RunStatus::Running).then(|| Utc::now().timestamp_micros());
+        let updated = sqlx::query(
+            "UPDATE pipeline_runs SET status = $1, ended_at = $2, rows_in = $3, rows_out = $4,
+                 offline_version = $5, error = $6, state = $7
+             WHERE id = $8",
+        )
+        .bind(progress.status.as_str())
+        .bind(ended_at)
+        .bind(progress.rows_in as i64)
+        .bind(progress.rows_out as i64)
+        .bind(progress.offline_version.map(|v| v as i64))
+        .bind(progress.error.as_deref())
+        .bind(progress.state.to_string())
+        .bind(id as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(db("update run"))?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                kind: "run",
+                name: id.to_string(),
+                known: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn runs(&self, pipeline: Option<&str>) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, pipeline, sink, status, started_at, ended_at, rows_in, rows_out,
+                    offline_version, error, state
+             FROM pipeline_runs WHERE $1 IS NULL OR pipeline = $1 ORDER BY id DESC",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list runs"))?;
+        rows.iter()
+            .map(|row| {
+                let id = row.get::<i64, _>(0) as u64;
+                let corrupt = |message: String| Error::Corrupt {
+                    name: format!("run {id}"),
+                    message,
+                };
+                let status: String = row.get(3);
+                let state: String = row.get(10);
+                Ok(RunRecord {
+                    id,
+                    pipeline: row.get(1),
+                    sink: row.get(2),
+                    started_at: micros_to_time(row.get(4)),
+                    ended_at: row.get::<Option<i64>, _>(5).map(micros_to_time),
+                    progress: RunProgress {
+                        status: RunStatus::parse(&status)
+                            .ok_or_else(|| corrupt(format!("unknown status '{status}'")))?,
+                        rows_in: row.get::<i64, _>(6) as u64,
+                        rows_out: row.get::<i64, _>(7) as u64,
+                        offline_version: row.get::<Option<i64>, _>(8).map(|v| v as u64),
+                        error: row.get(9),
+                        state: serde_json::from_str(&state).map_err(|e| corrupt(e.to_string()))?,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }

@@ -241,6 +241,48 @@ async fn training_datasets_are_numbered_per_view(backend: Backend) {
     assert_eq!(catalog.training_datasets().await.unwrap().len(), 3);
 }
 
+async fn runs_record_progress_and_outcome(backend: Backend) {
+    use sluice_catalog::{RunProgress, RunStatus};
+    let catalog = backend.open().await;
+    let first = catalog
+        .start_run("card_activity", "card_activity:1")
+        .await
+        .unwrap();
+    let second = catalog.start_run("labels", "labels:1").await.unwrap();
+    assert_eq!(second, first + 1);
+    let mut progress = RunProgress::running();
+    progress.rows_in = 10;
+    progress.state = serde_json::json!({"files": ["a.csv"]});
+    catalog.update_run(first, &progress).await.unwrap();
+    progress.status = RunStatus::Succeeded;
+    progress.rows_out = 7;
+    progress.offline_version = Some(3);
+    catalog.update_run(first, &progress).await.unwrap();
+    let failed = RunProgress {
+        status: RunStatus::Failed,
+        error: Some("boom".into()),
+        ..RunProgress::running()
+    };
+    catalog.update_run(second, &failed).await.unwrap();
+
+    let all = catalog.runs(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [second, first]
+    );
+    let mine = catalog.runs(Some("card_activity")).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].progress, progress);
+    assert!(mine[0].ended_at.is_some());
+    assert_eq!(all[0].progress.error.as_deref(), Some("boom"));
+    let err = catalog
+        .update_run(999, &progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'999'"), "{err}");
+}
+
 macro_rules! catalog_suite {
     ($module:ident, $kind:literal) => {
         mod $module {
@@ -264,6 +306,11 @@ macro_rules! catalog_suite {
             #[tokio::test]
             async fn training_datasets_are_numbered_per_view() {
                 super::training_datasets_are_numbered_per_view(Backend::new($kind).await).await;
+            }
+
+            #[tokio::test]
+            async fn runs_record_progress_and_outcome() {
+                super::runs_record_progress_and_outcome(Backend::new($kind).await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

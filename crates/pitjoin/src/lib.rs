@@ -13,4 +13,5 @@ mod index;
 mod join;
 
 pub use error::{Error, Result};
+pub use index::{KeyIds, SortedGroups};
 pub use join::{point_in_time_join, FeatureInput, JoinOptions};

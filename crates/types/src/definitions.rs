@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::feature_group::FeatureGroupSpec;
 use crate::feature_view::FeatureViewSpec;
+use crate::pipeline::PipelineSpec;
 use crate::{Error, Result};
 
 pub const DEFINITIONS_DIR: &str = "features";
@@ -18,6 +19,8 @@ struct DefinitionFile {
     feature_group: Vec<FeatureGroupSpec>,
     #[serde(default)]
     feature_view: Vec<FeatureViewSpec>,
+    #[serde(default)]
+    pipeline: Vec<PipelineSpec>,
 }
 
 /// A feature-group definition together with the file it came from.
@@ -33,9 +36,15 @@ pub struct Definitions {
     pub feature_groups: Vec<Located<FeatureGroupSpec>>,
     /// Checked against the feature groups they join by `sluice apply`, which knows the catalog too.
     pub feature_views: Vec<Located<FeatureViewSpec>>,
+    /// Checked on their own here; against feature groups and SQL by `sluice apply`.
+    pub pipelines: Vec<Located<PipelineSpec>>,
 }
 
 impl Definitions {
+    pub fn pipeline(&self, name: &str) -> Option<&Located<PipelineSpec>> {
+        self.pipelines.iter().find(|p| p.item.name == name)
+    }
+
     /// Reads `DIR/features/*.toml` in file-name order. A missing folder means no definitions.
     pub fn load(project_dir: &Path) -> Result<Self> {
         let dir = project_dir.join(DEFINITIONS_DIR);
@@ -66,6 +75,7 @@ impl Definitions {
     pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Self> {
         let mut by_id: BTreeMap<(String, u32), Located<FeatureGroupSpec>> = BTreeMap::new();
         let mut views: BTreeMap<(String, u32), Located<FeatureViewSpec>> = BTreeMap::new();
+        let mut pipelines: BTreeMap<String, Located<PipelineSpec>> = BTreeMap::new();
         for (file, text) in sources {
             let parsed: DefinitionFile = toml::from_str(&text).map_err(|e| Error::Malformed {
                 path: file.clone(),
@@ -86,6 +96,29 @@ impl Definitions {
                     Located {
                         file: file.clone(),
                         item: view,
+                    },
+                );
+            }
+            for pipeline in parsed.pipeline {
+                pipeline
+                    .validate()
+                    .map_err(|message| Error::InvalidPipeline {
+                        file: file.clone(),
+                        pipeline: pipeline.name.clone(),
+                        message,
+                    })?;
+                if let Some(first) = pipelines.get(&pipeline.name) {
+                    return Err(Error::DuplicatePipeline {
+                        name: pipeline.name.clone(),
+                        first: first.file.clone(),
+                        second: file,
+                    });
+                }
+                pipelines.insert(
+                    pipeline.name.clone(),
+                    Located {
+                        file: file.clone(),
+                        item: pipeline,
                     },
                 );
             }
@@ -117,6 +150,7 @@ impl Definitions {
         Ok(Self {
             feature_groups: by_id.into_values().collect(),
             feature_views: views.into_values().collect(),
+            pipelines: pipelines.into_values().collect(),
         })
     }
 }

@@ -26,6 +26,20 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{file}: pipeline '{pipeline}': {message}")]
+    InvalidPipeline {
+        file: PathBuf,
+        pipeline: String,
+        message: String,
+    },
+
+    #[error("pipeline '{name}' is defined twice: in {first} and {second}")]
+    DuplicatePipeline {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
     #[error("'{name}' version {version} is defined twice: in {first} and {second}")]
     DuplicateDefinition {
         name: String,

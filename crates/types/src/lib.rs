@@ -7,6 +7,7 @@
 //! It must not touch storage: no catalog, no offline or online store, no I/O
 //! beyond reading definition and configuration files.
 
+pub mod aggregation;
 pub mod coerce;
 pub mod column;
 pub mod config;
@@ -16,6 +17,7 @@ mod error;
 pub mod feature_group;
 pub mod feature_view;
 pub mod name;
+pub mod pipeline;
 pub mod training_dataset;
 
 pub use column::{ColumnSpec, ColumnType, TimestampFormat};
@@ -26,4 +28,5 @@ pub use error::{Error, Result};
 pub use feature_group::FeatureGroupSpec;
 pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec};
 pub use name::NameRef;
+pub use pipeline::{PipelineKind, PipelineSpec, SourceSpec, SourceType};
 pub use training_dataset::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};

@@ -1,0 +1,235 @@
+//! Pipeline definitions: `[[pipeline]]` tables in `features/*.toml`.
+//!
+//! A feature pipeline reads a source (files, a PostgreSQL query, or a NATS
+//! JetStream subject), optionally transforms it with SQL and/or window
+//! aggregations, and writes the result to a sink feature group.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregation::WindowAggregationSpec;
+use crate::column::{ColumnSpec, ColumnType};
+use crate::duration::Ttl;
+use crate::feature_group::FeatureGroupSpec;
+use crate::name::{validate_name, NameRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PipelineKind {
+    Feature,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceType {
+    Files,
+    Postgres,
+    Nats,
+}
+
+/// `[pipeline.source]`. Which fields apply depends on `type`; `validate` says
+/// which are missing or out of place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    #[serde(rename = "type")]
+    pub source_type: SourceType,
+    /// files: a path or glob, relative to the project folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// postgres: `postgres://…`; nats: `nats://…` (default `nats://127.0.0.1:4222`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// postgres: the query. With `incremental`, `$1` is bound to the last
+    /// successful run's greatest value of that column (a timestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<String>,
+    /// nats: the JetStream stream and the subject its messages are published on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// nats: offline commit after this many events …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_every: Option<u64>,
+    /// … or this long after the first uncommitted event, whichever comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_interval: Option<Ttl>,
+    /// The source's columns, with the same types and parsing rules as a feature group's.
+    pub columns: Vec<ColumnSpec>,
+}
+
+/// `[pipeline.transform]`: SQL over the table `source`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSpec {
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    pub name: String,
+    pub kind: PipelineKind,
+    #[serde(default)]
+    pub description: String,
+    /// The feature group written: `NAME` (latest version) or `NAME:VERSION`.
+    pub sink: String,
+    pub source: SourceSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<TransformSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<WindowAggregationSpec>,
+}
+
+impl PipelineSpec {
+    /// Checks what can be checked without the catalog or a SQL planner.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name(&self.name).map_err(|e| e.to_string())?;
+        NameRef::parse(&self.sink).map_err(|e| format!("sink: {e}"))?;
+        self.source.validate()?;
+        if let Some(aggregate) = &self.aggregate {
+            aggregate.aggregates()?;
+        }
+        Ok(())
+    }
+
+    pub fn sink(&self) -> NameRef {
+        NameRef::parse(&self.sink).expect("validated")
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.source.source_type == SourceType::Nats
+    }
+}
+
+impl SourceSpec {
+    pub fn validate(&self) -> Result<(), String> {
+        let given = |field: &Option<String>| field.is_some();
+        let (needed, allowed): (&[(&str, bool)], &[&str]) = match self.source_type {
+            SourceType::Files => (&[("path", given(&self.path))], &["path"]),
+            SourceType::Postgres => (
+                &[("url", given(&self.url)), ("query", given(&self.query))],
+                &["url", "query", "incremental"],
+            ),
+            SourceType::Nats => (
+                &[
+                    ("stream", given(&self.stream)),
+                    ("subject", given(&self.subject)),
+                ],
+                &[
+                    "url",
+                    "stream",
+                    "subject",
+                    "commit_every",
+                    "commit_interval",
+                ],
+            ),
+        };
+        let kind = format!("{:?}", self.source_type).to_lowercase();
+        for (field, present) in needed {
+            if !present {
+                return Err(format!("a {kind} source needs `{field}`"));
+            }
+        }
+        let present = [
+            ("path", self.path.is_some()),
+            ("url", self.url.is_some()),
+            ("query", self.query.is_some()),
+            ("incremental", self.incremental.is_some()),
+            ("stream", self.stream.is_some()),
+            ("subject", self.subject.is_some()),
+            ("commit_every", self.commit_every.is_some()),
+            ("commit_interval", self.commit_interval.is_some()),
+        ];
+        for (field, is_present) in present {
+            if is_present && !allowed.contains(&field) {
+                return Err(format!("a {kind} source takes no `{field}`"));
+            }
+        }
+        if self.commit_every == Some(0) {
+            return Err("commit_every must be 1 or more".into());
+        }
+        if self.columns.is_empty() {
+            return Err("the source declares no columns".into());
+        }
+        let mut seen = HashSet::new();
+        for column in &self.columns {
+            validate_name(&column.name).map_err(|e| format!("source column {e}"))?;
+            if !seen.insert(column.name.as_str()) {
+                return Err(format!("source column '{}' is declared twice", column.name));
+            }
+        }
+        if let Some(column) = &self.incremental {
+            match self.columns.iter().find(|c| &c.name == column) {
+                Some(c) if c.column_type == ColumnType::Timestamp => {}
+                Some(c) => {
+                    return Err(format!(
+                        "incremental column '{column}' has type {}, expected timestamp",
+                        c.column_type
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "incremental column '{column}' is not a source column"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The source's columns as a feature-group-like spec, so that input is
+    /// checked and converted by the same rules as `sluice ingest`.
+    pub fn as_input_spec(&self, pipeline: &str) -> FeatureGroupSpec {
+        FeatureGroupSpec {
+            name: pipeline.to_string(),
+            version: 1,
+            primary_key: Vec::new(),
+            event_time: None,
+            online: false,
+            ttl: None,
+            description: String::new(),
+            columns: self.columns.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> PipelineSpec {
+        toml::from_str(text).unwrap()
+    }
+
+    const BASE: &str = r#"
+name = "card_activity"
+kind = "feature"
+sink = "card_activity"
+[source]
+type = "files"
+path = "data/*.csv"
+columns = [{ name = "card_id", type = "int64" }, { name = "ts", type = "timestamp" }]
+"#;
+
+    #[test]
+    fn a_files_pipeline_validates() {
+        parse(BASE).validate().unwrap();
+    }
+
+    #[test]
+    fn missing_and_misplaced_source_fields_are_named() {
+        let err = parse(&BASE.replace("type = \"files\"", "type = \"nats\""))
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, "a nats source needs `stream`");
+        let err = parse(&BASE.replace("path = ", "query = \"x\"\npath = "))
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, "a files source takes no `query`");
+    }
+}
