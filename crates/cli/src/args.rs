@@ -97,9 +97,27 @@ pub enum Command {
         #[command(subcommand)]
         action: TrainingDataAction,
     },
-    /// List registered objects.
+    /// Run a pipeline defined under features/ ([[pipeline]]); the run is recorded in the catalog.
+    ///
+    /// Batch sources (files, PostgreSQL) read what is new and end; a NATS source
+    /// consumes until SIGINT/SIGTERM, --until-idle or --max-events.
+    Run {
+        pipeline: String,
+        /// Streaming: stop after this long without a new message (e.g. 5s).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        until_idle: Option<std::time::Duration>,
+        /// Streaming: stop after consuming this many messages.
+        #[arg(long)]
+        max_events: Option<u64>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List registered objects, or pipeline runs.
     List {
         what: ListWhat,
+        /// With `runs`: only this pipeline's.
+        #[arg(long)]
+        pipeline: Option<String>,
         #[command(flatten)]
         json: Json,
     },
@@ -139,6 +157,7 @@ pub enum ListWhat {
     FeatureGroups,
     FeatureViews,
     TrainingDatasets,
+    Runs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +218,26 @@ pub enum BenchWhat {
     Ingest(BenchArgs),
     /// Time the point-in-time join of Parquet files (bench/pit_join.py runs DuckDB beside it).
     Join(JoinBenchArgs),
+    /// Time batch window aggregations over a Parquet file (bench/window_agg.py runs DuckDB beside it).
+    Aggregate(AggregateBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AggregateBenchArgs {
+    /// Events: a key column, a time column and a numeric column.
+    #[arg(long)]
+    pub input: PathBuf,
+    #[arg(long, default_value = "k")]
+    pub key: String,
+    #[arg(long, default_value = "ts")]
+    pub time: String,
+    #[arg(long, default_value = "amount")]
+    pub column: String,
+    /// Windows, comma-separated; each gets count, sum, mean and max.
+    #[arg(long, default_value = "10m,1h,1d,7d,30d")]
+    pub windows: String,
+    #[command(flatten)]
+    pub json: Json,
 }
 
 #[derive(Debug, Args)]

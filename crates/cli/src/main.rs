@@ -68,6 +68,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<UserError>().is_some() {
         return 1;
     }
+    if let Some(e) = error.downcast_ref::<sluice_pipelines::Error>() {
+        return if e.is_user_error() { 1 } else { 2 };
+    }
     match error.downcast_ref::<sluice_featurestore::Error>() {
         Some(e) if !e.is_user_error() => 2,
         Some(_) => 1,

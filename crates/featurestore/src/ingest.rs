@@ -7,6 +7,7 @@ use std::time::Instant;
 use arrow::array::RecordBatch;
 use serde::Serialize;
 use sluice_catalog::CommitOperation;
+use sluice_online::WriteMetrics;
 use sluice_types::coerce::{InputCoercer, Position};
 
 use crate::feature_group::FeatureGroup;
@@ -75,7 +76,8 @@ impl FeatureGroup<'_> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        self.commit_staged(staging, &label, started, progress).await
+        self.commit_staged(staging, &label, started, true, progress)
+            .await
     }
 
     /// Ingests in-memory batches (the push API) with the same checks and guarantees as files.
@@ -85,6 +87,39 @@ impl FeatureGroup<'_> {
         source_label: &str,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
+        self.stage_and_commit(batches, source_label, true, progress)
+            .await
+    }
+
+    /// Like `ingest_batches`, but writes only the offline store: for
+    /// streaming pipelines, which write the online store as events arrive.
+    pub async fn commit_offline(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+        source_label: &str,
+    ) -> Result<IngestMetrics> {
+        self.stage_and_commit(batches, source_label, false, &crate::NoProgress)
+            .await
+    }
+
+    /// Writes already-checked rows (see `coerce`) to the online store only.
+    pub async fn write_online(&self, rows: &RecordBatch) -> Result<WriteMetrics> {
+        Ok(self.store.online.write(&self.spec, rows).await?)
+    }
+
+    /// Checks and converts a batch to this feature group's schema, as ingest does.
+    pub fn coerce(&self, source_label: &str, batch: &RecordBatch) -> Result<RecordBatch> {
+        let coercer = InputCoercer::new(self.spec.clone());
+        Ok(coercer.coerce(source_label, batch, Position::Row(1))?)
+    }
+
+    async fn stage_and_commit(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+        source_label: &str,
+        online: bool,
+        progress: &dyn Progress,
+    ) -> Result<IngestMetrics> {
         let started = Instant::now();
         let coercer = InputCoercer::new(self.spec.clone());
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
@@ -92,7 +127,7 @@ impl FeatureGroup<'_> {
             let position = Position::Row(staging.rows() as usize + 1);
             staging.push(&coercer.coerce(source_label, &batch, position)?)?;
         }
-        self.commit_staged(staging, source_label, started, progress)
+        self.commit_staged(staging, source_label, started, online, progress)
             .await
     }
 
@@ -101,6 +136,7 @@ impl FeatureGroup<'_> {
         mut staging: Staging,
         source_label: &str,
         started: Instant,
+        online: bool,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
         let staged = staging.finish()?;
@@ -126,7 +162,7 @@ impl FeatureGroup<'_> {
         .await?;
         metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
 
-        if self.spec.online {
+        if online && self.spec.online {
             progress.phase("online write", Some(staging.rows()));
             let online_started = Instant::now();
             for batch in staging.read(ONLINE_BATCH_ROWS)? {

@@ -87,7 +87,8 @@ impl FeatureStore {
         &self.dir
     }
 
-    pub(crate) fn work_dir(&self) -> PathBuf {
+    /// The project's private working folder (`.sluice`).
+    pub fn work_dir(&self) -> PathBuf {
         self.dir.join(WORK_DIR)
     }
 

@@ -62,6 +62,10 @@ impl KeyIds {
         Ok((KeyIds::Rows { converter, ids }, row_ids))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match self {
             KeyIds::Int64(ids) => ids.len(),

@@ -27,7 +27,7 @@ struct Report {
 }
 
 /// Reads a Parquet file into batches, its row groups split across the cores.
-fn read(path: &Path) -> Result<Vec<RecordBatch>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<RecordBatch>> {
     let open = || -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

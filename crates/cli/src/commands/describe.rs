@@ -77,6 +77,7 @@ pub async fn list(store: &FeatureStore, what: ListWhat, json: bool) -> Result<()
                 );
             }
         }
+        ListWhat::Runs => unreachable!("listed by pipeline::list_runs"),
         ListWhat::FeatureViews => {
             let records = store.feature_views().await?;
             if json {

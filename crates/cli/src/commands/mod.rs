@@ -1,10 +1,12 @@
 //! One module per group of commands; each parses its arguments into API calls and prints.
 
 mod bench;
+mod bench_aggregate;
 mod bench_join;
 mod describe;
 mod feature_data;
 mod generate;
+mod pipeline;
 mod project;
 mod quickstart;
 mod training_data;
@@ -15,7 +17,7 @@ use anyhow::Result;
 use sluice_featurestore::{FeatureGroup, FeatureStore};
 use sluice_types::NameRef;
 
-use crate::args::{BenchWhat, Cli, Command};
+use crate::args::{BenchWhat, Cli, Command, ListWhat};
 use crate::output::user_error;
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -92,7 +94,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::TrainingData { action } => training_data::run(&open(project).await?, action).await,
-        Command::List { what, json } => {
+        Command::Run {
+            pipeline,
+            until_idle,
+            max_events,
+            json,
+        } => {
+            let options = sluice_pipelines::RunOptions {
+                until_idle,
+                max_events,
+            };
+            pipeline::run(&open(project).await?, &pipeline, &options, json.json).await
+        }
+        Command::List {
+            what: ListWhat::Runs,
+            pipeline: name,
+            json,
+        } => pipeline::list_runs(&open(project).await?, name.as_deref(), json.json).await,
+        Command::List { what, json, .. } => {
             describe::list(&open(project).await?, what, json.json).await
         }
         Command::Show {
@@ -111,6 +130,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench { what } => match what {
             BenchWhat::Ingest(args) => bench::run(&args).await,
             BenchWhat::Join(args) => bench_join::run(&args),
+            BenchWhat::Aggregate(args) => bench_aggregate::run(&args),
         },
     }
 }

@@ -19,13 +19,20 @@ pub fn init(dir: &Path) -> Result<()> {
 
 pub async fn apply(store: &FeatureStore, dry_run: bool, json: bool) -> Result<()> {
     let plan = store.plan().await?;
+    // Pipelines are checked against the feature groups as they will be after this apply.
+    let pipelines = sluice_pipelines::check_pipelines(store, &store.definitions()?).await?;
     let verdict = plan.check();
     let applied = verdict.is_ok() && !dry_run && plan.has_changes();
     if applied {
         store.apply(&plan).await?;
     }
     if json {
-        print_json(&json!({ "dry_run": dry_run, "applied": applied, "plan": plan.items }))?;
+        print_json(&json!({
+            "dry_run": dry_run,
+            "applied": applied,
+            "plan": plan.items,
+            "pipelines": pipelines,
+        }))?;
     } else {
         if plan.items.is_empty() {
             println!("no definitions found under features/");
@@ -48,6 +55,15 @@ pub async fn apply(store: &FeatureStore, dry_run: bool, json: bool) -> Result<()
                 item.name,
                 item.version,
                 item.file.display()
+            );
+        }
+        for check in &pipelines {
+            println!(
+                "pipeline   {}  ({})  checked: {} source -> {}",
+                check.pipeline,
+                check.file.display(),
+                check.source,
+                check.sink
             );
         }
         match (dry_run, applied) {

@@ -1,0 +1,54 @@
+//! A run's record in the catalog, kept current as the run goes.
+
+use sluice_catalog::{CatalogRef, RunProgress, RunStatus};
+
+use crate::Result;
+
+pub(crate) struct RunLog {
+    catalog: CatalogRef,
+    pub id: u64,
+    pub progress: RunProgress,
+}
+
+impl RunLog {
+    pub async fn start(catalog: &CatalogRef, pipeline: &str, sink: &str) -> Result<Self> {
+        let id = catalog.start_run(pipeline, sink).await?;
+        Ok(Self {
+            catalog: catalog.clone(),
+            id,
+            progress: RunProgress::running(),
+        })
+    }
+
+    pub async fn save(&self) -> Result<()> {
+        Ok(self.catalog.update_run(self.id, &self.progress).await?)
+    }
+
+    pub async fn succeed(&mut self) -> Result<()> {
+        self.progress.status = RunStatus::Succeeded;
+        self.save().await
+    }
+
+    /// Records the failure; a catalog error here is secondary to `error`, so it is only logged.
+    pub async fn fail(&mut self, error: &crate::Error) {
+        self.progress.status = RunStatus::Failed;
+        self.progress.error = Some(error.to_string());
+        if let Err(e) = self.save().await {
+            tracing::warn!(run = self.id, "could not record the run's failure: {e}");
+        }
+    }
+}
+
+/// The state left by earlier successful runs of `pipeline`, newest first.
+pub(crate) async fn earlier_states(
+    catalog: &CatalogRef,
+    pipeline: &str,
+) -> Result<Vec<serde_json::Value>> {
+    Ok(catalog
+        .runs(Some(pipeline))
+        .await?
+        .into_iter()
+        .filter(|r| r.progress.status == RunStatus::Succeeded)
+        .map(|r| r.progress.state)
+        .collect())
+}
