@@ -10,14 +10,25 @@ use crate::duration::Ttl;
 use crate::feature_group::FeatureGroupSpec;
 use crate::name::{validate_name, NameRef};
 
-/// Model-dependent transformation functions a feature view may name (fitted by the training issue).
+/// Model-dependent transformation functions a feature view may name; fitted
+/// and applied by `sluice-models`. `impute_constant:VALUE` takes a number.
 pub const TRANSFORMS: &[&str] = &[
     "standard_scaler",
     "min_max_scaler",
     "robust_scaler",
     "label_encoder",
     "one_hot_encoder",
+    "log1p",
+    "impute_mean",
+    "impute_constant:VALUE",
 ];
+
+fn is_known_transform(name: &str) -> bool {
+    match name.strip_prefix("impute_constant:") {
+        Some(value) => value.parse::<f64>().is_ok_and(f64::is_finite),
+        None => name != "impute_constant:VALUE" && TRANSFORMS.contains(&name),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,7 +214,7 @@ impl FeatureViewSpec {
                     "transform for '{column}', which is not a selected feature"
                 ));
             }
-            if !TRANSFORMS.contains(&transform.as_str()) {
+            if !is_known_transform(transform) {
                 return Err(format!(
                     "unknown transform '{transform}' for '{column}' (known: {})",
                     TRANSFORMS.join(", ")
