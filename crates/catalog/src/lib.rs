@@ -16,7 +16,7 @@ pub use error::{Error, Result};
 pub use factory::open_catalog;
 pub use records::{
     Catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, FeatureGroupRecord,
-    FeatureViewRecord, TrainingDatasetRecord, Versioned,
+    FeatureViewRecord, ModelRecord, TrainingDatasetRecord, Versioned,
 };
 pub use runs::{RunProgress, RunRecord, RunStatus};
 pub use sql::SqlCatalog;

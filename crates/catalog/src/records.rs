@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sluice_types::{FeatureGroupSpec, FeatureViewSpec, TrainingDatasetSpec};
+use sluice_types::{FeatureGroupSpec, FeatureViewSpec, ModelSpec, TrainingDatasetSpec};
 
 use crate::runs::{RunProgress, RunRecord};
 use crate::Result;
@@ -25,6 +25,16 @@ pub type FeatureViewRecord = Versioned<FeatureViewSpec>;
 pub struct TrainingDatasetRecord {
     pub version: u32,
     pub spec: TrainingDatasetSpec,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A registered model version, with the aliases that point at it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelRecord {
+    pub version: u32,
+    pub aliases: Vec<String>,
+    #[serde(flatten)]
+    pub spec: ModelSpec,
     pub created_at: DateTime<Utc>,
 }
 
@@ -129,6 +139,21 @@ pub trait Catalog: Send + Sync {
 
     /// Runs, newest first; only `pipeline`'s when given.
     async fn runs(&self, pipeline: Option<&str>) -> Result<Vec<RunRecord>>;
+
+    /// Registers a new version of `spec.name` (numbered from 1); returns it.
+    async fn register_model(&self, spec: &ModelSpec) -> Result<u32>;
+
+    /// Every model version, by name then version, with its aliases.
+    async fn models(&self) -> Result<Vec<ModelRecord>>;
+
+    /// One version, or the latest.
+    async fn model(&self, name: &str, version: Option<u32>) -> Result<ModelRecord>;
+
+    /// The version `alias` points at.
+    async fn model_by_alias(&self, name: &str, alias: &str) -> Result<ModelRecord>;
+
+    /// Points `alias` at an existing version (moving it if it pointed elsewhere).
+    async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<()>;
 }
 
 pub type CatalogRef = Arc<dyn Catalog>;

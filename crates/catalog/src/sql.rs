@@ -11,11 +11,11 @@ use sqlx::Row;
 use sqlx::{AnyPool, AssertSqlSafe};
 
 use crate::error::db;
-use sluice_types::TrainingDatasetSpec;
+use sluice_types::{ModelSpec, TrainingDatasetSpec};
 
 use crate::records::{
     Catalog, CatalogChange, CommitOperation, CommitRecord, FeatureGroupRecord, FeatureViewRecord,
-    TrainingDatasetRecord, Versioned,
+    ModelRecord, TrainingDatasetRecord, Versioned,
 };
 use crate::runs::{RunProgress, RunRecord, RunStatus};
 use crate::{Error, Result};
@@ -61,6 +61,17 @@ const SCHEMA: &[&str] = &[
         offline_version BIGINT,
         error TEXT,
         state TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS models (
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (name, version))",
+    "CREATE TABLE IF NOT EXISTS model_aliases (
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        PRIMARY KEY (name, alias))",
 ];
 
 /// The SQL dialects the catalog runs on; the statements are the same, only opening differs.
@@ -583,6 +594,115 @@ impl Catalog for SqlCatalog {
                 })
             })
             .collect()
+    }
+
+    async fn register_model(&self, spec: &ModelSpec) -> Result<u32> {
+        let mut attempts = 0;
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO models (name, version, spec, created_at)
+                 SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM models WHERE name = $1
+                 RETURNING version",
+            )
+            .bind(&spec.name)
+            .bind(spec_json(spec))
+            .bind(Utc::now().timestamp_micros())
+            .fetch_one(&self.pool)
+            .await;
+            match inserted {
+                Ok(row) => return Ok(row.get::<i64, _>(0) as u32),
+                Err(e) if attempts < 5 && is_unique_violation(&e) => attempts += 1,
+                Err(e) => return Err(db("register model")(e)),
+            }
+        }
+    }
+
+    async fn models(&self) -> Result<Vec<ModelRecord>> {
+        let aliases = sqlx::query("SELECT name, alias, version FROM model_aliases ORDER BY alias")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list model aliases"))?;
+        let rows = sqlx::query(
+            "SELECT name, version, spec, created_at FROM models ORDER BY name, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list models"))?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                let version: i64 = row.get(1);
+                Ok(ModelRecord {
+                    version: version as u32,
+                    aliases: aliases
+                        .iter()
+                        .filter(|a| a.get::<String, _>(0) == name && a.get::<i64, _>(2) == version)
+                        .map(|a| a.get::<String, _>(1))
+                        .collect(),
+                    spec: parse_spec(&name, row.get(2))?,
+                    created_at: micros_to_time(row.get(3)),
+                })
+            })
+            .collect()
+    }
+
+    async fn model(&self, name: &str, version: Option<u32>) -> Result<ModelRecord> {
+        let all = self.models().await?;
+        let mine: Vec<&ModelRecord> = all.iter().filter(|m| m.spec.name == name).collect();
+        if mine.is_empty() {
+            let mut known: Vec<String> = all.iter().map(|m| m.spec.name.clone()).collect();
+            known.dedup();
+            return Err(Error::NotFound {
+                kind: "model",
+                name: name.to_string(),
+                known,
+            });
+        }
+        let found = match version {
+            Some(v) => mine.iter().find(|m| m.version == v),
+            None => mine.last(),
+        };
+        found
+            .map(|m| (*m).clone())
+            .ok_or_else(|| Error::VersionNotFound {
+                kind: "model",
+                name: name.to_string(),
+                version: version.unwrap_or_default(),
+                available: mine.iter().map(|m| m.version).collect(),
+            })
+    }
+
+    async fn model_by_alias(&self, name: &str, alias: &str) -> Result<ModelRecord> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM model_aliases WHERE name = $1 AND alias = $2")
+                .bind(name)
+                .bind(alias)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("read model alias"))?;
+        match version {
+            Some(v) => self.model(name, Some(v as u32)).await,
+            None => Err(Error::NotFound {
+                kind: "model alias",
+                name: format!("{name}@{alias}"),
+                known: Vec::new(),
+            }),
+        }
+    }
+
+    async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<()> {
+        self.model(name, Some(version)).await?;
+        sqlx::query(
+            "INSERT INTO model_aliases (name, alias, version) VALUES ($1, $2, $3)
+             ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+        )
+        .bind(name)
+        .bind(alias)
+        .bind(i64::from(version))
+        .execute(&self.pool)
+        .await
+        .map_err(db("set model alias"))?;
+        Ok(())
     }
 }
 

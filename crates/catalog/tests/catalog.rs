@@ -283,6 +283,87 @@ async fn runs_record_progress_and_outcome(backend: Backend) {
     assert!(err.contains("'999'"), "{err}");
 }
 
+fn model(name: &str, auc: f64) -> sluice_types::ModelSpec {
+    sluice_types::ModelSpec {
+        name: name.to_string(),
+        algorithm: "logistic_regression".into(),
+        params: [("l2".to_string(), "1".to_string())].into(),
+        metrics: [("roc_auc".to_string(), auc)].into(),
+        inputs: vec![],
+        outputs: vec![],
+        lineage: sluice_types::ModelLineage {
+            feature_view: "fraud".into(),
+            feature_view_version: 1,
+            training_dataset: 1,
+            run_id: None,
+        },
+        description: String::new(),
+        artefact: format!("{name}/model.json"),
+        artefact_hash: "00".into(),
+    }
+}
+
+async fn models_are_versioned_and_aliased(backend: Backend) {
+    let catalog = backend.open().await;
+    assert_eq!(
+        catalog.register_model(&model("fraud", 0.8)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        catalog.register_model(&model("fraud", 0.9)).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        catalog.register_model(&model("churn", 0.7)).await.unwrap(),
+        1
+    );
+    assert_eq!(catalog.model("fraud", None).await.unwrap().version, 2);
+    assert_eq!(
+        catalog.model("fraud", Some(1)).await.unwrap().spec,
+        model("fraud", 0.8)
+    );
+
+    catalog.set_alias("fraud", "production", 1).await.unwrap();
+    assert_eq!(
+        catalog
+            .model_by_alias("fraud", "production")
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+    catalog.set_alias("fraud", "production", 2).await.unwrap();
+    let moved = catalog.model_by_alias("fraud", "production").await.unwrap();
+    assert_eq!(
+        (moved.version, moved.aliases.clone()),
+        (2, vec!["production".to_string()])
+    );
+    assert!(catalog
+        .model("fraud", Some(1))
+        .await
+        .unwrap()
+        .aliases
+        .is_empty());
+
+    let err = catalog
+        .set_alias("fraud", "production", 7)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no version 7 (versions: 1, 2)"), "{err}");
+    let err = catalog
+        .model_by_alias("fraud", "staging")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'fraud@staging'"), "{err}");
+    let err = catalog.model("frod", None).await.unwrap_err().to_string();
+    assert!(
+        err.contains("'frod'") && err.contains("churn, fraud"),
+        "{err}"
+    );
+}
+
 macro_rules! catalog_suite {
     ($module:ident, $kind:literal) => {
         mod $module {
@@ -306,6 +387,11 @@ macro_rules! catalog_suite {
             #[tokio::test]
             async fn training_datasets_are_numbered_per_view() {
                 super::training_datasets_are_numbered_per_view(Backend::new($kind).await).await;
+            }
+
+            #[tokio::test]
+            async fn models_are_versioned_and_aliased() {
+                super::models_are_versioned_and_aliased(Backend::new($kind).await).await;
             }
 
             #[tokio::test]

@@ -78,13 +78,19 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
-    /// A feature view's features as of each row of a spine file (batch data for inference).
+    /// A feature view's features as of each row of a spine file, or for keys as of one time
+    /// (batch data for inference).
     Features {
         /// NAME[:VERSION] of the feature view.
         feature_view: String,
         /// The spine: the view's key columns and a time column (CSV, Parquet or NDJSON).
-        #[arg(long)]
-        spine: PathBuf,
+        #[arg(long, required_unless_present = "as_of", conflicts_with = "as_of")]
+        spine: Option<PathBuf>,
+        /// Instead of a spine: the features of KEYS as of this time (RFC 3339).
+        #[arg(long, requires = "keys")]
+        as_of: Option<String>,
+        /// With --as-of: KEY=VALUE for each of the view's key columns; repeat (or KEY=V1,V2) for several.
+        keys: Vec<String>,
         /// The spine's time column (default: the event time of the view's spine group).
         #[arg(long)]
         time: Option<String>,
@@ -111,6 +117,33 @@ pub enum Command {
         max_events: Option<u64>,
         #[command(flatten)]
         json: Json,
+    },
+    /// Train a model on a training dataset and register it with its metrics and lineage.
+    Train {
+        /// NAME[:VERSION] of the feature view.
+        feature_view: String,
+        /// The training dataset (its number; see `sluice list training-datasets`).
+        #[arg(long)]
+        td: u32,
+        /// logistic_regression, linear_regression, gbdt_classifier or gbdt_regressor.
+        #[arg(long)]
+        algorithm: String,
+        /// Hyperparameter K=V (repeat): l2, max_iterations; rounds, learning_rate,
+        /// max_depth, min_samples_leaf, max_bins, early_stopping_rounds.
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// The registered model's name; each training adds a version.
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// The model registry: list, show, alias, best.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
     },
     /// List registered objects, or pipeline runs.
     List {
@@ -158,6 +191,33 @@ pub enum ListWhat {
     FeatureViews,
     TrainingDatasets,
     Runs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Every model version with its algorithm, main metric and aliases.
+    List {
+        #[command(flatten)]
+        json: Json,
+    },
+    /// One model version: NAME (latest), NAME:VERSION or NAME@ALIAS.
+    Show {
+        model: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Point NAME@ALIAS at VERSION (e.g. `sluice models alias fraud@production 3`).
+    Alias { alias: String, version: u32 },
+    /// The version with the best value of a metric (highest; lowest with --lowest).
+    Best {
+        model: String,
+        #[arg(long)]
+        metric: String,
+        #[arg(long)]
+        lowest: bool,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +280,29 @@ pub enum BenchWhat {
     Join(JoinBenchArgs),
     /// Time batch window aggregations over a Parquet file (bench/window_agg.py runs DuckDB beside it).
     Aggregate(AggregateBenchArgs),
+    /// Publish to NATS JetStream at a fixed rate while a streaming pipeline runs; event-to-online latency.
+    Stream(StreamBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StreamBenchArgs {
+    /// Events published per second.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    /// How long to publish.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Distinct cards.
+    #[arg(long, default_value_t = 20_000)]
+    pub keys: i64,
+    /// The NATS server.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+    /// Where to build the benchmark project (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: Json,
 }
 
 #[derive(Debug, Args)]

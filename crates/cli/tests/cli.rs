@@ -877,3 +877,264 @@ fn training_datasets_split_describe_and_recreate_identically() {
         (Some(3), Some(3))
     );
 }
+
+const STREAM_DEFINITIONS: &str = r#"
+[[feature_group]]
+name = "from_batch"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+online = true
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount_sum_1h", type = "float64", nullable = true },
+  { name = "amount_stddev_1d", type = "float64", nullable = true },
+  { name = "count_1h", type = "int64" },
+]
+
+[[feature_group]]
+name = "from_stream"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+online = true
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount_sum_1h", type = "float64", nullable = true },
+  { name = "amount_stddev_1d", type = "float64", nullable = true },
+  { name = "count_1h", type = "int64" },
+]
+
+[[pipeline]]
+name = "batch"
+kind = "feature"
+sink = "from_batch"
+[pipeline.source]
+type = "files"
+path = "data/*.csv"
+columns = [{ name = "card_id", type = "int64" }, { name = "ts", type = "timestamp" }, { name = "amount", type = "float64" }]
+[pipeline.aggregate]
+keys = ["card_id"]
+event_time = "ts"
+allowed_lateness = "1000d"
+features = [
+  { column = "amount", function = "sum", windows = ["1h"] },
+  { column = "amount", function = "stddev", windows = ["1d"] },
+  { function = "count", windows = ["1h"] },
+]
+
+[[pipeline]]
+name = "stream"
+kind = "feature"
+sink = "from_stream"
+[pipeline.source]
+type = "nats"
+stream = "STREAM_NAME"
+subject = "STREAM_NAME.events"
+commit_every = 1000
+columns = [{ name = "card_id", type = "int64" }, { name = "ts", type = "timestamp" }, { name = "amount", type = "float64" }]
+[pipeline.aggregate]
+keys = ["card_id"]
+event_time = "ts"
+allowed_lateness = "1000d"
+features = [
+  { column = "amount", function = "sum", windows = ["1h"] },
+  { column = "amount", function = "stddev", windows = ["1d"] },
+  { function = "count", windows = ["1h"] },
+]
+"#;
+
+/// Rows of `FG` as sorted CSV lines, header first.
+fn sorted_rows(project: &Project, feature_group: &str) -> Vec<String> {
+    let out = project.path(&format!("{feature_group}.csv"));
+    project.ok(&["read", feature_group, "--out", out.to_str().unwrap()]);
+    let text = std::fs::read_to_string(out).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[1..].sort();
+    lines
+}
+
+#[test]
+fn a_killed_stream_run_resumes_without_loss_or_double_counting() {
+    let stream = format!("K{}", uuid::Uuid::new_v4().simple());
+    let project = Project::new();
+    std::fs::write(
+        project.path("features/test.toml"),
+        STREAM_DEFINITIONS.replace("STREAM_NAME", &stream),
+    )
+    .unwrap();
+    project.ok(&["apply"]);
+
+    // Events out of order within each card, with ties, over a few days.
+    let events: Vec<(i64, i64, f64)> = (0..12_000i64)
+        .map(|i| {
+            (
+                i % 40,
+                (i * 7_919) % 200_000 / 20 * 20,
+                ((i * 31) % 1_000) as f64 / 8.0,
+            )
+        })
+        .collect();
+    let mut csv = String::from("card_id,ts,amount\n");
+    let mut messages = Vec::with_capacity(events.len());
+    for (card, second, amount) in &events {
+        let ts = chrono::DateTime::from_timestamp(1_767_225_600 + second, 0)
+            .unwrap()
+            .to_rfc3339();
+        csv.push_str(&format!("{card},{ts},{amount}\n"));
+        messages.push(format!(
+            r#"{{"card_id":{card},"ts":"{ts}","amount":{amount}}}"#
+        ));
+    }
+    std::fs::create_dir_all(project.path("data")).unwrap();
+    project.write("data/events.csv", &csv);
+    project.ok(&["run", "batch"]);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.clone(),
+            subjects: vec![format!("{stream}.events")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        // Acks are awaited in chunks: the client bounds how many may be in flight.
+        for chunk in messages.chunks(500) {
+            let mut acks = Vec::with_capacity(chunk.len());
+            for message in chunk {
+                acks.push(
+                    js.publish(format!("{stream}.events"), message.clone().into())
+                        .await
+                        .unwrap(),
+                );
+            }
+            for ack in acks {
+                ack.await.unwrap();
+            }
+        }
+    });
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--project")
+        .arg(project.dir.path())
+        .args(["run", "stream", "--until-idle", "5s"])
+        .spawn()
+        .unwrap();
+    // Kill it after its first checkpoint, mid-stream. (The embedded online
+    // store admits one process, so the test watches files, not commands.)
+    let checkpoint = project.path(".sluice/pipelines/stream/checkpoint");
+    let started = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(started.elapsed().as_secs() < 60, "no commit was made");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "killed mid-way");
+    let runs = project.json(&["list", "runs"]);
+    let killed = &runs[0];
+    assert_eq!(killed["status"], "running", "the killed run never finished");
+    // The run record may trail the checkpoint by the commit in flight.
+    let done = killed["state"]["sequence"].as_u64().unwrap_or(0);
+    assert!(done < events.len() as u64, "killed before the end ({done})");
+
+    let resumed = project.json(&["run", "stream", "--until-idle", "3s"]);
+    assert_eq!(resumed["status"], "succeeded");
+    // The catalog's record can trail the checkpoint by the one commit in flight.
+    let resumed_in = resumed["rows_in"].as_u64().unwrap();
+    assert!(
+        resumed_in <= events.len() as u64 - done && resumed_in > 0,
+        "the resumed run starts after the last committed message ({resumed_in})"
+    );
+    let batch = sorted_rows(&project, "from_batch");
+    assert_eq!(batch.len(), events.len() + 1 - duplicates(&events));
+    let stream = sorted_rows(&project, "from_stream");
+    let first_difference = batch.iter().zip(&stream).position(|(a, b)| a != b);
+    assert!(
+        stream.len() == batch.len() && first_difference.is_none(),
+        "{} stream rows vs {} batch rows; first difference: {:?}",
+        stream.len(),
+        batch.len(),
+        first_difference.map(|i| (&stream[i], &batch[i]))
+    );
+}
+
+/// Events sharing a (card, time) with a later one: the feature group keeps one row for them.
+fn duplicates(events: &[(i64, i64, f64)]) -> usize {
+    let distinct: std::collections::HashSet<(i64, i64)> =
+        events.iter().map(|(c, t, _)| (*c, *t)).collect();
+    events.len() - distinct.len()
+}
+
+/// Inputs and the hand-checked answer live in `tests/golden/point_in_time`
+/// (its README gives the reasoning per row).
+#[test]
+fn golden_point_in_time_join() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/point_in_time");
+    let file = |name: &str| golden.join(name).display().to_string();
+    let project = Project::new();
+    std::fs::copy(
+        golden.join("definitions.toml"),
+        project.path("features/test.toml"),
+    )
+    .unwrap();
+    project.ok(&["apply"]);
+    for (group, input) in [
+        ("card", "card_1.csv"),
+        ("card", "card_2.csv"),
+        ("merchant_region", "merchant_region.csv"),
+        ("spend", "spend.csv"),
+    ] {
+        project.ok(&["ingest", group, &file(input)]);
+    }
+    let out = project.path("out.csv");
+    project.ok(&[
+        "features",
+        "golden",
+        "--spine",
+        &file("spine.csv"),
+        "--time",
+        "at",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let got = std::fs::read_to_string(&out).unwrap();
+    if std::env::var_os("SLUICE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(golden.join("expected.csv"), &got).unwrap();
+    }
+    let expected = std::fs::read_to_string(golden.join("expected.csv")).unwrap();
+    assert_eq!(got, expected);
+
+    // The same join for keys as of one time (spend for card 2 is 3 h old: past the TTL).
+    let as_of = project.path("as_of.csv");
+    project.ok(&[
+        "features",
+        "golden",
+        "--as-of",
+        "2026-01-01T13:00:00+01:00",
+        "card_id=1,2",
+        "m=m1,m1",
+        "region=eu,eu",
+        "--out",
+        as_of.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&as_of).unwrap(),
+        "card_id,m,region,as_of,credit_limit,risk,spend_1h\n\
+         1,m1,eu,2026-01-01T12:00:00.000000Z,250.0,0.1,10.0\n\
+         2,m1,eu,2026-01-01T12:00:00.000000Z,300.0,0.1,\n"
+    );
+    let err = project.user_error(&[
+        "features",
+        "golden",
+        "--as-of",
+        "2026-01-01T12:00:00Z",
+        "card_id=1",
+    ]);
+    assert!(err.contains("'m'"), "{err}");
+}

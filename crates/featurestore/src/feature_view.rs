@@ -168,6 +168,41 @@ impl FeatureView<'_> {
             .map_err(sluice_types::Error::from)?)
     }
 
+    /// The view's features for the given keys (text values, parsed by the
+    /// ingest rules; one value per key and column), all as of one time `at`
+    /// (RFC 3339, or naive = UTC): a spine of the keys with a time column `as_of`.
+    pub async fn features_as_of(
+        &self,
+        keys: &[(String, Vec<String>)],
+        at: &str,
+    ) -> Result<RecordBatch> {
+        const TIME: &str = "as_of";
+        let rows = keys.first().map_or(0, |(_, values)| values.len());
+        let mut columns: Vec<(String, arrow::array::ArrayRef)> = keys
+            .iter()
+            .map(|(name, values)| {
+                (
+                    name.clone(),
+                    Arc::new(arrow::array::StringArray::from_iter_values(values))
+                        as arrow::array::ArrayRef,
+                )
+            })
+            .collect();
+        columns.push((
+            TIME.to_string(),
+            Arc::new(arrow::array::StringArray::from_iter_values(
+                std::iter::repeat_n(at, rows),
+            )),
+        ));
+        let text = RecordBatch::try_from_iter(columns).map_err(|e| Error::InvalidSpine {
+            feature_view: self.label(),
+            message: e.to_string(),
+        })?;
+        let coercer = InputCoercer::new(Arc::new(self.spine_spec(TIME)));
+        let spine = coercer.coerce("keys", &text, sluice_types::coerce::Position::Row(1))?;
+        self.features_for(&spine, TIME).await
+    }
+
     /// The view's features as of each spine row's time, from the latest offline
     /// state of every joined group: the spine's columns, then each join's
     /// selected features, one row per spine row, in spine order.

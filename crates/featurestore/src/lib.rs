@@ -25,7 +25,9 @@ pub use ingest::IngestMetrics;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
-pub use sluice_catalog::{CommitOperation, CommitRecord, RunProgress, RunRecord, RunStatus};
+pub use sluice_catalog::{
+    CommitOperation, CommitRecord, ModelRecord, RunProgress, RunRecord, RunStatus,
+};
 pub use sluice_offline::{BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};
 pub use sources::FileSource;

@@ -220,6 +220,19 @@ impl FeatureView<'_> {
         split_rows(&joined, &time, &options.split)
     }
 
+    /// A model's input columns in a training batch, in order: every column
+    /// but the spine's keys, time and the view's labels.
+    pub fn feature_columns(&self, batch: &RecordBatch) -> Result<Vec<String>> {
+        if self.spine_group.is_none() {
+            return Err(self.fail("the view has no spine group, so no training data"));
+        }
+        Ok(self
+            .described_columns(batch)
+            .into_iter()
+            .filter(|c| !self.spec.labels.contains(c))
+            .collect())
+    }
+
     /// Features and labels: every column but the spine's keys and time.
     fn described_columns(&self, batch: &RecordBatch) -> Vec<String> {
         let spine = self

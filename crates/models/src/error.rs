@@ -21,6 +21,15 @@ pub enum Error {
         reason: String,
     },
 
+    #[error("no column '{column}' among the model's inputs")]
+    MissingColumn { column: String },
+
+    #[error("column '{column}' has missing values, which this model cannot take; add impute_mean or impute_constant:VALUE in the view's transforms")]
+    MissingValues { column: String },
+
+    #[error("model artefact {origin} is unusable: {reason}")]
+    CorruptArtefact { origin: String, reason: String },
+
     #[error("metrics need predictions and labels of the same length ({predictions} vs {labels})")]
     LengthMismatch { predictions: usize, labels: usize },
 

@@ -271,7 +271,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
 }
 
-fn numbers(column: &str, transform: &str, values: &dyn Array) -> Result<Float64Array> {
+pub(crate) fn numbers(column: &str, transform: &str, values: &dyn Array) -> Result<Float64Array> {
     let numeric = matches!(
         values.data_type(),
         DataType::Int8

@@ -6,12 +6,14 @@
 //! input and scores predictions. It must not read stores or the catalog:
 //! callers hand it Arrow columns and keep what it fits.
 
+mod artefact;
 mod error;
 mod fitted;
 mod gbdt;
 mod linear;
 mod metrics;
 
+pub use artefact::{Estimator, ModelArtefact, Preprocessor, Step, ARTEFACT_FORMAT};
 pub use error::{Error, Result};
 pub use fitted::{FittedTransform, TransformKind};
 pub use gbdt::{fit_gbdt, Gbdt, GbdtParams, Objective};

@@ -15,11 +15,7 @@ pub struct Matrix {
 
 impl Matrix {
     pub fn rows(&self) -> usize {
-        if self.width == 0 {
-            0
-        } else {
-            self.values.len() / self.width
-        }
+        self.values.len().checked_div(self.width).unwrap_or(0)
     }
 
     fn row(&self, i: usize) -> &[f64] {
@@ -80,13 +76,13 @@ pub fn fit_logistic(x: &Matrix, y: &[f64], l2: f64, max_iterations: usize) -> Re
         let mut gradient = vec![0.0; d];
         let mut hessian = vec![0.0; d * d];
         let mut row = vec![0.0; d];
-        for i in 0..x.rows() {
+        for (i, label) in y.iter().enumerate() {
             row[..x.width].copy_from_slice(x.row(i));
             row[x.width] = 1.0;
             let p = sigmoid(dot(&row, &beta));
             let w = p * (1.0 - p);
             for a in 0..d {
-                gradient[a] += (p - y[i]) * row[a];
+                gradient[a] += (p - label) * row[a];
                 for b in 0..=a {
                     hessian[a * d + b] += w * row[a] * row[b];
                 }
@@ -125,10 +121,10 @@ pub fn fit_ridge(x: &Matrix, y: &[f64], l2: f64) -> Result<LinearModel> {
     let y_mean = y.iter().sum::<f64>() / n;
     let mut gram = vec![0.0; d * d];
     let mut moment = vec![0.0; d];
-    for i in 0..x.rows() {
+    for (i, label) in y.iter().enumerate() {
         let centred: Vec<f64> = x.row(i).iter().zip(&means).map(|(v, m)| v - m).collect();
         for a in 0..d {
-            moment[a] += centred[a] * (y[i] - y_mean);
+            moment[a] += centred[a] * (label - y_mean);
             for b in 0..=a {
                 gram[a * d + b] += centred[a] * centred[b];
             }

@@ -131,6 +131,15 @@ async fn run_batch(
         SourceType::Files => {
             let pattern = spec.source.path.as_deref().expect("validated");
             let all = matching_files(&spec.name, store.dir(), pattern)?;
+            if all.is_empty() {
+                return Err(Error::Source {
+                    pipeline: spec.name.clone(),
+                    message: format!(
+                        "path '{pattern}' matches no file under {}",
+                        store.dir().display()
+                    ),
+                });
+            }
             let seen: BTreeSet<String> = earlier
                 .iter()
                 .filter_map(|s| s.get("files").and_then(|f| f.as_array()))

@@ -41,6 +41,9 @@ pub enum Error {
     Store(#[from] sluice_featurestore::Error),
 
     #[error(transparent)]
+    Model(#[from] sluice_models::Error),
+
+    #[error(transparent)]
     Catalog(#[from] sluice_catalog::Error),
 
     #[error(transparent)]
@@ -66,7 +69,8 @@ impl Error {
             | Error::Sql { .. }
             | Error::AlreadyRunning { .. }
             | Error::Transform { .. }
-            | Error::Types(_) => true,
+            | Error::Types(_)
+            | Error::Model(_) => true,
             Error::Store(e) => e.is_user_error(),
             Error::Catalog(e) => e.is_user_error(),
             _ => false,

@@ -1,6 +1,7 @@
-//! Feature pipelines: a source (files, a PostgreSQL query, a NATS JetStream
-//! subject), an optional SQL transform (DataFusion) and window aggregations,
-//! written to a sink feature group, with every run recorded in the catalog.
+//! Pipelines. Feature pipelines: a source (files, a PostgreSQL query, a NATS
+//! JetStream subject), an optional SQL transform (DataFusion) and window
+//! aggregations, written to a sink feature group, with every run recorded in
+//! the catalog. Training: a training dataset in, a registered model out.
 //!
 //! This crate owns running pipelines: reading sources, remembering where the
 //! last run stopped, streaming micro-batches, checkpoints and dead letters.
@@ -17,8 +18,10 @@ mod postgres_source;
 mod run_log;
 mod sql_transform;
 mod stream_run;
+mod training;
 
 pub use batch_run::{run_pipeline, RunOptions, RunSummary};
 pub use check::{check_pipelines, PipelineCheck};
 pub use error::{Error, Result};
 pub use stream_run::Freshness;
+pub use training::{load_artefact, train, TrainOptions, TrainReport, ALGORITHMS};

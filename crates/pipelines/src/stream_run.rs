@@ -259,8 +259,8 @@ pub(crate) async fn run_stream(
                 Ok(None) => break,
                 Err(_) => {}
             }
-            if !step.is_empty() {
-                last_activity = Instant::now();
+            let busy = !step.is_empty();
+            if busy {
                 consumed += step.len() as u64;
                 run.step(step).await?;
             }
@@ -270,6 +270,10 @@ pub(crate) async fn run_stream(
                     .is_some_and(|t| t.elapsed() >= commit_interval);
             if due {
                 run.commit().await?;
+            }
+            // Idle means no message arrived, not time spent working.
+            if busy {
+                last_activity = Instant::now();
             }
             let idle = options
                 .until_idle

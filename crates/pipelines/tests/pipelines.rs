@@ -465,6 +465,10 @@ async fn stream_equals_batch_survives_a_restart_and_sets_bad_messages_aside() {
     let mut messages = json_messages(&all);
     messages.insert(100, "{not json".into());
     messages.insert(500, r#"{"ts": "2026-01-01T00:00:00Z", "amount": 1}"#.into());
+    messages.insert(
+        700,
+        r#"{"card_id": 3, "ts": "2026-01-01T00:00:00Z", "amount": "lots"}"#.into(),
+    );
     publish(&stream, &messages).await;
 
     // Stop part-way, as a restart would, then drain the rest.
@@ -492,7 +496,7 @@ async fn stream_equals_batch_survives_a_restart_and_sets_bad_messages_aside() {
         messages.len() as u64,
         "each message once"
     );
-    assert_eq!(drained.dead_letters, 2, "counted across runs");
+    assert_eq!(drained.dead_letters, 3, "counted across runs");
 
     let batch = offline_rows(&store, "batch_activity").await;
     assert_eq!(offline_rows(&store, "stream_activity").await, batch);
@@ -507,6 +511,8 @@ async fn stream_equals_batch_survives_a_restart_and_sets_bad_messages_aside() {
         letters.contains("malformed JSON") && letters.contains("missing key 'card_id'"),
         "{letters}"
     );
+    let wrong_type = letters.lines().find(|l| l.contains("lots")).unwrap();
+    assert!(wrong_type.contains("amount"), "{wrong_type}");
 
     // Online: the newest row per card, as the batch's last row per card.
     let fg = store

@@ -73,15 +73,25 @@ pub async fn read(
     Ok(())
 }
 
+/// What `sluice features` joins: a spine file (with its time column), or keys as of one time.
+pub enum FeaturesFor<'a> {
+    Spine(&'a Path, Option<&'a str>),
+    Keys(&'a [String], &'a str),
+}
+
 pub async fn features(
     view: &FeatureView<'_>,
-    spine: &Path,
-    time: Option<&str>,
+    input: FeaturesFor<'_>,
     out: Option<&Path>,
 ) -> Result<()> {
-    let time = view.spine_time(time)?;
-    let spine = view.read_spine(spine, &time)?;
-    let joined = view.features_for(&spine, &time).await?;
+    let joined = match input {
+        FeaturesFor::Spine(path, time) => {
+            let time = view.spine_time(time)?;
+            let spine = view.read_spine(path, &time)?;
+            view.features_for(&spine, &time).await?
+        }
+        FeaturesFor::Keys(keys, at) => view.features_as_of(&parse_keys(keys)?, at).await?,
+    };
     match out {
         Some(path) => {
             let rows = write_stream(futures::stream::iter([Ok(joined)]).boxed(), path).await?;
@@ -92,23 +102,24 @@ pub async fn features(
     Ok(())
 }
 
-/// `KEY=VALUE` arguments grouped by column, in first-seen order; each column
-/// must be given the same number of times (once per key looked up).
+/// `KEY=VALUE` (or `KEY=V1,V2,...`) arguments grouped by column, in
+/// first-seen order; every column must get the same number of values (one per key).
 fn parse_keys(args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
     let mut columns: Vec<(String, Vec<String>)> = Vec::new();
     for arg in args {
         let (name, value) = arg
             .split_once('=')
             .ok_or_else(|| user_error(format!("key '{arg}' is not KEY=VALUE")))?;
+        let values = value.split(',').map(str::to_string);
         match columns.iter_mut().find(|(n, _)| n == name) {
-            Some((_, values)) => values.push(value.to_string()),
-            None => columns.push((name.to_string(), vec![value.to_string()])),
+            Some((_, known)) => known.extend(values),
+            None => columns.push((name.to_string(), values.collect())),
         }
     }
     let counts: Vec<usize> = columns.iter().map(|(_, v)| v.len()).collect();
     if counts.windows(2).any(|w| w[0] != w[1]) {
         return Err(user_error(
-            "each key column must be given the same number of times (once per key)",
+            "each key column must get the same number of values (one per key)",
         ));
     }
     Ok(columns)

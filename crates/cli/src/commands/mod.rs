@@ -3,9 +3,11 @@
 mod bench;
 mod bench_aggregate;
 mod bench_join;
+mod bench_stream;
 mod describe;
 mod feature_data;
 mod generate;
+mod models;
 mod pipeline;
 mod project;
 mod quickstart;
@@ -80,18 +82,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Features {
             feature_view,
             spine,
+            as_of,
+            keys,
             time,
             out,
         } => {
             let store = open(project).await?;
             let name = NameRef::parse(&feature_view).map_err(|e| user_error(e.to_string()))?;
-            feature_data::features(
-                &store.feature_view(&name).await?,
-                &spine,
-                time.as_deref(),
-                out.as_deref(),
-            )
-            .await
+            let view = store.feature_view(&name).await?;
+            let input = match (&spine, &as_of) {
+                (Some(path), _) => feature_data::FeaturesFor::Spine(path, time.as_deref()),
+                (None, Some(at)) => feature_data::FeaturesFor::Keys(&keys, at),
+                (None, None) => unreachable!("clap requires --spine or --as-of"),
+            };
+            feature_data::features(&view, input, out.as_deref()).await
         }
         Command::TrainingData { action } => training_data::run(&open(project).await?, action).await,
         Command::Run {
@@ -106,6 +110,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             pipeline::run(&open(project).await?, &pipeline, &options, json.json).await
         }
+        Command::Train {
+            feature_view,
+            td,
+            algorithm,
+            params,
+            model,
+            description,
+            json,
+        } => {
+            let options =
+                models::train_options(&feature_view, td, algorithm, &params, model, description)?;
+            models::train(&open(project).await?, &options, json.json).await
+        }
+        Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
             what: ListWhat::Runs,
             pipeline: name,
@@ -131,6 +149,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             BenchWhat::Ingest(args) => bench::run(&args).await,
             BenchWhat::Join(args) => bench_join::run(&args),
             BenchWhat::Aggregate(args) => bench_aggregate::run(&args),
+            BenchWhat::Stream(args) => bench_stream::run(&args).await,
         },
     }
 }

@@ -1,0 +1,161 @@
+//! `train` and `models list|show|alias|best`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::json;
+use sluice_featurestore::FeatureStore;
+use sluice_pipelines::{train as train_model, TrainOptions};
+use sluice_types::NameRef;
+
+use crate::args::ModelsAction;
+use crate::output::{print_json, user_error};
+use crate::progress::Bar;
+
+pub fn train_options(
+    feature_view: &str,
+    td: u32,
+    algorithm: String,
+    params: &[String],
+    model: String,
+    description: String,
+) -> Result<TrainOptions> {
+    let mut parsed = BTreeMap::new();
+    for param in params {
+        let (key, value) = param
+            .split_once('=')
+            .ok_or_else(|| user_error(format!("parameter '{param}' is not K=V")))?;
+        parsed.insert(key.to_string(), value.to_string());
+    }
+    Ok(TrainOptions {
+        feature_view: NameRef::parse(feature_view).map_err(|e| user_error(e.to_string()))?,
+        training_dataset: td,
+        algorithm,
+        params: parsed,
+        model,
+        description,
+    })
+}
+
+pub async fn train(store: &FeatureStore, options: &TrainOptions, json: bool) -> Result<()> {
+    let report = train_model(store, options, &Bar::new()).await?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "registered {} version {} ({}): trained on {} rows, tested on {} rows{}",
+        report.model,
+        report.version,
+        report.algorithm,
+        report.train_rows,
+        report.test_rows,
+        report
+            .rounds
+            .map_or(String::new(), |r| format!(", {r} rounds kept"))
+    );
+    for (name, value) in &report.metrics {
+        println!("  {name:<10} {value:.4}");
+    }
+    Ok(())
+}
+
+/// `NAME`, `NAME:VERSION` or `NAME@ALIAS`.
+async fn resolve(store: &FeatureStore, text: &str) -> Result<sluice_featurestore::ModelRecord> {
+    let catalog = store.catalog();
+    Ok(match text.split_once('@') {
+        Some((name, alias)) => catalog.model_by_alias(name, alias).await?,
+        None => {
+            let name = NameRef::parse(text).map_err(|e| user_error(e.to_string()))?;
+            catalog.model(&name.name, name.version).await?
+        }
+    })
+}
+
+pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
+    match action {
+        ModelsAction::List { json } => {
+            let models = store.catalog().models().await?;
+            if json.json {
+                return print_json(&models);
+            }
+            if models.is_empty() {
+                println!(
+                    "no models; train one with `sluice train FV --td N --algorithm A --model NAME`"
+                );
+            }
+            for m in &models {
+                let metrics: Vec<String> = m
+                    .spec
+                    .metrics
+                    .iter()
+                    .filter(|(k, _)| ["roc_auc", "rmse"].contains(&k.as_str()))
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect();
+                let aliases = if m.aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!("  @{}", m.aliases.join(" @"))
+                };
+                println!(
+                    "{}:{}  {}  {}  from {}:{} td {}{aliases}",
+                    m.spec.name,
+                    m.version,
+                    m.spec.algorithm,
+                    metrics.join(" "),
+                    m.spec.lineage.feature_view,
+                    m.spec.lineage.feature_view_version,
+                    m.spec.lineage.training_dataset
+                );
+            }
+        }
+        ModelsAction::Show { model, json } => {
+            let record = resolve(store, &model).await?;
+            if json.json {
+                return print_json(&record);
+            }
+            println!("{}", serde_json::to_string_pretty(&record)?);
+        }
+        ModelsAction::Alias { alias, version } => {
+            let (name, alias) = alias
+                .split_once('@')
+                .ok_or_else(|| user_error(format!("'{alias}' is not NAME@ALIAS")))?;
+            store.catalog().set_alias(name, alias, version).await?;
+            println!("{name}@{alias} -> version {version}");
+        }
+        ModelsAction::Best {
+            model,
+            metric,
+            lowest,
+            json,
+        } => {
+            let versions: Vec<_> = store
+                .catalog()
+                .models()
+                .await?
+                .into_iter()
+                .filter(|m| m.spec.name == model)
+                .collect();
+            let scored = versions
+                .iter()
+                .filter_map(|m| m.spec.metrics.get(&metric).map(|v| (m, *v)))
+                .filter(|(_, v)| !v.is_nan());
+            let best = if lowest {
+                scored.min_by(|a, b| a.1.total_cmp(&b.1))
+            } else {
+                scored.max_by(|a, b| a.1.total_cmp(&b.1))
+            };
+            let Some((record, value)) = best else {
+                return Err(user_error(format!(
+                    "no version of model '{model}' has metric '{metric}'"
+                )));
+            };
+            if json.json {
+                return print_json(
+                    &json!({ "model": model, "version": record.version, "metric": metric, "value": value }),
+                );
+            }
+            println!("{model}:{}  {metric} {value:.4}", record.version);
+        }
+    }
+    Ok(())
+}

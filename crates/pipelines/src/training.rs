@@ -1,0 +1,407 @@
+//! Training: a training dataset in, a registered model out. Transformations
+//! are fitted on the train split only and stored in the artefact; the test
+//! split gives the metrics; the registry records lineage and the artefact's hash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type};
+use serde::Serialize;
+use sluice_featurestore::{FeatureStore, Progress};
+use sluice_models::{
+    classification_metrics, fit_gbdt, fit_logistic, fit_ridge, regression_metrics, Estimator,
+    GbdtParams, Matrix, ModelArtefact, Objective, Preprocessor, ARTEFACT_FORMAT,
+};
+use sluice_types::{ModelColumn, ModelLineage, ModelSpec, NameRef};
+
+use crate::{Error, Result};
+
+/// Where model artefacts live, under the project's working folder.
+pub const MODELS_DIR: &str = "models";
+
+pub const ALGORITHMS: &[&str] = &[
+    "logistic_regression",
+    "linear_regression",
+    "gbdt_classifier",
+    "gbdt_regressor",
+];
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub feature_view: NameRef,
+    pub training_dataset: u32,
+    pub algorithm: String,
+    pub params: BTreeMap<String, String>,
+    pub model: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub model: String,
+    pub version: u32,
+    pub algorithm: String,
+    pub metrics: BTreeMap<String, f64>,
+    pub train_rows: usize,
+    pub test_rows: usize,
+    /// Boosting rounds kept after early stopping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<usize>,
+    pub artefact: String,
+    pub elapsed_ms: u64,
+}
+
+fn invalid(model: &str, message: String) -> Error {
+    Error::Invalid {
+        pipeline: format!("train {model}"),
+        message,
+    }
+}
+
+/// Parameters by name with defaults; an unknown name is an error.
+struct Params<'a> {
+    model: &'a str,
+    given: &'a BTreeMap<String, String>,
+    known: Vec<&'static str>,
+}
+
+impl Params<'_> {
+    fn get<T: std::str::FromStr>(&mut self, name: &'static str, default: T) -> Result<T> {
+        self.known.push(name);
+        match self.given.get(name) {
+            None => Ok(default),
+            Some(text) => text.parse().map_err(|_| {
+                invalid(
+                    self.model,
+                    format!("parameter {name}='{text}' is not a valid value"),
+                )
+            }),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        match self
+            .given
+            .keys()
+            .find(|k| !self.known.contains(&k.as_str()))
+        {
+            Some(unknown) => Err(invalid(
+                self.model,
+                format!(
+                    "unknown parameter '{unknown}' (known: {})",
+                    self.known.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+pub async fn train(
+    store: &FeatureStore,
+    options: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<TrainReport> {
+    let started = Instant::now();
+    let model = options.model.as_str();
+    sluice_types::name::validate_name(model)?;
+    if !ALGORITHMS.contains(&options.algorithm.as_str()) {
+        return Err(invalid(
+            model,
+            format!(
+                "unknown algorithm '{}' (known: {})",
+                options.algorithm,
+                ALGORITHMS.join(", ")
+            ),
+        ));
+    }
+    let view = store.feature_view(&options.feature_view).await?;
+    let label = match view.spec().labels.as_slice() {
+        [label] => label.clone(),
+        [] => {
+            return Err(invalid(
+                model,
+                format!("feature view {} has no label", view.label()),
+            ))
+        }
+        more => {
+            return Err(invalid(
+                model,
+                format!(
+                    "feature view {} has {} labels; training takes one",
+                    view.label(),
+                    more.len()
+                ),
+            ))
+        }
+    };
+    progress.phase("reading training data", None);
+    let train_rows = view
+        .read_training_data(options.training_dataset, "train")
+        .await?;
+    let test_rows = view
+        .read_training_data(options.training_dataset, "test")
+        .await?;
+    let features = view.feature_columns(&train_rows)?;
+
+    // Fit on train only, then apply what is stored: the same numbers serving will read.
+    let fitted = Preprocessor::fit(&train_rows, &features, &view.spec().transforms)
+        .map_err(|e| invalid(model, e.to_string()))?;
+    let preprocessor: Preprocessor =
+        serde_json::from_slice(&serde_json::to_vec(&fitted).expect("serialises"))
+            .expect("a fitted preprocessor parses back");
+    let classifier = matches!(
+        options.algorithm.as_str(),
+        "logistic_regression" | "gbdt_classifier"
+    );
+    let y_train = labels(model, &train_rows, &label, classifier)?;
+    let y_test = labels(model, &test_rows, &label, classifier)?;
+    let (x_train, train_nulls) = preprocessor
+        .matrix(&train_rows)
+        .map_err(|e| invalid(model, e.to_string()))?;
+    let (_, test_nulls) = preprocessor
+        .matrix(&test_rows)
+        .map_err(|e| invalid(model, e.to_string()))?;
+    let linear = !options.algorithm.starts_with("gbdt");
+    if let (true, Some(column)) = (linear, train_nulls.first().or(test_nulls.first())) {
+        return Err(invalid(
+            model,
+            format!(
+                "feature '{column}' has missing values, which {} cannot take; add impute_mean or impute_constant:VALUE for it in the view's transforms",
+                options.algorithm
+            ),
+        ));
+    }
+
+    let mut params = Params {
+        model,
+        given: &options.params,
+        known: Vec::new(),
+    };
+    let mut rounds = None;
+    let estimator = match options.algorithm.as_str() {
+        "logistic_regression" => {
+            let l2 = params.get("l2", 1.0)?;
+            let max_iterations = params.get("max_iterations", 100usize)?;
+            params.finish()?;
+            progress.phase("training logistic regression", None);
+            Estimator::LogisticRegression(fit_logistic(&x_train, &y_train, l2, max_iterations)?)
+        }
+        "linear_regression" => {
+            let l2 = params.get("l2", 1.0)?;
+            params.finish()?;
+            progress.phase("training linear regression", None);
+            Estimator::LinearRegression(fit_ridge(&x_train, &y_train, l2)?)
+        }
+        _ => {
+            let defaults = GbdtParams::default();
+            let gbdt = GbdtParams {
+                rounds: params.get("rounds", defaults.rounds)?,
+                learning_rate: params.get("learning_rate", defaults.learning_rate)?,
+                max_depth: params.get("max_depth", defaults.max_depth)?,
+                min_samples_leaf: params.get("min_samples_leaf", defaults.min_samples_leaf)?,
+                l2: params.get("l2", defaults.l2)?,
+                max_bins: params.get("max_bins", defaults.max_bins)?,
+                early_stopping_rounds: params
+                    .get("early_stopping_rounds", defaults.early_stopping_rounds)?,
+            };
+            params.finish()?;
+            // Every tenth training row validates, for early stopping; the test split stays unseen.
+            let (fit_x, fit_y, valid_x, valid_y) = hold_out(&x_train, &y_train, 10);
+            let objective = if classifier {
+                Objective::Logistic
+            } else {
+                Objective::Squared
+            };
+            progress.phase("boosting rounds", Some(gbdt.rounds as u64));
+            let trained = fit_gbdt(
+                &fit_x,
+                &fit_y,
+                Some((&valid_x, &valid_y)),
+                objective,
+                &gbdt,
+                &mut |_, _| progress.advance(1),
+            )?;
+            rounds = Some(trained.rounds);
+            Estimator::Gbdt(trained)
+        }
+    };
+    progress.finish();
+
+    let built = ModelArtefact {
+        format: ARTEFACT_FORMAT,
+        algorithm: options.algorithm.clone(),
+        label: label.clone(),
+        preprocessor,
+        estimator,
+    };
+    // Evaluate the artefact as it will be loaded (JSON text parses to the
+    // nearest float, not always the bits it was written from).
+    let bytes = built.to_bytes();
+    let hash = ModelArtefact::hash(&bytes);
+    let artefact = ModelArtefact::from_bytes(&bytes, &hash, "in memory")?;
+    let predictions = artefact.predict(&test_rows)?;
+    let metrics = if classifier {
+        let positives: Vec<bool> = y_test.iter().map(|y| *y == 1.0).collect();
+        let m = classification_metrics(&predictions, &positives, 0.5)?;
+        BTreeMap::from([
+            ("roc_auc".to_string(), m.roc_auc),
+            ("log_loss".to_string(), m.log_loss),
+            ("accuracy".to_string(), m.accuracy),
+            ("precision".to_string(), m.precision),
+            ("recall".to_string(), m.recall),
+            ("f1".to_string(), m.f1),
+        ])
+    } else {
+        let m = regression_metrics(&predictions, &y_test)?;
+        BTreeMap::from([
+            ("rmse".to_string(), m.rmse),
+            ("mae".to_string(), m.mae),
+            ("r2".to_string(), m.r2),
+        ])
+    };
+
+    // Content-addressed: a registered artefact is never overwritten.
+    let relative = format!("{model}/{}.json", &hash[..32]);
+    write_artefact(&store.work_dir().join(MODELS_DIR).join(&relative), &bytes)?;
+    let spec = ModelSpec {
+        name: model.to_string(),
+        algorithm: options.algorithm.clone(),
+        params: options.params.clone(),
+        metrics: metrics.clone(),
+        inputs: artefact
+            .preprocessor
+            .output_names()
+            .into_iter()
+            .map(|name| ModelColumn {
+                name,
+                column_type: "float64".into(),
+            })
+            .collect(),
+        outputs: vec![ModelColumn {
+            name: if classifier {
+                format!("{label}_probability")
+            } else {
+                format!("{label}_prediction")
+            },
+            column_type: "float64".into(),
+        }],
+        lineage: ModelLineage {
+            feature_view: view.spec().name.clone(),
+            feature_view_version: view.spec().version,
+            training_dataset: options.training_dataset,
+            run_id: None,
+        },
+        description: options.description.clone(),
+        artefact: relative.clone(),
+        artefact_hash: hash,
+    };
+    let version = store.catalog().register_model(&spec).await?;
+    Ok(TrainReport {
+        model: model.to_string(),
+        version,
+        algorithm: options.algorithm.clone(),
+        metrics,
+        train_rows: train_rows.num_rows(),
+        test_rows: test_rows.num_rows(),
+        rounds,
+        artefact: relative,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Loads a registered model's artefact, checking its hash.
+pub fn load_artefact(store: &FeatureStore, spec: &ModelSpec) -> Result<ModelArtefact> {
+    let path = store.work_dir().join(MODELS_DIR).join(&spec.artefact);
+    let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(ModelArtefact::from_bytes(
+        &bytes,
+        &spec.artefact_hash,
+        &path.display().to_string(),
+    )?)
+}
+
+fn write_artefact(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.exists() {
+        // Same hash, same bytes: the artefact is already there.
+        return Ok(());
+    }
+    let dir = path.parent().expect("artefacts live in a folder");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let temporary: PathBuf = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes).map_err(io)?;
+    std::fs::File::open(&temporary)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
+}
+
+/// The label as f64; for classifiers it must be 0/1 or boolean, and never null.
+fn labels(model: &str, batch: &RecordBatch, label: &str, classifier: bool) -> Result<Vec<f64>> {
+    let column = batch.column_by_name(label).ok_or_else(|| {
+        invalid(
+            model,
+            format!("the training data has no label column '{label}'"),
+        )
+    })?;
+    if column.null_count() > 0 {
+        return Err(invalid(model, format!("label '{label}' has nulls")));
+    }
+    let values = cast(column, &DataType::Float64).map_err(|_| {
+        invalid(
+            model,
+            format!(
+                "label '{label}' has type {}, not a number",
+                column.data_type()
+            ),
+        )
+    })?;
+    let values: Vec<f64> = values.as_primitive::<Float64Type>().values().to_vec();
+    if classifier {
+        if let Some(bad) = values.iter().find(|v| **v != 0.0 && **v != 1.0) {
+            return Err(invalid(
+                model,
+                format!("a classifier needs label '{label}' to be 0/1 or true/false; found {bad}"),
+            ));
+        }
+    }
+    Ok(values)
+}
+
+/// Splits off every `every`-th row as a validation set.
+fn hold_out(x: &Matrix, y: &[f64], every: usize) -> (Matrix, Vec<f64>, Matrix, Vec<f64>) {
+    let (mut fit_values, mut fit_y, mut valid_values, mut valid_y) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, label) in y.iter().enumerate() {
+        let row = &x.values[i * x.width..(i + 1) * x.width];
+        if i % every == every - 1 {
+            valid_values.extend_from_slice(row);
+            valid_y.push(*label);
+        } else {
+            fit_values.extend_from_slice(row);
+            fit_y.push(*label);
+        }
+    }
+    (
+        Matrix {
+            values: fit_values,
+            width: x.width,
+        },
+        fit_y,
+        Matrix {
+            values: valid_values,
+            width: x.width,
+        },
+        valid_y,
+    )
+}
