@@ -115,7 +115,6 @@ pub async fn run(args: &StreamBenchArgs) -> Result<()> {
 
     // The runner and the publisher share this task: the run is not `Send`.
     let runner = async {
-        let store = FeatureStore::open(&dir).await?;
         let options = RunOptions {
             until_idle: Some(Duration::from_secs(3)),
             max_events: None,
