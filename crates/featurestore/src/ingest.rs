@@ -102,9 +102,16 @@ impl FeatureGroup<'_> {
             .await
     }
 
-    /// Writes already-checked rows (see `coerce`) to the online store only.
-    pub async fn write_online(&self, rows: &RecordBatch) -> Result<WriteMetrics> {
-        Ok(self.store.online.write(&self.spec, rows).await?)
+    /// Writes already-checked rows (see `coerce`) to the online store only;
+    /// readable at once, durable by the next `flush_online` (the caller must
+    /// be able to replay them after a crash, as a streaming pipeline does).
+    pub async fn write_online_deferred(&self, rows: &RecordBatch) -> Result<WriteMetrics> {
+        Ok(self.store.online.write_deferred(&self.spec, rows).await?)
+    }
+
+    /// Makes every deferred online write durable.
+    pub async fn flush_online(&self) -> Result<()> {
+        Ok(self.store.online.flush().await?)
     }
 
     /// Checks and converts a batch to this feature group's schema, as ingest does.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use sluice_types::FeatureGroupSpec;
 
 use crate::assemble::ReadAssembler;
@@ -38,15 +38,14 @@ impl EmbeddedOnlineStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-fn table_name(fg: &FeatureGroupSpec) -> String {
-    format!("{}:{}", fg.name, fg.version)
-}
-
-#[async_trait]
-impl OnlineStore for EmbeddedOnlineStore {
-    async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
+    /// One atomic write transaction, durable when `durability` is `Immediate`.
+    fn write_with(
+        &self,
+        fg: &FeatureGroupSpec,
+        rows: &RecordBatch,
+        durability: Durability,
+    ) -> Result<WriteMetrics> {
         let err = storage_error::<redb::Error>(fg);
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
@@ -56,7 +55,9 @@ impl OnlineStore for EmbeddedOnlineStore {
             rows_older: superseded,
             ..Default::default()
         };
-        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let mut txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        txn.set_durability(durability)
+            .map_err(|e| err(redb::Error::from(e)))?;
         {
             let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
             let mut row_buf = Vec::new();
@@ -80,6 +81,35 @@ impl OnlineStore for EmbeddedOnlineStore {
         }
         txn.commit().map_err(|e| err(e.into()))?;
         Ok(metrics)
+    }
+}
+
+fn table_name(fg: &FeatureGroupSpec) -> String {
+    format!("{}:{}", fg.name, fg.version)
+}
+
+#[async_trait]
+impl OnlineStore for EmbeddedOnlineStore {
+    async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
+        self.write_with(fg, rows, Durability::Immediate)
+    }
+
+    async fn write_deferred(
+        &self,
+        fg: &FeatureGroupSpec,
+        rows: &RecordBatch,
+    ) -> Result<WriteMetrics> {
+        self.write_with(fg, rows, Durability::None)
+    }
+
+    /// An empty durable commit persists every `Durability::None` commit before it.
+    async fn flush(&self) -> Result<()> {
+        let failed = |message: String| Error::Open {
+            path: self.path.clone(),
+            message,
+        };
+        let txn = self.db.begin_write().map_err(|e| failed(e.to_string()))?;
+        txn.commit().map_err(|e| failed(e.to_string()))
     }
 
     async fn read(

@@ -60,6 +60,22 @@ pub trait OnlineStore: Send + Sync {
     /// the call returns, and re-applying the same rows converges to the same state.
     async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics>;
 
+    /// As `write`, but the backend may defer making it durable until the next
+    /// `flush`: for writers that can replay what a crash loses (a streaming
+    /// pipeline replays from its checkpoint). Readers see the rows at once.
+    async fn write_deferred(
+        &self,
+        fg: &FeatureGroupSpec,
+        rows: &RecordBatch,
+    ) -> Result<WriteMetrics> {
+        self.write(fg, rows).await
+    }
+
+    /// Makes every deferred write durable.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Looks up keys (a batch of the primary-key columns). Returns exactly one
     /// row per requested key, in request order, duplicates included; a key with
     /// no row is `Missing`, one older than the TTL at `now_micros` is `Expired`.

@@ -1,8 +1,9 @@
 //! `sluice run` for a NATS JetStream source: consume, aggregate, write the
 //! online store at once and the offline store in micro-batch commits.
 //!
-//! Durability order per commit: offline commit, dead letters, checkpoint
-//! (stream sequence + aggregation state, written atomically), then the ack.
+//! Durability order per commit: offline commit, online flush (step writes
+//! are deferred), dead letters, checkpoint (stream sequence + aggregation
+//! state, written atomically), then the ack.
 //! A restart resumes from the checkpoint's sequence with the state it
 //! saved, so a crash anywhere replays only events whose effects were not
 //! checkpointed; replaying them rewrites the same rows (upserts by key and
@@ -350,7 +351,7 @@ impl StreamRun<'_> {
             if rows.num_rows() > 0 {
                 let label = format!("pipeline {}", self.pipeline());
                 let rows = self.sink.coerce(&label, &rows)?;
-                self.sink.write_online(&rows).await?;
+                self.sink.write_online_deferred(&rows).await?;
                 self.log.progress.rows_out += rows.num_rows() as u64;
                 self.pending_rows.push(rows);
             }
@@ -422,6 +423,7 @@ impl StreamRun<'_> {
             let metrics = self.sink.commit_offline(rows, &label).await?;
             self.log.progress.offline_version = Some(metrics.offline_version);
         }
+        self.sink.flush_online().await?;
         let letters = std::mem::take(&mut self.pending_letters);
         self.dead_letters.append(&letters)?;
         self.checkpoint.dead_letters +=
