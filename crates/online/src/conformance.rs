@@ -112,6 +112,30 @@ pub async fn newest_event_wins(store: OnlineStoreRef) {
     );
 }
 
+/// Deferred writes follow the same newest-wins rule, are readable at once,
+/// and interleave with ordinary writes; `flush` keeps them.
+pub async fn deferred_writes_read_at_once_and_flush(store: OnlineStoreRef) {
+    let fg = test_feature_group("deferred", None);
+    store
+        .write_deferred(&fg, &rows(&fg, &[(1, 10, 1.0), (2, 10, 2.0)]))
+        .await
+        .unwrap();
+    let metrics = store
+        .write_deferred(&fg, &rows(&fg, &[(1, 5, 9.0)]))
+        .await
+        .unwrap();
+    assert_eq!(metrics.rows_older, 1);
+    store.write(&fg, &rows(&fg, &[(2, 20, 3.0)])).await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(
+        lookup(&store, &fg, &[1, 2], NOW).await,
+        vec![
+            (LookupStatus::Present, Some(10), Some(1.0)),
+            (LookupStatus::Present, Some(20), Some(3.0)),
+        ]
+    );
+}
+
 pub async fn equal_event_time_later_write_wins(store: OnlineStoreRef) {
     let fg = test_feature_group("ties", None);
     store.write(&fg, &rows(&fg, &[(7, 50, 1.0)])).await.unwrap();
@@ -370,6 +394,7 @@ macro_rules! online_store_conformance {
             }
             case!(newest_event_wins);
             case!(equal_event_time_later_write_wins);
+            case!(deferred_writes_read_at_once_and_flush);
             case!(missing_keys_keep_request_order);
             case!(ttl_expires);
             case!(delete_removes_only_its_keys);
