@@ -109,7 +109,8 @@ impl<'a> FeatureGroup<'a> {
         let keys = InputCoercer::new(self.spec.clone()).coerce_keys("key", keys)?;
         Ok(self
             .store
-            .online
+            .online()
+            .await?
             .read(&self.spec, &keys, now.timestamp_micros())
             .await?)
     }
@@ -133,7 +134,7 @@ impl<'a> FeatureGroup<'a> {
             .await?;
         }
         if self.spec.online {
-            self.store.online.delete(&self.spec, &keys).await?;
+            self.store.online().await?.delete(&self.spec, &keys).await?;
         }
         Ok(removed)
     }

@@ -106,12 +106,17 @@ impl FeatureGroup<'_> {
     /// readable at once, durable by the next `flush_online` (the caller must
     /// be able to replay them after a crash, as a streaming pipeline does).
     pub async fn write_online_deferred(&self, rows: &RecordBatch) -> Result<WriteMetrics> {
-        Ok(self.store.online.write_deferred(&self.spec, rows).await?)
+        Ok(self
+            .store
+            .online()
+            .await?
+            .write_deferred(&self.spec, rows)
+            .await?)
     }
 
     /// Makes every deferred online write durable.
     pub async fn flush_online(&self) -> Result<()> {
-        Ok(self.store.online.flush().await?)
+        Ok(self.store.online().await?.flush().await?)
     }
 
     /// Checks and converts a batch to this feature group's schema, as ingest does.
@@ -174,7 +179,7 @@ impl FeatureGroup<'_> {
             let online_started = Instant::now();
             for batch in staging.read(ONLINE_BATCH_ROWS)? {
                 let batch = batch?;
-                let written = self.store.online.write(&self.spec, &batch).await?;
+                let written = self.store.online().await?.write(&self.spec, &batch).await?;
                 metrics.online_rows_written += written.rows_written;
                 metrics.online_rows_older += written.rows_older;
                 progress.advance(batch.num_rows() as u64);

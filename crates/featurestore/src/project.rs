@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sluice_catalog::{open_catalog, CatalogRef, FeatureGroupRecord, FeatureViewRecord};
 use sluice_offline::{open_offline_store, OfflineStoreRef};
-use sluice_online::{open_online_store, OnlineStoreRef};
+use sluice_online::{check_online_url, open_online_store, OnlineStoreRef};
 use sluice_types::config::{default_config_text, CONFIG_FILE};
 use sluice_types::definitions::{DEFINITIONS_DIR, EXAMPLE_DEFINITIONS};
 use sluice_types::{Definitions, NameRef, ProjectConfig};
@@ -28,7 +28,10 @@ pub struct FeatureStore {
     dir: PathBuf,
     pub(crate) catalog: CatalogRef,
     pub(crate) offline: OfflineStoreRef,
-    pub(crate) online: OnlineStoreRef,
+    /// Opened on first use: the embedded store admits one process at a time,
+    /// and commands that never touch it (listing, reading, runs) should not wait for it.
+    online: tokio::sync::OnceCell<OnlineStoreRef>,
+    online_url: String,
 }
 
 impl FeatureStore {
@@ -73,14 +76,23 @@ impl FeatureStore {
         let config = ProjectConfig::load(dir)?;
         let storage = &config.storage;
         let offline = open_offline_store(&storage.offline, dir)?;
-        let online = open_online_store(&storage.online, dir).await?;
+        check_online_url(&storage.online)?;
         let catalog = open_catalog(&storage.catalog, dir).await?;
         Ok(Self {
             dir: dir.to_path_buf(),
             catalog,
             offline,
-            online,
+            online: tokio::sync::OnceCell::new(),
+            online_url: storage.online.clone(),
         })
+    }
+
+    /// The online store, opened on first use.
+    pub(crate) async fn online(&self) -> Result<&OnlineStoreRef> {
+        self.online
+            .get_or_try_init(|| async { open_online_store(&self.online_url, &self.dir).await })
+            .await
+            .map_err(Into::into)
     }
 
     pub fn dir(&self) -> &Path {

@@ -10,6 +10,19 @@ use crate::{EmbeddedOnlineStore, Error, OnlineStoreRef, RedisOnlineStore, Result
 /// The key prefix when a Redis URL names none.
 pub const DEFAULT_REDIS_PREFIX: &str = "sluice";
 
+/// Checks that `url` names a known backend, without connecting to it.
+pub fn check_online_url(url: &str) -> Result<()> {
+    let (scheme, _) = split_url(url).ok_or_else(|| Error::BadUrl {
+        url: url.to_string(),
+    })?;
+    match scheme {
+        "embedded" | "redis" | "rediss" => Ok(()),
+        other => Err(Error::UnknownScheme {
+            scheme: other.to_string(),
+        }),
+    }
+}
+
 /// Opens the online store named by `url`; relative paths are relative to `project_dir`.
 ///
 /// `embedded://DIR` is a redb file in DIR. `redis://HOST:PORT/DB?prefix=NAME`

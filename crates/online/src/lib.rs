@@ -19,6 +19,6 @@ mod store;
 
 pub use embedded::EmbeddedOnlineStore;
 pub use error::{Error, Result};
-pub use factory::open_online_store;
+pub use factory::{check_online_url, open_online_store};
 pub use redis_store::RedisOnlineStore;
 pub use store::{is_expired, LookupStatus, OnlineRead, OnlineStore, OnlineStoreRef, WriteMetrics};
