@@ -7,8 +7,8 @@ use arrow::compute::take;
 use sluice_pitjoin::{KeyIds, SortedGroups};
 
 use crate::evaluator::CompiledAggregation;
-use crate::event_columns::{column, first_null, EventColumns, InputColumns};
-use crate::{Error, Result};
+use crate::event_columns::{column, EventColumns, InputColumns};
+use crate::Result;
 
 /// Computes the aggregation for every row of `input`: one output row per
 /// input row, ordered by key, then event time, then input order. Input
@@ -19,27 +19,7 @@ pub fn aggregate_batch(
     threads: usize,
 ) -> Result<RecordBatch> {
     let schema = plan.output_schema(&input.schema())?;
-    let keys = plan
-        .keys
-        .iter()
-        .map(|name| {
-            let array = column(input, name)?;
-            if let Some(row) = first_null(array.as_ref()) {
-                return Err(Error::NullValue {
-                    row: row + 1,
-                    column: name.clone(),
-                    role: "an aggregation key",
-                });
-            }
-            Ok(array.clone())
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let columns = InputColumns::read(
-        input,
-        &plan.event_time,
-        &plan.numeric_columns,
-        &plan.distinct_columns,
-    )?;
+    let (keys, columns) = plan.read_input(input)?;
     let (ids, row_ids) = KeyIds::build(&keys)?;
     let groups = SortedGroups::build(&row_ids, ids.len(), &columns.times, None, threads);
     let events = gather(&columns, &groups);

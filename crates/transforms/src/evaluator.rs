@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use foldhash::fast::FixedState;
 use sluice_types::aggregation::{Aggregate, AggregateFunction, WindowAggregationSpec};
 use sluice_types::ColumnSpec;
 
-use crate::event_columns::EventColumns;
+use crate::event_columns::{column, first_null, EventColumns, InputColumns};
 use crate::{Error, Result};
 
 const MICROS_PER_SECOND: f64 = 1_000_000.0;
@@ -159,6 +159,32 @@ impl CompiledAggregation {
         input: &[ColumnSpec],
     ) -> Result<Vec<ColumnSpec>> {
         spec.output_columns(input).map_err(Error::InvalidSpec)
+    }
+
+    /// The key columns (never null) and the values aggregations read, from one input batch.
+    pub(crate) fn read_input(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, InputColumns)> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|name| {
+                let array = column(batch, name)?;
+                if let Some(row) = first_null(array.as_ref()) {
+                    return Err(Error::NullValue {
+                        row: row + 1,
+                        column: name.clone(),
+                        role: "an aggregation key",
+                    });
+                }
+                Ok(array.clone())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let columns = InputColumns::read(
+            batch,
+            &self.event_time,
+            &self.numeric_columns,
+            &self.distinct_columns,
+        )?;
+        Ok((keys, columns))
     }
 
     pub(crate) fn new_scratch(&self) -> Scratch {

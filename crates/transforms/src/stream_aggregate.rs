@@ -15,7 +15,7 @@ use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluator::CompiledAggregation;
-use crate::event_columns::{column, first_null, EventColumns, InputColumns};
+use crate::event_columns::{column, EventColumns};
 use crate::{Error, Result};
 
 /// Allowed lateness when the definition gives none.
@@ -106,28 +106,7 @@ impl StreamAggregator {
     /// Applies `batch`'s events in row order.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<StreamOutput> {
         let schema = self.plan.output_schema(&batch.schema())?;
-        let keys = self
-            .plan
-            .keys
-            .iter()
-            .map(|name| {
-                let array = column(batch, name)?;
-                if let Some(row) = first_null(array.as_ref()) {
-                    return Err(Error::NullValue {
-                        row: row + 1,
-                        column: name.clone(),
-                        role: "an aggregation key",
-                    });
-                }
-                Ok(array.clone())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let columns = InputColumns::read(
-            batch,
-            &self.plan.event_time,
-            &self.plan.numeric_columns,
-            &self.plan.distinct_columns,
-        )?;
+        let (keys, columns) = self.plan.read_input(batch)?;
         if self.converter.is_none() {
             let fields = keys
                 .iter()
