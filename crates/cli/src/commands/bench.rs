@@ -46,14 +46,17 @@ struct Report {
     lookups_vs_hashmap: f64,
 }
 
-pub async fn run(args: &BenchArgs) -> Result<()> {
-    let temp = tempfile::tempdir()?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temp.path().join("bench"));
+/// A new project for a benchmark: in `dir` when given, else inside `temp`.
+pub(crate) fn bench_project(dir: Option<&Path>, temp: &tempfile::TempDir) -> Result<PathBuf> {
+    let dir = dir.map_or_else(|| temp.path().join("bench"), Path::to_path_buf);
     std::fs::create_dir_all(&dir)?;
     FeatureStore::init(&dir)?;
+    Ok(dir)
+}
+
+pub async fn run(args: &BenchArgs) -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = bench_project(args.dir.as_deref(), &temp)?;
     let store = FeatureStore::open(&dir).await?;
     store.apply(&store.plan().await?).await?;
     let fg = store

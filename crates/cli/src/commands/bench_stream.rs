@@ -15,6 +15,7 @@ use sluice_featurestore::{FeatureStore, NoProgress};
 use sluice_pipelines::{run_pipeline, Freshness, RunOptions};
 
 use crate::args::StreamBenchArgs;
+use crate::commands::bench::bench_project;
 use crate::output::print_json;
 
 const DEFINITIONS: &str = r#"
@@ -79,12 +80,7 @@ struct Report {
 
 pub async fn run(args: &StreamBenchArgs) -> Result<()> {
     let temp = tempfile::tempdir()?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temp.path().join("bench"));
-    std::fs::create_dir_all(&dir)?;
-    FeatureStore::init(&dir)?;
+    let dir = bench_project(args.dir.as_deref(), &temp)?;
     std::fs::remove_file(dir.join("features/example.toml"))?;
     let stream_name = format!("BENCH{}", uuid::Uuid::new_v4().simple());
     std::fs::write(
