@@ -234,8 +234,7 @@ pub(crate) async fn transform(
             pipeline: &spec.name,
             sql: &transform.sql,
         };
-        batches = sql.apply(schema.clone(), batches).await?;
-        schema = sql.output_schema(schema).await?;
+        (schema, batches) = sql.apply(schema, batches).await?;
     }
     let Some(aggregate) = &spec.aggregate else {
         return Ok(batches);

@@ -45,15 +45,16 @@ impl SqlTransform<'_> {
         Ok(normalized_schema(frame.schema().inner()))
     }
 
+    /// Runs the SQL; returns its output schema with the (non-empty) result batches.
     pub async fn apply(
         &self,
         input: SchemaRef,
         batches: Vec<RecordBatch>,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let frame = self.frame(input, batches).await?;
         let schema = normalized_schema(frame.schema().inner());
         let batches = frame.collect().await.map_err(|e| self.error(e))?;
-        batches
+        let batches = batches
             .into_iter()
             .filter(|b| b.num_rows() > 0)
             .map(|batch| {
@@ -65,7 +66,8 @@ impl SqlTransform<'_> {
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 Ok(RecordBatch::try_new(schema.clone(), columns)?)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((schema, batches))
     }
 }
 

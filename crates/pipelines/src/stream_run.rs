@@ -377,8 +377,7 @@ impl StreamRun<'_> {
                 pipeline: &spec.name,
                 sql: &transform.sql,
             };
-            let schema = sql.output_schema(batch.schema()).await?;
-            let out = sql.apply(batch.schema(), vec![batch]).await?;
+            let (schema, out) = sql.apply(batch.schema(), vec![batch]).await?;
             batch = arrow::compute::concat_batches(&schema, &out)?;
         }
         let Some(aggregator) = &mut self.aggregator else {
