@@ -140,6 +140,49 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Batch inference: a model's predictions for the rows of a spine file, for
+    /// keys as of a time, or for the view's spine-group rows in a time range.
+    Predict {
+        /// NAME (latest version), NAME:VERSION or NAME@ALIAS.
+        model: String,
+        /// A spine file: the view's key columns and a time column (CSV, Parquet or NDJSON).
+        #[arg(long, conflicts_with_all = ["as_of", "start", "end"])]
+        spine: Option<PathBuf>,
+        /// Predict for KEYS as of this time (RFC 3339).
+        #[arg(long, requires = "keys", conflicts_with_all = ["start", "end"])]
+        as_of: Option<String>,
+        /// With --as-of: KEY=VALUE for each of the view's key columns; repeat (or KEY=V1,V2) for several.
+        keys: Vec<String>,
+        /// The view's spine-group rows with event time at or after this (RFC 3339).
+        #[arg(long)]
+        start: Option<String>,
+        /// ... and before this.
+        #[arg(long)]
+        end: Option<String>,
+        /// The spine file's time column (default: the event time of the view's spine group).
+        #[arg(long)]
+        time: Option<String>,
+        /// Write the predictions to a .parquet or .csv file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Append the predictions to this feature group (NAME[:VERSION]), created on first use.
+        #[arg(long)]
+        to_feature_group: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Serve feature vectors and predictions over HTTP (Open Inference Protocol / KServe v2).
+    ///
+    /// Serves every model with an alias and those listed under [server] models in
+    /// sluice.toml; logs each prediction to the feature group MODEL_log.
+    Serve {
+        /// The port (default: [server] port in sluice.toml, else 8080; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
     /// The model registry: list, show, alias, best.
     Models {
         #[command(subcommand)]

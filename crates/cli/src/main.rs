@@ -68,6 +68,13 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<UserError>().is_some() {
         return 1;
     }
+    if let Some(e) = error.downcast_ref::<sluice_server::Error>() {
+        return if e.status().is_server_error() && !matches!(e, sluice_server::Error::Config(_)) {
+            2
+        } else {
+            1
+        };
+    }
     if let Some(e) = error.downcast_ref::<sluice_pipelines::Error>() {
         return if e.is_user_error() { 1 } else { 2 };
     }

@@ -101,18 +101,7 @@ impl<'a> FeatureGroup<'a> {
 
     /// Looks keys up, judging TTL against `now`.
     pub async fn lookup_at(&self, keys: &RecordBatch, now: DateTime<Utc>) -> Result<OnlineRead> {
-        if !self.spec.online {
-            return Err(Error::NotOnline {
-                feature_group: self.label(),
-            });
-        }
-        let keys = InputCoercer::new(self.spec.clone()).coerce_keys("key", keys)?;
-        Ok(self
-            .store
-            .online()
-            .await?
-            .read(&self.spec, &keys, now.timestamp_micros())
-            .await?)
+        self.store.lookup_in(&self.spec, keys, now).await
     }
 
     /// Removes every row of the keys from both stores: a new offline commit, then the online store.

@@ -11,7 +11,7 @@ use sluice_offline::ReadAt;
 use sluice_online::LookupStatus;
 use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
 use sluice_types::coerce::InputCoercer;
-use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, FeatureViewSpec, NameRef};
+use sluice_types::{FeatureGroupSpec, FeatureViewSpec, NameRef};
 
 use crate::project::FeatureStore;
 use crate::sources::FileSource;
@@ -25,6 +25,9 @@ pub struct OnlineVectors {
     /// Per joined group (`NAME:VERSION`), the status of each key.
     pub status: Vec<(String, Vec<LookupStatus>)>,
 }
+
+/// The time column of the spine `features_as_of` builds.
+pub const AS_OF_COLUMN: &str = "as_of";
 
 pub struct FeatureView<'a> {
     pub(crate) store: &'a FeatureStore,
@@ -89,74 +92,15 @@ impl FeatureView<'_> {
 
     /// What a spine must hold: every spine key column (typed as the view says) and the time column.
     pub fn spine_spec(&self, time: &str) -> FeatureGroupSpec {
-        let mut columns: Vec<ColumnSpec> = Vec::new();
-        for (join, group) in self.spec.joins.iter().zip(&self.groups) {
-            for (spine_column, group_column) in join.on.pairs() {
-                if columns.iter().any(|c| c.name == spine_column) {
-                    continue;
-                }
-                let column_type = self
-                    .spine_group
-                    .as_ref()
-                    .and_then(|g| g.spec().column(spine_column))
-                    .or_else(|| group.spec().column(group_column))
-                    .map_or(ColumnType::String, |c| c.column_type);
-                columns.push(ColumnSpec::new(spine_column, column_type));
-            }
-        }
-        let primary_key = columns.iter().map(|c| c.name.clone()).collect();
-        columns.push(ColumnSpec::new(time, ColumnType::Timestamp));
-        FeatureGroupSpec {
-            name: "spine".into(),
-            version: 1,
-            primary_key,
-            event_time: Some(time.to_string()),
-            online: false,
-            ttl: None,
-            description: String::new(),
-            columns,
-        }
+        self.resolved().spine_spec(time)
     }
 
-    /// The view's features for the given spine keys from the online stores:
-    /// one lookup per joined group for all keys, columns in the same order
-    /// and types as [`Self::features_for`] after its spine columns, and one
-    /// status per key and join (a group's features are null unless PRESENT).
+    /// The view's features for the given spine keys from the online stores
+    /// (see [`FeatureStore::online_vectors`]).
     pub async fn online_vectors(&self, keys: &RecordBatch) -> Result<OnlineVectors> {
-        let mut fields = Vec::new();
-        let mut columns = Vec::new();
-        let mut status = Vec::with_capacity(self.groups.len());
-        for (join, group) in self.spec.joins.iter().zip(&self.groups) {
-            let pairs = join.on.pairs();
-            let renamed = pairs
-                .iter()
-                .map(|(spine_column, group_column)| {
-                    let column =
-                        keys.column_by_name(spine_column)
-                            .ok_or_else(|| Error::InvalidSpine {
-                                feature_view: self.label(),
-                                message: format!("the keys have no column '{spine_column}'"),
-                            })?;
-                    Ok((group_column.to_string(), column.clone()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let group_keys =
-                RecordBatch::try_from_iter(renamed).map_err(sluice_types::Error::from)?;
-            let read = group.lookup(&group_keys).await?;
-            for feature in join.selected(group.spec()) {
-                let index = read
-                    .rows
-                    .schema()
-                    .index_of(&feature)
-                    .map_err(sluice_types::Error::from)?;
-                fields.push(read.rows.schema().field(index).clone());
-                columns.push(read.rows.column(index).clone());
-            }
-            status.push((group.label(), read.status));
-        }
-        let rows = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
-            .map_err(sluice_types::Error::from)?;
-        Ok(OnlineVectors { rows, status })
+        self.store
+            .online_vectors(&self.resolved(), keys, chrono::Utc::now())
+            .await
     }
 
     /// Reads a spine file (CSV, Parquet, NDJSON) with the same checks as ingest.
@@ -176,7 +120,6 @@ impl FeatureView<'_> {
         keys: &[(String, Vec<String>)],
         at: &str,
     ) -> Result<RecordBatch> {
-        const TIME: &str = "as_of";
         let rows = keys.first().map_or(0, |(_, values)| values.len());
         let mut columns: Vec<(String, arrow::array::ArrayRef)> = keys
             .iter()
@@ -189,7 +132,7 @@ impl FeatureView<'_> {
             })
             .collect();
         columns.push((
-            TIME.to_string(),
+            AS_OF_COLUMN.to_string(),
             Arc::new(arrow::array::StringArray::from_iter_values(
                 std::iter::repeat_n(at, rows),
             )),
@@ -198,9 +141,9 @@ impl FeatureView<'_> {
             feature_view: self.label(),
             message: e.to_string(),
         })?;
-        let coercer = InputCoercer::new(Arc::new(self.spine_spec(TIME)));
+        let coercer = InputCoercer::new(Arc::new(self.spine_spec(AS_OF_COLUMN)));
         let spine = coercer.coerce("keys", &text, sluice_types::coerce::Position::Row(1))?;
-        self.features_for(&spine, TIME).await
+        self.features_for(&spine, AS_OF_COLUMN).await
     }
 
     /// The view's features as of each spine row's time, from the latest offline

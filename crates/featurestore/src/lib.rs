@@ -14,17 +14,19 @@ mod ingest;
 mod plan;
 mod progress;
 mod project;
+mod resolved_view;
 mod sources;
 mod staging;
 mod training_data;
 
 pub use error::{Error, Result};
 pub use feature_group::{FeatureGroup, FeatureGroupInfo};
-pub use feature_view::{FeatureView, OnlineVectors};
+pub use feature_view::{FeatureView, OnlineVectors, AS_OF_COLUMN};
 pub use ingest::IngestMetrics;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
+pub use resolved_view::ResolvedView;
 pub use sluice_catalog::{
     CommitOperation, CommitRecord, ModelRecord, RunProgress, RunRecord, RunStatus,
 };

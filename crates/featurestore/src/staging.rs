@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -20,7 +20,9 @@ const ROW_GROUP_ROWS: usize = 131_072;
 pub struct Staging {
     dir: PathBuf,
     file: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    /// In a mutex only so that a `&Staging` can be held across an await in a
+    /// spawned task (the Parquet writer is Send but not Sync); never contended.
+    writer: Option<Mutex<ArrowWriter<File>>>,
     schema: SchemaRef,
     staged_schema: SchemaRef,
     rows: u64,
@@ -50,7 +52,7 @@ impl Staging {
         Ok(Self {
             dir,
             file,
-            writer: Some(writer),
+            writer: Some(Mutex::new(writer)),
             schema: schema.clone(),
             staged_schema,
             rows: 0,
@@ -77,6 +79,8 @@ impl Staging {
             .writer
             .as_mut()
             .expect("push after finish")
+            .get_mut()
+            .expect("the staging writer is never shared")
             .write(&staged);
         result.map_err(|e| self.error(&e))?;
         self.rows += batch.num_rows() as u64;
@@ -90,7 +94,10 @@ impl Staging {
     /// Closes the file; returns its path for the offline store.
     pub fn finish(&mut self) -> Result<PathBuf> {
         if let Some(writer) = self.writer.take() {
-            let result = writer.close();
+            let result = writer
+                .into_inner()
+                .expect("the staging writer is never shared")
+                .close();
             result.map_err(|e| self.error(&e))?;
         }
         Ok(self.file.clone())

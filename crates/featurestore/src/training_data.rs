@@ -220,6 +220,49 @@ impl FeatureView<'_> {
         split_rows(&joined, &time, &options.split)
     }
 
+    /// The spine group's keys and event time for rows with event time in
+    /// [start, end), from its latest commit, in key then time order: the
+    /// spine of batch inference over a time range. Returns it with its time column.
+    pub async fn spine_between(
+        &self,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<(RecordBatch, String)> {
+        let spine_group = self.spine_group.as_ref().ok_or_else(|| {
+            self.fail("the view has no spine group to take rows from; pass a spine file or --as-of")
+        })?;
+        let time = self.spine_time(None)?;
+        let batches: Vec<RecordBatch> = spine_group
+            .read(ReadAt::Latest, None)
+            .await?
+            .try_collect()
+            .await?;
+        let schema = spine_group.spec().arrow_schema();
+        let spine =
+            arrow::compute::concat_batches(&schema, &batches).map_err(sluice_types::Error::from)?;
+        let mut keep: Vec<String> = self
+            .resolved()
+            .key_columns()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let sort_columns = keep.clone();
+        keep.push(time.clone());
+        let projection = keep
+            .iter()
+            .map(|c| {
+                schema
+                    .index_of(c)
+                    .map_err(|_| self.fail(format!("the spine group has no column '{c}'")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let spine = spine
+            .project(&projection)
+            .map_err(sluice_types::Error::from)?;
+        let spine = in_time_range(&spine, &time, start, end)?;
+        Ok((canonical_order(&spine, &sort_columns, &time)?, time))
+    }
+
     /// A model's input columns in a training batch, in order: every column
     /// but the spine's keys, time and the view's labels.
     pub fn feature_columns(&self, batch: &RecordBatch) -> Result<Vec<String>> {

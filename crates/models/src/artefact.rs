@@ -166,6 +166,12 @@ pub const ARTEFACT_FORMAT: u32 = 1;
 impl ModelArtefact {
     /// Predictions for each row: the positive-class probability for classifiers.
     pub fn predict(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
+        Ok(self.estimate(&self.inputs(batch)?))
+    }
+
+    /// The estimator's input rows (the transformed features), refusing
+    /// missing values the estimator cannot take.
+    pub fn inputs(&self, batch: &RecordBatch) -> Result<Matrix> {
         let (x, with_nulls) = self.preprocessor.matrix(batch)?;
         if !self.estimator.takes_missing() {
             if let Some(column) = with_nulls.first() {
@@ -174,11 +180,16 @@ impl ModelArtefact {
                 });
             }
         }
-        Ok(match &self.estimator {
-            Estimator::LogisticRegression(m) => m.probabilities(&x),
-            Estimator::LinearRegression(m) => m.decision(&x),
-            Estimator::Gbdt(m) => m.predict(&x),
-        })
+        Ok(x)
+    }
+
+    /// Predictions for rows already transformed by [`Self::inputs`].
+    pub fn estimate(&self, x: &Matrix) -> Vec<f64> {
+        match &self.estimator {
+            Estimator::LogisticRegression(m) => m.probabilities(x),
+            Estimator::LinearRegression(m) => m.decision(x),
+            Estimator::Gbdt(m) => m.predict(x),
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

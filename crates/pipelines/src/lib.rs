@@ -2,6 +2,7 @@
 //! JetStream subject), an optional SQL transform (DataFusion) and window
 //! aggregations, written to a sink feature group, with every run recorded in
 //! the catalog. Training: a training dataset in, a registered model out.
+//! Batch inference: a registered model over its feature view's batch data.
 //!
 //! This crate owns running pipelines: reading sources, remembering where the
 //! last run stopped, streaming micro-batches, checkpoints and dead letters.
@@ -13,6 +14,7 @@ mod check;
 mod dead_letter;
 mod error;
 mod file_source;
+mod inference;
 mod json_messages;
 mod postgres_source;
 mod run_log;
@@ -23,5 +25,9 @@ mod training;
 pub use batch_run::{run_pipeline, RunOptions, RunSummary};
 pub use check::{check_pipelines, PipelineCheck};
 pub use error::{Error, Result};
+pub use inference::{
+    predict, resolve_model, PredictInput, PredictOptions, PredictReport, ServingModel,
+    MODEL_COLUMN, MODEL_VERSION_COLUMN, PREDICTION_COLUMN,
+};
 pub use stream_run::Freshness;
 pub use training::{load_artefact, train, TrainOptions, TrainReport, ALGORITHMS};

@@ -31,6 +31,47 @@ impl Default for StorageConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ProjectConfig {
     pub storage: StorageConfig,
+    pub server: ServerConfig,
+}
+
+/// `[server]`: what `sluice serve` serves and who may call it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub port: u16,
+    /// Models served besides every model with an alias (`NAME` = latest, or `NAME:VERSION`).
+    pub models: Vec<String>,
+    /// Predictions waiting to be logged; beyond this they are dropped (and counted), never waited for.
+    pub log_queue: usize,
+    /// How often logged predictions are committed to their log feature group.
+    pub log_flush: String,
+    /// How often aliases and newly registered models are picked up.
+    pub refresh: String,
+    /// None configured: every route is open (the server says so at start-up).
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            port: 8080,
+            models: Vec::new(),
+            log_queue: 10_000,
+            log_flush: "1s".into(),
+            refresh: "1s".into(),
+            api_keys: Vec::new(),
+        }
+    }
+}
+
+/// One API key: given inline (`key`) or, better, read from an environment variable (`key_env`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeyConfig {
+    pub key: Option<String>,
+    pub key_env: Option<String>,
+    /// `read` (feature vectors, predictions) and/or `write` (pushing rows).
+    pub scopes: Vec<String>,
 }
 
 impl ProjectConfig {

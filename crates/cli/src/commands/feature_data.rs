@@ -104,7 +104,7 @@ pub async fn features(
 
 /// `KEY=VALUE` (or `KEY=V1,V2,...`) arguments grouped by column, in
 /// first-seen order; every column must get the same number of values (one per key).
-fn parse_keys(args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+pub fn parse_keys(args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
     let mut columns: Vec<(String, Vec<String>)> = Vec::new();
     for arg in args {
         let (name, value) = arg

@@ -7,6 +7,7 @@ mod bench_stream;
 mod describe;
 mod feature_data;
 mod generate;
+mod inference;
 mod models;
 mod pipeline;
 mod project;
@@ -123,6 +124,44 @@ pub async fn run(cli: Cli) -> Result<()> {
                 models::train_options(&feature_view, td, algorithm, &params, model, description)?;
             models::train(&open(project).await?, &options, json.json).await
         }
+        Command::Predict {
+            model,
+            spine,
+            as_of,
+            keys,
+            start,
+            end,
+            time,
+            out,
+            to_feature_group,
+            json,
+        } => {
+            let input = match (spine, as_of) {
+                (Some(path), _) => sluice_pipelines::PredictInput::Spine { path, time },
+                (None, Some(at)) => sluice_pipelines::PredictInput::AsOf {
+                    at,
+                    keys: feature_data::parse_keys(&keys)?,
+                },
+                (None, None) if start.is_some() || end.is_some() => {
+                    sluice_pipelines::PredictInput::Range {
+                        start: training_data::time("start", start.as_deref())?,
+                        end: training_data::time("end", end.as_deref())?,
+                    }
+                }
+                (None, None) => {
+                    return Err(user_error(
+                        "say what to predict for: --spine FILE, --as-of T KEY=VALUE..., or --start/--end",
+                    ))
+                }
+            };
+            let options = sluice_pipelines::PredictOptions {
+                model,
+                input,
+                to_feature_group,
+            };
+            inference::predict(&open(project).await?, &options, out.as_deref(), json.json).await
+        }
+        Command::Serve { port, host } => inference::serve(project, host, port).await,
         Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
             what: ListWhat::Runs,

@@ -11,7 +11,7 @@ use sluice_types::{NameRef, Split};
 use crate::args::TrainingDataAction;
 use crate::output::{print_json, print_table, user_error, write_stream};
 
-fn time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+pub fn time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     text.map(|t| {
         string_to_datetime(&Utc, t)
             .map_err(|_| user_error(format!("--{flag} '{t}' is not an RFC 3339 / ISO-8601 time")))

@@ -1,0 +1,89 @@
+//! `predict` (batch inference) and `serve` (the online server).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use futures::StreamExt;
+use sluice_featurestore::FeatureStore;
+use sluice_pipelines::{predict as predict_batch, PredictOptions};
+use sluice_types::ProjectConfig;
+
+use crate::output::{print_json, print_table, write_stream};
+use crate::progress::Bar;
+
+/// Rows `predict` prints when not writing a file.
+const PRINTED_ROWS: usize = 20;
+
+pub async fn predict(
+    store: &FeatureStore,
+    options: &PredictOptions,
+    out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let (report, predictions) = predict_batch(store, options, &Bar::new()).await?;
+    if let Some(path) = out {
+        write_stream(
+            futures::stream::iter([Ok(predictions.clone())]).boxed(),
+            path,
+        )
+        .await?;
+    }
+    if json {
+        return print_json(&report);
+    }
+    if out.is_none() {
+        print_table(&[predictions.slice(0, predictions.num_rows().min(PRINTED_ROWS))])?;
+    }
+    println!(
+        "{} prediction(s) by {}:{} (run {}){}{}",
+        report.rows,
+        report.model,
+        report.version,
+        report.run_id,
+        out.map_or(String::new(), |p| format!(", written to {}", p.display())),
+        report
+            .feature_group
+            .as_ref()
+            .map_or(String::new(), |g| format!(
+                ", appended to feature group {g} (commit {})",
+                report.offline_version.unwrap_or_default()
+            ))
+    );
+    Ok(())
+}
+
+pub async fn serve(project: &Path, host: IpAddr, port: Option<u16>) -> Result<()> {
+    let config = ProjectConfig::load(project)?;
+    let store = Arc::new(FeatureStore::open(project).await?);
+    let port = port.unwrap_or(config.server.port);
+    let server = sluice_server::start(store, config.server, SocketAddr::new(host, port)).await?;
+    for line in &server.banner {
+        eprintln!("{line}");
+    }
+    server.run_until(shutdown_signal()).await?;
+    eprintln!("stopped; the prediction log is committed");
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,80 @@
+//! Errors as HTTP answers: a status and a JSON body `{"error": "..."}` naming the problem.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A well-formed request the model cannot answer (missing feature values).
+    #[error("{0}")]
+    Unprocessable(String),
+
+    #[error("no API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")]
+    MissingKey,
+
+    #[error("the API key is not valid")]
+    InvalidKey,
+
+    #[error("the API key lacks the '{scope}' scope")]
+    Forbidden { scope: &'static str },
+
+    #[error("server configuration: {0}")]
+    Config(String),
+
+    #[error("{0}")]
+    Internal(String),
+
+    /// Boxed: these are large and rare on the request path.
+    #[error(transparent)]
+    Store(Box<sluice_featurestore::Error>),
+
+    #[error(transparent)]
+    Pipeline(Box<sluice_pipelines::Error>),
+}
+
+impl From<sluice_featurestore::Error> for Error {
+    fn from(e: sluice_featurestore::Error) -> Self {
+        Error::Store(Box::new(e))
+    }
+}
+
+impl From<sluice_pipelines::Error> for Error {
+    fn from(e: sluice_pipelines::Error) -> Self {
+        Error::Pipeline(Box::new(e))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::MissingKey | Error::InvalidKey => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store(e) if e.is_user_error() => StatusCode::BAD_REQUEST,
+            Error::Pipeline(e) if e.is_user_error() => StatusCode::BAD_REQUEST,
+            Error::Store(_) | Error::Pipeline(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!("{self}");
+        }
+        (status, axum::Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}

@@ -1,0 +1,129 @@
+//! Prometheus metrics: requests and latency per route and model, online
+//! lookups by outcome, and the prediction log's queue depth, drops and writes.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use sluice_featurestore::LookupStatus;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The prediction log's own counters, shared with its writer task.
+#[derive(Clone, Default)]
+pub struct QueueGauges {
+    pub depth: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub dropped: Counter<u64, AtomicU64>,
+    pub written: Counter<u64, AtomicU64>,
+    pub failed: Counter<u64, AtomicU64>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram>,
+    lookups: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(queue: QueueGauges) -> Self {
+        let mut registry = Registry::with_prefix("sluice");
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, model and status",
+            requests.clone(),
+        );
+        // 25 µs to ~0.8 s.
+        let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and model",
+            latency.clone(),
+        );
+        let lookups = Family::<Labels, Counter>::default();
+        registry.register(
+            "online_lookups",
+            "Online-store lookups per key and feature group, by outcome (hit, miss, expired)",
+            lookups.clone(),
+        );
+        registry.register(
+            "prediction_log_queue_depth",
+            "Predictions waiting to be logged",
+            queue.depth,
+        );
+        registry.register(
+            "prediction_log_dropped",
+            "Prediction rows dropped because the log queue was full",
+            queue.dropped,
+        );
+        registry.register(
+            "prediction_log_written",
+            "Prediction rows committed to log feature groups",
+            queue.written,
+        );
+        registry.register(
+            "prediction_log_failed",
+            "Prediction rows whose log commit failed",
+            queue.failed,
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            lookups,
+        }
+    }
+
+    pub fn observe(&self, route: &str, model: &str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("model", model.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        self.latency
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("model", model.to_string()),
+            ])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn lookups(&self, status: &[(String, Vec<LookupStatus>)]) {
+        for (group, outcomes) in status {
+            let mut counts = [0u64; 3];
+            for outcome in outcomes {
+                counts[match outcome {
+                    LookupStatus::Present => 0,
+                    LookupStatus::Missing => 1,
+                    LookupStatus::Expired => 2,
+                }] += 1;
+            }
+            for (outcome, count) in ["hit", "miss", "expired"].into_iter().zip(counts) {
+                if count > 0 {
+                    self.lookups
+                        .get_or_create(&vec![
+                            ("feature_group", group.clone()),
+                            ("outcome", outcome.to_string()),
+                        ])
+                        .inc_by(count);
+                }
+            }
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}

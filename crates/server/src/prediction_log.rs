@@ -1,0 +1,305 @@
+//! Prediction logging off the request path: each answered request is put on
+//! a bounded queue (never waited on: when it is full the rows are dropped
+//! and counted) and a writer task commits the queue in batches to one log
+//! feature group per model version, `{model}_log` version = model version.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{Field, Schema};
+use chrono::{DateTime, Utc};
+use sluice_featurestore::{FeatureStore, NoProgress};
+use sluice_pipelines::{ServingModel, MODEL_VERSION_COLUMN, PREDICTION_COLUMN};
+use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::metrics::QueueGauges;
+use crate::stopped_signal;
+use crate::{Error, Result};
+
+pub const REQUEST_ID_COLUMN: &str = "request_id";
+pub const ROW_COLUMN: &str = "row";
+pub const LOGGED_AT_COLUMN: &str = "logged_at";
+pub const TRANSFORMED_COLUMN: &str = "transformed";
+
+/// Rows that make the writer commit before its next tick.
+const COMMIT_ROWS: usize = 50_000;
+
+/// One answered request.
+pub struct LogEntry {
+    pub model: Arc<ServingModel>,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+    /// The view's keys, typed.
+    pub keys: RecordBatch,
+    /// The untransformed features the model read.
+    pub features: RecordBatch,
+    /// The estimator's input, row-major.
+    pub transformed: Vec<f64>,
+    pub predictions: Vec<f64>,
+}
+
+pub struct PredictionLog {
+    sender: mpsc::Sender<LogEntry>,
+    gauges: QueueGauges,
+}
+
+impl PredictionLog {
+    /// Starts the writer; it commits every `flush`, and once more when `stopped` turns true.
+    pub fn start(
+        store: Arc<FeatureStore>,
+        capacity: usize,
+        flush: Duration,
+        stopped: watch::Receiver<bool>,
+    ) -> (Self, JoinHandle<Result<()>>) {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let gauges = QueueGauges::default();
+        let writer = Writer {
+            store,
+            gauges: gauges.clone(),
+            registered: HashSet::new(),
+        };
+        let task = tokio::spawn(writer.run(receiver, flush, stopped));
+        (Self { sender, gauges }, task)
+    }
+
+    pub fn queue_gauges(&self) -> QueueGauges {
+        self.gauges.clone()
+    }
+
+    /// Queues an entry without waiting; a full queue drops it and counts its rows.
+    pub fn submit(&self, entry: LogEntry) {
+        let rows = entry.predictions.len() as u64;
+        match self.sender.try_send(entry) {
+            Ok(()) => {
+                self.gauges.depth.inc();
+            }
+            Err(_) => {
+                self.gauges.dropped.inc_by(rows);
+            }
+        }
+    }
+}
+
+struct Writer {
+    store: Arc<FeatureStore>,
+    gauges: QueueGauges,
+    registered: HashSet<String>,
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        mut receiver: mpsc::Receiver<LogEntry>,
+        flush: Duration,
+        mut stopped: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let mut ticks = tokio::time::interval(flush);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending: Vec<LogEntry> = Vec::new();
+        let mut pending_rows = 0;
+        loop {
+            tokio::select! {
+                entry = receiver.recv() => match entry {
+                    Some(entry) => {
+                        self.gauges.depth.dec();
+                        pending_rows += entry.predictions.len();
+                        pending.push(entry);
+                        if pending_rows >= COMMIT_ROWS {
+                            self.commit(std::mem::take(&mut pending)).await;
+                            pending_rows = 0;
+                        }
+                    }
+                    None => break,
+                },
+                _ = ticks.tick() => {
+                    self.commit(std::mem::take(&mut pending)).await;
+                    pending_rows = 0;
+                }
+                _ = stopped_signal(&mut stopped) => {
+                    while let Ok(entry) = receiver.try_recv() {
+                        self.gauges.depth.dec();
+                        pending.push(entry);
+                    }
+                    break;
+                }
+            }
+        }
+        self.commit(pending).await;
+        Ok(())
+    }
+
+    /// Commits each model version's entries; a failure is logged and counted, never fatal to serving.
+    async fn commit(&mut self, entries: Vec<LogEntry>) {
+        let mut by_model: BTreeMap<String, Vec<LogEntry>> = BTreeMap::new();
+        for entry in entries {
+            by_model.entry(entry.model.label()).or_default().push(entry);
+        }
+        for (label, entries) in by_model {
+            let rows: usize = entries.iter().map(|e| e.predictions.len()).sum();
+            match self.commit_model(&entries).await {
+                Ok(()) => {
+                    self.gauges.written.inc_by(rows as u64);
+                }
+                Err(e) => {
+                    tracing::error!("logging {rows} prediction(s) of {label} failed: {e}");
+                    self.gauges.failed.inc_by(rows as u64);
+                }
+            }
+        }
+    }
+
+    async fn commit_model(&mut self, entries: &[LogEntry]) -> Result<()> {
+        let model = &entries[0].model;
+        let spec = log_group_spec(model);
+        let group = if self.registered.contains(&model.label()) {
+            self.store
+                .feature_group(&sluice_types::NameRef {
+                    name: spec.name.clone(),
+                    version: Some(spec.version),
+                })
+                .await?
+        } else {
+            let group = self.store.ensure_feature_group(spec).await?;
+            self.registered.insert(model.label());
+            group
+        };
+        let batch = log_batch(model, entries)?;
+        group
+            .ingest_batches([batch], "prediction log", &NoProgress)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The log feature group of a model: `{model}_log`.
+pub fn log_group_name(model: &str) -> String {
+    format!("{model}_log")
+}
+
+/// Keyed by request id and row, timed by when the prediction was made:
+/// the view's keys, the raw features the model read, the transformed
+/// vector (a JSON array) and the prediction.
+pub fn log_group_spec(model: &ServingModel) -> FeatureGroupSpec {
+    let mut columns = vec![
+        ColumnSpec::new(REQUEST_ID_COLUMN, ColumnType::String),
+        ColumnSpec::new(ROW_COLUMN, ColumnType::Int64),
+        ColumnSpec::new(LOGGED_AT_COLUMN, ColumnType::Timestamp),
+        ColumnSpec::new(MODEL_VERSION_COLUMN, ColumnType::Int64),
+    ];
+    columns.extend(model.view.key_columns());
+    let available = model.view.feature_columns();
+    for name in model.artefact.preprocessor.features() {
+        let column_type = available
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(ColumnType::Float64, |c| c.column_type);
+        columns.push(ColumnSpec::new(&name, column_type).nullable());
+    }
+    columns.push(ColumnSpec::new(TRANSFORMED_COLUMN, ColumnType::String));
+    columns.push(ColumnSpec::new(PREDICTION_COLUMN, ColumnType::Float64).nullable());
+    FeatureGroupSpec {
+        name: log_group_name(model.name()),
+        version: model.version(),
+        primary_key: vec![REQUEST_ID_COLUMN.into(), ROW_COLUMN.into()],
+        event_time: Some(LOGGED_AT_COLUMN.into()),
+        online: false,
+        ttl: None,
+        description: format!("online predictions of model {}", model.label()),
+        columns,
+    }
+}
+
+fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> {
+    let fail =
+        |e: arrow::error::ArrowError| Error::Internal(format!("building the log batch: {e}"));
+    let mut request_ids = Vec::new();
+    let mut rows = Vec::new();
+    let mut times = Vec::new();
+    let mut transformed = Vec::new();
+    let mut predictions = Vec::new();
+    for entry in entries {
+        let n = entry.predictions.len();
+        let width = entry.transformed.len() / n.max(1);
+        for i in 0..n {
+            request_ids.push(entry.request_id.as_str());
+            rows.push(i as i64);
+            times.push(entry.at.timestamp_micros());
+            let vector: Vec<serde_json::Value> = entry.transformed[i * width..(i + 1) * width]
+                .iter()
+                .map(|v| crate::json_values::float(*v))
+                .collect();
+            transformed.push(serde_json::Value::Array(vector).to_string());
+        }
+        predictions.extend_from_slice(&entry.predictions);
+    }
+    let total = predictions.len();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut push = |field: Field, column: ArrayRef| {
+        fields.push(field);
+        columns.push(column);
+    };
+    push(
+        Field::new(REQUEST_ID_COLUMN, arrow::datatypes::DataType::Utf8, false),
+        Arc::new(StringArray::from(request_ids)),
+    );
+    push(
+        Field::new(ROW_COLUMN, arrow::datatypes::DataType::Int64, false),
+        Arc::new(Int64Array::from(rows)),
+    );
+    push(
+        Field::new(LOGGED_AT_COLUMN, ColumnType::Timestamp.arrow_type(), false),
+        Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
+    );
+    push(
+        Field::new(
+            MODEL_VERSION_COLUMN,
+            arrow::datatypes::DataType::Int64,
+            false,
+        ),
+        Arc::new(Int64Array::from_value(i64::from(model.version()), total)),
+    );
+    let key_names: Vec<String> = model
+        .view
+        .key_columns()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let feature_names = model.artefact.preprocessor.features();
+    for (names, batch_of) in [
+        (
+            &key_names,
+            (|e: &LogEntry| &e.keys) as fn(&LogEntry) -> &RecordBatch,
+        ),
+        (&feature_names, |e: &LogEntry| &e.features),
+    ] {
+        for name in names {
+            let parts = entries
+                .iter()
+                .map(|e| {
+                    batch_of(e).column_by_name(name).ok_or_else(|| {
+                        Error::Internal(format!("the logged rows lack column '{name}'"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+            let column = arrow::compute::concat(&refs).map_err(fail)?;
+            push(Field::new(name, column.data_type().clone(), true), column);
+        }
+    }
+    push(
+        Field::new(TRANSFORMED_COLUMN, arrow::datatypes::DataType::Utf8, false),
+        Arc::new(StringArray::from(transformed)),
+    );
+    push(
+        Field::new(PREDICTION_COLUMN, arrow::datatypes::DataType::Float64, true),
+        Arc::new(Float64Array::from(predictions)),
+    );
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(fail)
+}

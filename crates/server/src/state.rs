@@ -1,0 +1,251 @@
+//! What the handlers share: the store, the models being served (reloaded
+//! in the background so alias changes need no restart), resolved feature
+//! views, metrics, the prediction log and the API keys.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sluice_featurestore::{FeatureStore, ModelRecord, ResolvedView};
+use sluice_pipelines::ServingModel;
+use sluice_types::config::ServerConfig;
+use sluice_types::NameRef;
+use tokio::sync::watch;
+
+use crate::auth::ApiKeys;
+use crate::metrics::Metrics;
+use crate::prediction_log::PredictionLog;
+use crate::stopped_signal;
+use crate::{Error, Result};
+
+/// The alias `/v2/models/{name}` answers with when it is set.
+pub const DEFAULT_ALIAS: &str = "production";
+
+#[derive(Default)]
+pub struct ModelTable {
+    pub versions: BTreeMap<String, BTreeMap<u32, Arc<ServingModel>>>,
+    /// Per name, the version served without `/versions/{v}`.
+    pub default: BTreeMap<String, u32>,
+}
+
+impl ModelTable {
+    /// The named model at `version`, or at its default version.
+    pub fn get(&self, name: &str, version: Option<u32>) -> Result<Arc<ServingModel>> {
+        let versions = self.versions.get(name).ok_or_else(|| {
+            Error::NotFound(format!(
+                "model '{name}' is not served (served: {}); give it an alias or list it under [server] models",
+                self.names()
+            ))
+        })?;
+        let version = version.unwrap_or(self.default[name]);
+        versions.get(&version).cloned().ok_or_else(|| {
+            Error::NotFound(format!(
+                "model '{name}' version {version} is not served (served versions: {})",
+                versions
+                    .keys()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    fn names(&self) -> String {
+        if self.versions.is_empty() {
+            return "none".into();
+        }
+        self.versions.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn served(&self) -> impl Iterator<Item = &Arc<ServingModel>> {
+        self.versions.values().flat_map(|v| v.values())
+    }
+}
+
+pub struct AppState {
+    pub store: Arc<FeatureStore>,
+    pub config: ServerConfig,
+    pub auth: ApiKeys,
+    pub metrics: Metrics,
+    pub log: PredictionLog,
+    models: RwLock<Arc<ModelTable>>,
+    views: RwLock<HashMap<(String, u32), Arc<ResolvedView>>>,
+}
+
+impl AppState {
+    pub async fn new(
+        store: Arc<FeatureStore>,
+        config: ServerConfig,
+        auth: ApiKeys,
+        log: PredictionLog,
+    ) -> Result<Self> {
+        let table = load_models(&store, &config.models, &ModelTable::default(), true).await?;
+        let metrics = Metrics::new(log.queue_gauges());
+        Ok(Self {
+            store,
+            config,
+            auth,
+            metrics,
+            log,
+            models: RwLock::new(Arc::new(table)),
+            views: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn models(&self) -> Arc<ModelTable> {
+        self.models.read().expect("model table lock").clone()
+    }
+
+    /// A feature view version, resolved on first use and kept.
+    pub async fn view(&self, name: &str, version: u32) -> Result<Arc<ResolvedView>> {
+        let key = (name.to_string(), version);
+        if let Some(view) = self.views.read().expect("view cache lock").get(&key) {
+            return Ok(view.clone());
+        }
+        let resolved = self
+            .store
+            .feature_view(&NameRef {
+                name: name.to_string(),
+                version: Some(version),
+            })
+            .await
+            .map_err(|e| match e {
+                sluice_featurestore::Error::Catalog(c) if c.is_user_error() => {
+                    Error::NotFound(c.to_string())
+                }
+                other => other.into(),
+            })?
+            .resolved();
+        let resolved = Arc::new(resolved);
+        self.views
+            .write()
+            .expect("view cache lock")
+            .insert(key, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// What the server tells its operator at start-up.
+    pub fn banner(&self, addr: SocketAddr) -> Vec<String> {
+        let mut lines = vec![format!("sluice serve listening on http://{addr}")];
+        let table = self.models();
+        if table.versions.is_empty() {
+            lines.push(
+                "serving no models (give one an alias with `sluice models alias NAME@production V`); feature vectors are served".into(),
+            );
+        }
+        for (name, versions) in &table.versions {
+            lines.push(format!(
+                "model {name}: versions {} (default {})",
+                versions
+                    .keys()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                table.default[name]
+            ));
+        }
+        if self.auth.is_open() {
+            lines.push(
+                "WARNING: no API keys configured ([[server.api_keys]] in sluice.toml): every route is open to anyone who can reach this port".into(),
+            );
+        }
+        lines
+    }
+}
+
+/// Reloads the model table every `every`, so alias changes and new versions are served without a restart.
+pub async fn refresh_loop(
+    state: Arc<AppState>,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped_signal(&mut stopped) => return,
+        }
+        let previous = state.models();
+        match load_models(&state.store, &state.config.models, &previous, false).await {
+            Ok(table) => *state.models.write().expect("model table lock") = Arc::new(table),
+            Err(e) => tracing::warn!("could not reload the served models: {e}"),
+        }
+    }
+}
+
+/// The models to serve: every version with an alias, and those the config
+/// lists. Loaded models are reused from `previous` (artefacts are immutable).
+/// At start-up (`strict`) a model that cannot be loaded is an error; later
+/// it is logged and the previous table's copy, if any, kept.
+async fn load_models(
+    store: &FeatureStore,
+    listed: &[String],
+    previous: &ModelTable,
+    strict: bool,
+) -> Result<ModelTable> {
+    let records = store
+        .catalog()
+        .models()
+        .await
+        .map_err(sluice_featurestore::Error::from)?;
+    let mut wanted: Vec<&ModelRecord> = records.iter().filter(|r| !r.aliases.is_empty()).collect();
+    for text in listed {
+        let name =
+            NameRef::parse(text).map_err(|e| Error::Config(format!("server.models: {e}")))?;
+        let chosen = records
+            .iter()
+            .filter(|r| r.spec.name == name.name && name.version.is_none_or(|v| v == r.version))
+            .max_by_key(|r| r.version)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "server.models names '{text}', which is not registered"
+                ))
+            })?;
+        wanted.push(chosen);
+    }
+    let mut table = ModelTable::default();
+    for record in wanted {
+        let name = &record.spec.name;
+        let reused = previous
+            .versions
+            .get(name)
+            .and_then(|v| v.get(&record.version))
+            .cloned();
+        let model = match reused {
+            Some(model) => model,
+            None => match ServingModel::load(store, record.clone()).await {
+                Ok(model) => Arc::new(model),
+                Err(e) if strict => {
+                    return Err(Error::Config(format!(
+                        "model {name}:{} cannot be served: {e}",
+                        record.version
+                    )))
+                }
+                Err(e) => {
+                    tracing::warn!("model {name}:{} cannot be served: {e}", record.version);
+                    continue;
+                }
+            },
+        };
+        table
+            .versions
+            .entry(name.clone())
+            .or_default()
+            .insert(record.version, model);
+        if record.aliases.iter().any(|a| a == DEFAULT_ALIAS) {
+            table.default.insert(name.clone(), record.version);
+        }
+    }
+    for (name, versions) in &table.versions {
+        if !table.default.contains_key(name) {
+            let latest = *versions
+                .keys()
+                .next_back()
+                .expect("a served name has a version");
+            table.default.insert(name.clone(), latest);
+        }
+    }
+    Ok(table)
+}

@@ -1,0 +1,848 @@
+//! The online server through real HTTP on 127.0.0.1: feature vectors and
+//! predictions equal batch ones, the Open Inference Protocol's routes and
+//! shapes, API keys, malformed requests, push ingestion, the prediction log
+//! and alias changes picked up without a restart.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{
+    Array, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
+use futures::TryStreamExt;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use sluice_featurestore::{FeatureStore, NoProgress, ReadAt, TrainingDataOptions};
+use sluice_pipelines::{predict, train, PredictInput, PredictOptions, TrainOptions};
+use sluice_server::RunningServer;
+use sluice_types::config::{ApiKeyConfig, ServerConfig};
+use sluice_types::{NameRef, Split};
+
+const DEFINITIONS: &str = r#"
+[[feature_group]]
+name = "labels"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+online = false
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "is_fraud", type = "bool" },
+]
+
+[[feature_group]]
+name = "activity"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+online = true
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount", type = "float64" },
+  { name = "merchant", type = "string" },
+  { name = "tx_count", type = "int64", nullable = true },
+]
+
+[[feature_view]]
+name = "fraud"
+version = 1
+spine = "labels:1"
+labels = ["is_fraud"]
+joins = [{ feature_group = "activity:1", on = ["card_id"], select = ["amount", "merchant", "tx_count"] }]
+transforms = { amount = "standard_scaler", merchant = "one_hot_encoder", tx_count = "impute_mean" }
+"#;
+
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600_000_000;
+const CARDS: i64 = 2_000;
+
+fn utc(values: Vec<i64>) -> Arc<TimestampMicrosecondArray> {
+    Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+}
+
+fn timestamp_field(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )
+}
+
+/// A project with two trained versions of model `fraud`: 1 logistic
+/// regression (aliased `production`), 2 GBDT.
+async fn project() -> (tempfile::TempDir, Arc<FeatureStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    FeatureStore::init(dir.path()).unwrap();
+    std::fs::write(dir.path().join("features/example.toml"), DEFINITIONS).unwrap();
+    let store = FeatureStore::open(dir.path()).await.unwrap();
+    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let merchants = ["grocery", "fuel", "online", "travel"];
+    let (mut amounts, mut chosen, mut counts, mut fraud) = (vec![], vec![], vec![], vec![]);
+    for card in 0..CARDS {
+        let amount: f64 = rng.random_range(1.0..1_000.0);
+        let merchant = merchants[rng.random_range(0..4)];
+        let risk = (amount / 1_000.0) * if merchant == "online" { 0.9 } else { 0.2 };
+        fraud.push(rng.random_range(0.0..1.0) < risk);
+        amounts.push(amount);
+        chosen.push(merchant);
+        counts.push((card % 7 != 0).then_some(card % 13));
+    }
+    let cards: Vec<i64> = (0..CARDS).collect();
+    let activity = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("card_id", DataType::Int64, false),
+            timestamp_field("ts"),
+            Field::new("amount", DataType::Float64, false),
+            Field::new("merchant", DataType::Utf8, false),
+            Field::new("tx_count", DataType::Int64, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(cards.clone())),
+            utc(vec![T0; CARDS as usize]),
+            Arc::new(Float64Array::from(amounts)),
+            Arc::new(StringArray::from(chosen)),
+            Arc::new(Int64Array::from(counts)),
+        ],
+    )
+    .unwrap();
+    let labels = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("card_id", DataType::Int64, false),
+            timestamp_field("ts"),
+            Field::new("is_fraud", DataType::Boolean, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(cards)),
+            utc(vec![T0 + 1_000_000; CARDS as usize]),
+            Arc::new(BooleanArray::from(fraud)),
+        ],
+    )
+    .unwrap();
+    for (group, batch) in [("activity", activity), ("labels", labels)] {
+        store
+            .feature_group(&NameRef::parse(group).unwrap())
+            .await
+            .unwrap()
+            .ingest_batches([batch], "test", &NoProgress)
+            .await
+            .unwrap();
+    }
+    let view = store
+        .feature_view(&NameRef::parse("fraud").unwrap())
+        .await
+        .unwrap();
+    view.create_training_data(&TrainingDataOptions {
+        start: None,
+        end: None,
+        split: Split::parse("random:0.75:1").unwrap(),
+    })
+    .await
+    .unwrap();
+    for algorithm in ["logistic_regression", "gbdt_classifier"] {
+        let options = TrainOptions {
+            feature_view: NameRef::parse("fraud").unwrap(),
+            training_dataset: 1,
+            algorithm: algorithm.into(),
+            params: Default::default(),
+            model: "fraud".into(),
+            description: String::new(),
+        };
+        train(&store, &options, &NoProgress).await.unwrap();
+    }
+    store
+        .catalog()
+        .set_alias("fraud", "production", 1)
+        .await
+        .unwrap();
+    (dir, Arc::new(store))
+}
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        models: vec!["fraud:2".into()],
+        refresh: "100ms".into(),
+        log_flush: "100ms".into(),
+        ..ServerConfig::default()
+    }
+}
+
+async fn start(store: &Arc<FeatureStore>, config: ServerConfig) -> (RunningServer, String) {
+    let server = sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    (server, base)
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    call(client, reqwest::Method::POST, url, Some(&body.to_string())).await
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    call(client, reqwest::Method::GET, url, None).await
+}
+
+fn infer_body(cards: &[i64]) -> Value {
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "inputs": [{ "name": "card_id", "shape": [cards.len()], "datatype": "INT64", "data": cards }],
+    })
+}
+
+fn floats(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_vectors_and_predictions_equal_batch_ones() {
+    let (_dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    // Unordered, repeated and unknown keys: answers keep request order.
+    let cards: Vec<i64> = vec![17, 3, 1_999, 3, 0, 7, 123_456];
+    let (status, answer) = post(
+        &client,
+        &format!("{base}/v1/feature-views/fraud/1/vectors"),
+        &json!({ "entities": { "card_id": cards } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["features"],
+        json!(["amount", "merchant", "tx_count"])
+    );
+    assert_eq!(answer["groups"], json!(["activity:1"]));
+
+    let now = chrono::Utc::now().to_rfc3339();
+    let keys = vec![(
+        "card_id".to_string(),
+        cards.iter().map(i64::to_string).collect::<Vec<_>>(),
+    )];
+    let view = store
+        .feature_view(&NameRef::parse("fraud:1").unwrap())
+        .await
+        .unwrap();
+    let batch = view.features_as_of(&keys, &now).await.unwrap();
+    let amount = batch
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let merchant = batch.column_by_name("merchant").unwrap().as_string::<i32>();
+    let count = batch
+        .column_by_name("tx_count")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    for (row, vector) in answer["vectors"].as_array().unwrap().iter().enumerate() {
+        let expected = if amount.is_null(row) {
+            json!([null, null, null])
+        } else {
+            json!([
+                amount.value(row),
+                merchant.value(row),
+                if count.is_null(row) {
+                    Value::Null
+                } else {
+                    json!(count.value(row))
+                }
+            ])
+        };
+        assert_eq!(vector, &expected, "card {}", cards[row]);
+        let present = if cards[row] < CARDS {
+            "PRESENT"
+        } else {
+            "MISSING"
+        };
+        assert_eq!(
+            answer["status"][row],
+            json!([present]),
+            "card {}",
+            cards[row]
+        );
+    }
+
+    // Predictions: the GBDT version (takes missing values) against batch inference as of now.
+    let known: Vec<i64> = cards.iter().copied().filter(|c| *c < CARDS).collect();
+    let (status, answer) = post(
+        &client,
+        &format!("{base}/v2/models/fraud/versions/2/infer"),
+        &infer_body(&known),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["model_name"], "fraud");
+    assert_eq!(answer["model_version"], "2");
+    assert!(
+        answer["id"].as_str().is_some_and(|id| id.len() == 36),
+        "{answer}"
+    );
+    assert_eq!(answer["outputs"][0]["name"], "prediction");
+    assert_eq!(answer["outputs"][0]["datatype"], "FP64");
+    assert_eq!(answer["outputs"][0]["shape"], json!([known.len()]));
+    let online = floats(&answer["outputs"][0]["data"]);
+    for model in ["fraud:2", "fraud@production"] {
+        let (_, batch) = predict(
+            &store,
+            &PredictOptions {
+                model: model.into(),
+                input: PredictInput::AsOf {
+                    at: now.clone(),
+                    keys: vec![("card_id".into(), known.iter().map(i64::to_string).collect())],
+                },
+                to_feature_group: None,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        let offline: Vec<f64> = batch
+            .column_by_name("prediction")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec();
+        let served = if model == "fraud:2" {
+            online.clone()
+        } else {
+            // No version in the path: the production alias (version 1).
+            let (status, answer) = post(
+                &client,
+                &format!("{base}/v2/models/fraud/infer"),
+                &infer_body(&known),
+            )
+            .await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["model_version"], "1");
+            floats(&answer["outputs"][0]["data"])
+        };
+        assert_eq!(served.len(), offline.len());
+        for (a, b) in served.iter().zip(&offline) {
+            assert!((a - b).abs() <= 1e-9, "{model}: online {a} batch {b}");
+        }
+    }
+
+    // A passed value replaces the looked-up one, as a batch row with that value would.
+    let (status, answer) = post(
+        &client,
+        &format!("{base}/v2/models/fraud/versions/2/infer"),
+        &json!({ "inputs": [
+            { "name": "card_id", "shape": [2], "datatype": "INT64", "data": [3, 5] },
+            { "name": "amount", "shape": [2, 1], "datatype": "FP64", "data": [[999.0], [1.0]] },
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let passed = floats(&answer["outputs"][0]["data"]);
+    let (status, plain) = post(
+        &client,
+        &format!("{base}/v2/models/fraud/versions/2/infer"),
+        &infer_body(&[3, 5]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_ne!(passed, floats(&plain["outputs"][0]["data"]));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_routes_and_malformed_requests() {
+    let (_dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    for (path, key) in [
+        ("/v2/health/live", "live"),
+        ("/v2/health/ready", "ready"),
+        ("/v2/models/fraud/ready", "ready"),
+        ("/v2/models/fraud/versions/2/ready", "ready"),
+    ] {
+        let (status, answer) = get(&client, &format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(answer[key], true, "{path}: {answer}");
+    }
+    let (status, answer) = get(&client, &format!("{base}/health")).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("ok")));
+    let (status, answer) = get(&client, &format!("{base}/v2")).await;
+    assert_eq!((status, answer["name"].as_str()), (200, Some("sluice")));
+    assert!(answer["extensions"].is_array());
+
+    let (status, answer) = get(&client, &format!("{base}/v2/models/fraud")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["name"], "fraud");
+    assert_eq!(answer["versions"], json!(["1", "2"]));
+    assert_eq!(
+        answer["inputs"],
+        json!([{ "name": "card_id", "datatype": "INT64", "shape": [-1] }])
+    );
+    assert_eq!(
+        answer["outputs"],
+        json!([{ "name": "prediction", "datatype": "FP64", "shape": [-1] }])
+    );
+    let (status, answer) = get(&client, &format!("{base}/v2/models/fraud/versions/2")).await;
+    assert_eq!((status, answer["versions"].clone()), (200, json!(["2"])));
+
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+    let card = |data: Value, datatype: &str, shape: Value| json!({ "inputs": [{ "name": "card_id", "shape": shape, "datatype": datatype, "data": data }] });
+    let cases: Vec<(String, String, u16, &str)> = vec![
+        (format!("{base}/v2/models/nope/infer"), infer_body(&[1]).to_string(), 404, "nope"),
+        (format!("{base}/v2/models/fraud/versions/9/infer"), infer_body(&[1]).to_string(), 404, "version 9"),
+        (format!("{base}/v2/models/fraud/versions/x/infer"), infer_body(&[1]).to_string(), 400, "'x'"),
+        (infer.clone(), "{not json".into(), 400, "malformed"),
+        (infer.clone(), "[]".into(), 400, "malformed"),
+        (infer.clone(), json!({ "inputs": [] }).to_string(), 400, "no inputs"),
+        (infer.clone(), card(json!(["a"]), "INT64", json!([1])).to_string(), 400, "INT64"),
+        (infer.clone(), card(json!([1, 2]), "INT64", json!([3])).to_string(), 400, "shape"),
+        (infer.clone(), card(json!([1, 2]), "INT64", json!([1, 2])).to_string(), 400, "one value per row"),
+        (infer.clone(), card(json!([1]), "COMPLEX", json!([1])).to_string(), 400, "COMPLEX"),
+        (infer.clone(), card(json!([null]), "INT64", json!([1])).to_string(), 400, "card_id"),
+        (infer.clone(), card(json!(["12x"]), "BYTES", json!([1])).to_string(), 400, "card_id"),
+        (
+            infer.clone(),
+            json!({ "inputs": [{ "name": "merchant", "shape": [1], "datatype": "BYTES", "data": ["x"] }] }).to_string(),
+            400,
+            "lacks key 'card_id'",
+        ),
+        (
+            infer.clone(),
+            json!({ "inputs": [
+                { "name": "card_id", "shape": [1], "datatype": "INT64", "data": [1] },
+                { "name": "colour", "shape": [1], "datatype": "BYTES", "data": ["red"] },
+            ]}).to_string(),
+            400,
+            "unknown input 'colour'",
+        ),
+        (
+            infer.clone(),
+            json!({ "inputs": [
+                { "name": "card_id", "shape": [2], "datatype": "INT64", "data": [1, 2] },
+                { "name": "amount", "shape": [1], "datatype": "FP64", "data": [1.0] },
+            ]}).to_string(),
+            400,
+            "one value per row",
+        ),
+        (
+            infer.clone(),
+            json!({ "inputs": [{ "name": "card_id", "shape": [1], "datatype": "INT64", "data": [1] }],
+                    "outputs": [{ "name": "score" }] }).to_string(),
+            400,
+            "unknown output 'score'",
+        ),
+        (
+            format!("{base}/v1/feature-views/fraud/7/vectors"),
+            json!({ "entities": { "card_id": [1] } }).to_string(),
+            404,
+            "fraud",
+        ),
+        (
+            format!("{base}/v1/feature-views/fraud/1/vectors"),
+            json!({ "entities": { "card": [1] } }).to_string(),
+            400,
+            "'card'",
+        ),
+        (
+            format!("{base}/v1/feature-views/fraud/1/vectors"),
+            json!({ "keys": { "card_id": [1] } }).to_string(),
+            400,
+            "keys",
+        ),
+        (format!("{base}/v9/nothing"), "{}".into(), 404, "no route"),
+    ];
+    for (url, body, expected, mentions) in cases {
+        let (status, answer) = call(&client, reqwest::Method::POST, &url, Some(&body)).await;
+        assert_eq!(status, expected, "{url} {body}: {answer}");
+        let message = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{url}: {answer}"));
+        assert!(
+            message.contains(mentions),
+            "{url} {body}: '{message}' lacks '{mentions}'"
+        );
+    }
+    let (status, answer) = call(&client, reqwest::Method::DELETE, &infer, None).await;
+    assert_eq!(status, 405, "{answer}");
+    assert!(answer["error"].is_string());
+
+    // A linear model cannot take a missing feature: 422 naming it, not a wrong number.
+    let (status, answer) = post(
+        &client,
+        &format!("{base}/v2/models/fraud/versions/1/infer"),
+        &infer_body(&[123_456]),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("amount"),
+        "{answer}"
+    );
+
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"sluice_http_requests_total{route="/v2/models/{name}/versions/{version}/infer",model="fraud",status="400"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"sluice_online_lookups_total{feature_group="activity:1",outcome="miss"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_prediction_log_queue_depth"),
+        "{metrics}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_guard_reads_and_writes() {
+    let (_dir, store) = project().await;
+    let reader = "reader-key-0123456789";
+    let writer = "writer-key-0123456789";
+    let keyed = ServerConfig {
+        api_keys: vec![
+            ApiKeyConfig {
+                key: Some(reader.into()),
+                key_env: None,
+                scopes: vec!["read".into()],
+            },
+            ApiKeyConfig {
+                key: Some(writer.into()),
+                key_env: None,
+                scopes: vec!["read".into(), "write".into()],
+            },
+        ],
+        ..config()
+    };
+    let (server, base) = start(&store, keyed).await;
+    assert!(!server.banner.iter().any(|l| l.contains("WARNING")));
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/infer");
+    let push = format!("{base}/v1/feature-groups/activity/1/rows");
+    let row = json!({ "rows": [{ "card_id": 5, "ts": "2026-02-01T00:00:00Z", "amount": 12.5, "merchant": "fuel", "tx_count": 2 }] });
+    let send = |url: &str, key: Option<(&str, &str)>, body: &Value| {
+        let mut request = client.post(url).body(body.to_string());
+        if let Some((header, value)) = key {
+            request = request.header(header, value);
+        }
+        request.send()
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(
+        status(send(&infer, None, &infer_body(&[1])).await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(
+            send(
+                &infer,
+                Some(("authorization", "Bearer wrong-key-000000000")),
+                &infer_body(&[1])
+            )
+            .await
+            .unwrap()
+        ),
+        401
+    );
+    let bearer = format!("Bearer {reader}");
+    assert_eq!(
+        status(
+            send(&infer, Some(("authorization", &bearer)), &infer_body(&[1]))
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    let forbidden = send(&push, Some(("x-api-key", reader)), &row)
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status().as_u16(), 403);
+    let body: Value = forbidden.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("write"), "{body}");
+    assert_eq!(
+        status(
+            send(&push, Some(("x-api-key", writer)), &row)
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    // Health and metrics stay open for probes and scrapers.
+    assert_eq!(
+        get(&client, &format!("{base}/v2/health/ready")).await.0,
+        200
+    );
+    assert_eq!(get(&client, &format!("{base}/metrics")).await.0, 200);
+    server.stop().await.unwrap();
+
+    let (open, _) = start(&store, config()).await;
+    assert!(open
+        .banner
+        .iter()
+        .any(|l| l.contains("WARNING") && l.contains("open")));
+    open.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_rows_are_checked_like_ingest_and_served() {
+    let (_dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    let push = format!("{base}/v1/feature-groups/activity/1/rows");
+    let activity = store
+        .feature_group(&NameRef::parse("activity:1").unwrap())
+        .await
+        .unwrap();
+    let before = activity.count_rows().await.unwrap();
+    for (body, mentions) in [
+        (
+            json!({ "rows": [{ "card_id": 1, "ts": "2026-02-01T00:00:00Z", "amount": "lots", "merchant": "x" }] }),
+            "amount",
+        ),
+        (
+            json!({ "rows": [{ "card_id": null, "ts": "2026-02-01T00:00:00Z", "amount": 1.0, "merchant": "x" }] }),
+            "card_id",
+        ),
+        (
+            json!({ "rows": [{ "card_id": 1, "ts": "2026-02-01T00:00:00Z", "amount": 1.0, "merchant": "x", "colour": "red" }] }),
+            "colour",
+        ),
+        (
+            json!({ "rows": [
+            { "card_id": 1, "ts": "2026-02-01T00:00:00Z", "amount": 1.0, "merchant": "x" },
+            { "card_id": 2, "ts": "yesterday", "amount": 1.0, "merchant": "x" },
+        ] }),
+            "ts",
+        ),
+        (json!({ "rows": [] }), "no rows"),
+    ] {
+        let (status, answer) = post(&client, &push, &body).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains(mentions), "'{message}' lacks '{mentions}'");
+    }
+    assert_eq!(
+        activity.count_rows().await.unwrap(),
+        before,
+        "a rejected push wrote rows"
+    );
+    let (status, answer) = post(
+        &client,
+        &format!("{base}/v1/feature-groups/nope/1/rows"),
+        &json!({ "rows": [{}] }),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+
+    let (status, answer) = post(
+        &client,
+        &push,
+        &json!({ "rows": [{ "card_id": 42, "ts": "2026-03-01T00:00:00Z", "amount": 777.25, "merchant": "travel", "tx_count": null }] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["rows"], 1);
+    let (_, vectors) = post(
+        &client,
+        &format!("{base}/v1/feature-views/fraud/1/vectors"),
+        &json!({ "entities": { "card_id": [42] } }),
+    )
+    .await;
+    assert_eq!(vectors["vectors"], json!([[777.25, "travel", null]]));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predictions_are_logged_and_alias_changes_need_no_restart() {
+    let (_dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    let cards = [4i64, 8, 15, 16];
+    let (status, first) = post(
+        &client,
+        &format!("{base}/v2/models/fraud/infer"),
+        &infer_body(&cards),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["model_version"], "1");
+
+    store
+        .catalog()
+        .set_alias("fraud", "production", 2)
+        .await
+        .unwrap();
+    let mut switched = None;
+    for _ in 0..50 {
+        let (_, answer) = post(
+            &client,
+            &format!("{base}/v2/models/fraud/infer"),
+            &infer_body(&cards),
+        )
+        .await;
+        if answer["model_version"] == "2" {
+            switched = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = switched.expect("the alias change was not picked up within 5 s");
+    server.stop().await.unwrap();
+
+    // Stopping commits the log: one row per predicted key, per model version.
+    for (version, answer) in [(1u32, &first), (2, &second)] {
+        let group = store
+            .feature_group(&NameRef {
+                name: "fraud_log".into(),
+                version: Some(version),
+            })
+            .await
+            .unwrap();
+        let batches: Vec<RecordBatch> = group
+            .read(ReadAt::Latest, None)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let log = arrow::compute::concat_batches(&group.spec().arrow_schema(), &batches).unwrap();
+        let id = answer["id"].as_str().unwrap();
+        let ids = log.column_by_name("request_id").unwrap().as_string::<i32>();
+        let mine: Vec<usize> = (0..log.num_rows())
+            .filter(|i| ids.value(*i) == id)
+            .collect();
+        assert_eq!(mine.len(), cards.len(), "version {version}");
+        let rows = log
+            .column_by_name("row")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        let logged_cards = log
+            .column_by_name("card_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        let predictions = log
+            .column_by_name("prediction")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let served = floats(&answer["outputs"][0]["data"]);
+        for i in mine {
+            let row = rows.value(i) as usize;
+            assert_eq!(logged_cards.value(i), cards[row]);
+            assert_eq!(predictions.value(i), served[row]);
+            let transformed: Vec<f64> = serde_json::from_str(
+                log.column_by_name("transformed")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .value(i),
+            )
+            .unwrap();
+            // amount (scaled), four merchants one-hot, tx_count (imputed).
+            assert_eq!(transformed.len(), 6);
+            assert_eq!(transformed[1..5].iter().sum::<f64>(), 1.0);
+        }
+    }
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+    use sluice_server::parse_infer_request;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "[a-zA-Z0-9_ ]{0,8}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("inputs".to_string()),
+                        Just("name".to_string()),
+                        Just("shape".to_string()),
+                        Just("datatype".to_string()),
+                        Just("data".to_string()),
+                        Just("id".to_string()),
+                        Just("outputs".to_string()),
+                        Just("parameters".to_string()),
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_infer_request(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_and_accepted_columns_are_rectangular(value in json_value()) {
+            if let Ok((_, columns)) = parse_infer_request(value.to_string().as_bytes()) {
+                prop_assert!(!columns.is_empty());
+            }
+        }
+
+        #[test]
+        fn well_formed_tensors_parse_to_one_value_per_row(
+            data in prop::collection::vec(any::<i64>(), 1..20),
+            nested in any::<bool>(),
+        ) {
+            let (shape, values) = if nested {
+                (serde_json::json!([data.len(), 1]), serde_json::Value::from(data.iter().map(|v| serde_json::json!([v])).collect::<Vec<_>>()))
+            } else {
+                (serde_json::json!([data.len()]), serde_json::Value::from(data.clone()))
+            };
+            let body = serde_json::json!({ "inputs": [{ "name": "k", "shape": shape, "datatype": "INT64", "data": values }] });
+            let (_, columns) = parse_infer_request(body.to_string().as_bytes()).unwrap();
+            let expected: Vec<String> = data.iter().map(i64::to_string).collect();
+            prop_assert_eq!(&columns[0].1, &expected);
+        }
+    }
+}
