@@ -183,6 +183,20 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
     },
+    /// Compare the feature values the server logged with its predictions against
+    /// the offline store's point-in-time answer at each request's time.
+    SkewCheck {
+        /// NAME (latest version), NAME:VERSION or NAME@ALIAS.
+        model: String,
+        /// Requests logged at or after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// ... and before this.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
     /// The model registry: list, show, alias, best.
     Models {
         #[command(subcommand)]

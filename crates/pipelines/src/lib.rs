@@ -17,7 +17,9 @@ mod file_source;
 mod inference;
 mod json_messages;
 mod postgres_source;
+pub mod prediction_log;
 mod run_log;
+mod skew;
 mod sql_transform;
 mod stream_run;
 mod training;
@@ -29,5 +31,6 @@ pub use inference::{
     predict, resolve_model, PredictInput, PredictOptions, PredictReport, ServingModel,
     MODEL_COLUMN, MODEL_VERSION_COLUMN, PREDICTION_COLUMN,
 };
+pub use skew::{skew_check, GroupSkew, SkewExample, SkewReport};
 pub use stream_run::Freshness;
 pub use training::{load_artefact, train, TrainOptions, TrainReport, ALGORITHMS};

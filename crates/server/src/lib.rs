@@ -33,7 +33,6 @@ use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
 pub use kserve::{parse_infer_request, InferRequest};
-pub use prediction_log::{log_group_name, log_group_spec};
 
 /// A running server: where it listens, and how to stop it.
 pub struct RunningServer {

@@ -16,7 +16,7 @@ use futures::TryStreamExt;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sluice_featurestore::{FeatureStore, NoProgress, ReadAt, TrainingDataOptions};
-use sluice_pipelines::{predict, train, PredictInput, PredictOptions, TrainOptions};
+use sluice_pipelines::{predict, skew_check, train, PredictInput, PredictOptions, TrainOptions};
 use sluice_server::RunningServer;
 use sluice_types::config::{ApiKeyConfig, ServerConfig};
 use sluice_types::{NameRef, Split};
@@ -778,6 +778,52 @@ async fn predictions_are_logged_and_alias_changes_need_no_restart() {
             assert_eq!(transformed[1..5].iter().sum::<f64>(), 1.0);
         }
     }
+
+    // The logged vectors agree with the offline store at each request's time.
+    for model in ["fraud:1", "fraud:2"] {
+        let report = skew_check(&store, model, None, None).await.unwrap();
+        assert!(report.rows >= cards.len(), "{report:?}");
+        assert_eq!(report.mismatches, 0, "{report:?}");
+    }
+    // A value changed offline only (an event before the requests, that never
+    // reached the online store) shows up as skew on that card and feature.
+    let activity = store
+        .feature_group(&NameRef::parse("activity:1").unwrap())
+        .await
+        .unwrap();
+    let changed = RecordBatch::try_new(
+        activity.spec().arrow_schema(),
+        vec![
+            Arc::new(Int64Array::from(vec![8])),
+            utc(vec![T0 + 1_000_000]),
+            Arc::new(Float64Array::from(vec![0.5])),
+            Arc::new(StringArray::from(vec!["fuel"])),
+            Arc::new(Int64Array::from(vec![None::<i64>])),
+        ],
+    )
+    .unwrap();
+    activity
+        .commit_offline([changed], "skew test")
+        .await
+        .unwrap();
+    let report = skew_check(&store, "fraud:2", None, None).await.unwrap();
+    assert_eq!(report.feature_groups.len(), 1);
+    let group = &report.feature_groups[0];
+    assert_eq!(group.feature_group, "activity:1");
+    let logged_for_card_8 = report.rows / cards.len();
+    assert_eq!(
+        group.rows_mismatched as usize, logged_for_card_8,
+        "{report:?}"
+    );
+    assert_eq!(group.features["amount"] as usize, logged_for_card_8);
+    assert!(report
+        .examples
+        .iter()
+        .all(|e| e.keys == "card_id=8" && e.offline != e.online));
+    assert!(report
+        .examples
+        .iter()
+        .any(|e| e.feature == "amount" && e.offline == "0.5"));
 }
 
 mod fuzz {

@@ -54,6 +54,39 @@ pub async fn predict(
     Ok(())
 }
 
+pub async fn skew_check(
+    store: &FeatureStore,
+    model: &str,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    json: bool,
+) -> Result<()> {
+    let report = sluice_pipelines::skew_check(store, model, from, to).await?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "{}:{}: {} logged row(s) from {} compared with the offline store: {} mismatching value(s)",
+        report.model, report.version, report.rows, report.log_group, report.mismatches
+    );
+    for group in &report.feature_groups {
+        println!(
+            "  {}: {} row(s) differ",
+            group.feature_group, group.rows_mismatched
+        );
+        for (feature, count) in group.features.iter().filter(|(_, c)| **c > 0) {
+            println!("    {feature}: {count}");
+        }
+    }
+    for e in &report.examples {
+        println!(
+            "  e.g. request {} row {} ({}) at {}: {} online {} offline {}",
+            e.request_id, e.row, e.keys, e.logged_at, e.feature, e.online, e.offline
+        );
+    }
+    Ok(())
+}
+
 pub async fn serve(project: &Path, host: IpAddr, port: Option<u16>) -> Result<()> {
     let config = ProjectConfig::load(project)?;
     let store = Arc::new(FeatureStore::open(project).await?);

@@ -161,6 +161,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             inference::predict(&open(project).await?, &options, out.as_deref(), json.json).await
         }
+        Command::SkewCheck {
+            model,
+            from,
+            to,
+            json,
+        } => {
+            let from = training_data::time("from", from.as_deref())?;
+            let to = training_data::time("to", to.as_deref())?;
+            inference::skew_check(&open(project).await?, &model, from, to, json.json).await
+        }
         Command::Serve { port, host } => inference::serve(project, host, port).await,
         Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
