@@ -217,14 +217,21 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
-    /// Run the end-to-end demo on the embedded stores.
+    /// The whole loop on the embedded stores: feature pipelines, training data,
+    /// two models, batch inference and the online server, on generated card data.
     Quickstart {
         /// Where to create the demo project.
         #[arg(long, default_value = "sluice-quickstart")]
         dir: PathBuf,
-        /// Rows of generated transactions to ingest.
-        #[arg(long, default_value_t = 200_000)]
-        rows: usize,
+        /// Generated card transactions (about 0.5% fraud).
+        #[arg(long, default_value_t = 1_000_000)]
+        transactions: usize,
+        /// Distinct cards.
+        #[arg(long, default_value_t = 20_000)]
+        cards: i64,
+        /// Replace an earlier quickstart in --dir.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a seeded, transactions-like data set (the quickstart's and benchmarks' data).
     Generate(GenerateArgs),
@@ -339,6 +346,26 @@ pub enum BenchWhat {
     Aggregate(AggregateBenchArgs),
     /// Publish to NATS JetStream at a fixed rate while a streaming pipeline runs; event-to-online latency.
     Stream(StreamBenchArgs),
+    /// Load the online server with wrk: feature vectors (1 and 100 keys x 50 features) and GBDT predictions.
+    Serve(ServeBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeBenchArgs {
+    /// Keys in the online store.
+    #[arg(long, default_value_t = 100_000)]
+    pub keys: i64,
+    /// Seconds per wrk run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Connections of the throughput runs (each scenario also runs with 1).
+    #[arg(long, default_value_t = 32)]
+    pub connections: u32,
+    /// Where to build the benchmark project (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: Json,
 }
 
 #[derive(Debug, Args)]

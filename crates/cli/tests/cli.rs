@@ -148,6 +148,14 @@ fn init_refuses_to_overwrite_and_every_command_has_help() {
         "quickstart",
         "generate",
         "bench",
+        "features",
+        "training-data",
+        "run",
+        "train",
+        "models",
+        "predict",
+        "serve",
+        "skew-check",
     ] {
         let out = project.run(&[command, "--help"]);
         assert!(out.status.success(), "{command} --help");
@@ -1137,4 +1145,87 @@ fn golden_point_in_time_join() {
         "card_id=1",
     ]);
     assert!(err.contains("'m'"), "{err}");
+}
+
+#[test]
+fn quickstart_runs_the_whole_loop_and_guards_its_folder() {
+    let scratch = Project::new();
+    let dir = scratch.path("qs");
+    let dir_text = dir.display().to_string();
+    let args = [
+        "quickstart",
+        "--dir",
+        &dir_text,
+        "--transactions",
+        "40000",
+        "--cards",
+        "1500",
+    ];
+    let stdout = scratch.ok(&args);
+    assert!(stdout.contains("online = batch for 200 cards"), "{stdout}");
+
+    let in_qs = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--project")
+            .arg(&dir)
+            .args(extra)
+            .env_remove("SLUICE_PROJECT")
+            .output()
+            .unwrap()
+    };
+    let json = |extra: &[&str]| -> Value {
+        let mut all = extra.to_vec();
+        all.push("--json");
+        let out = in_qs(&all);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let groups: Vec<String> = json(&["list", "feature-groups"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_string())
+        .collect();
+    for expected in [
+        "card_activity",
+        "card_profile",
+        "fraud_labels",
+        "fraud_predictions",
+        "fraud_log",
+    ] {
+        assert!(
+            groups.iter().any(|g| g == expected),
+            "{expected} missing from {groups:?}"
+        );
+    }
+    let models = json(&["models", "list"]);
+    let gbdt = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["algorithm"] == "gbdt_classifier")
+        .expect("a GBDT model");
+    let auc = gbdt["metrics"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.85, "GBDT test ROC AUC {auc}");
+    assert!(models
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["aliases"] == serde_json::json!(["production"])));
+    let skew = json(&["skew-check", "fraud@production"]);
+    assert_eq!(skew["mismatches"], 0, "{skew}");
+    assert_eq!(skew["rows"], 700, "{skew}");
+    let runs = json(&["list", "runs"]);
+    assert!(runs.as_array().unwrap().len() >= 3, "{runs}");
+
+    // A second run into the same folder needs --force; a foreign folder is refused.
+    let stderr = scratch.user_error(&args);
+    assert!(stderr.contains("--force"), "{stderr}");
+    let foreign = scratch.path("features").display().to_string();
+    let stderr = scratch.user_error(&["quickstart", "--dir", &foreign]);
+    assert!(stderr.contains("not made by the quickstart"), "{stderr}");
 }

@@ -4,6 +4,8 @@
 //! This crate owns synthetic data only. It must not depend on any Sluice
 //! layer, so that tests of every layer can use it.
 
+pub mod fraud;
+
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;

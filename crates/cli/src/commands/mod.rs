@@ -3,6 +3,7 @@
 mod bench;
 mod bench_aggregate;
 mod bench_join;
+mod bench_serve;
 mod bench_stream;
 mod describe;
 mod feature_data;
@@ -192,13 +193,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
-        Command::Quickstart { dir, rows } => quickstart::run(&dir, rows).await,
+        Command::Quickstart {
+            dir,
+            transactions,
+            cards,
+            force,
+        } => {
+            quickstart::run(&quickstart::QuickstartOptions {
+                dir: &dir,
+                transactions,
+                cards,
+                force,
+            })
+            .await
+        }
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => match what {
             BenchWhat::Ingest(args) => bench::run(&args).await,
             BenchWhat::Join(args) => bench_join::run(&args),
             BenchWhat::Aggregate(args) => bench_aggregate::run(&args),
             BenchWhat::Stream(args) => bench_stream::run(&args).await,
+            BenchWhat::Serve(args) => bench_serve::run(&args).await,
         },
     }
 }

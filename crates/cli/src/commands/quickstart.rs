@@ -1,202 +1,414 @@
-//! `quickstart`: the end-to-end demo on the embedded stores, checking its own results as it goes.
+//! `quickstart`: the whole loop on the embedded stores, in one command — a
+//! feature pipeline of window aggregations, a feature view and a training
+//! dataset, two models trained and the better one aliased, batch inference
+//! over the last day, and the online server answering over HTTP — checking
+//! its own results as it goes (online and batch predictions must agree).
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use arrow::array::{Array, Float64Array, RecordBatch};
-use chrono::Utc;
-use futures::TryStreamExt;
-use sluice_datagen::{
-    transactions, transactions_schema, write_batches, write_transactions, FileFormat,
-    TransactionsOptions,
+use arrow::array::AsArray;
+use arrow::datatypes::Float64Type;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sluice_datagen::fraud::{fraud_data, FraudOptions};
+use sluice_datagen::{write_batches, FileFormat};
+use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
+use sluice_pipelines::{
+    predict, run_pipeline, train, PredictInput, PredictOptions, RunOptions, TrainOptions,
 };
-use sluice_featurestore::{FeatureGroup, FeatureStore, ReadAt};
-use sluice_types::NameRef;
+use sluice_types::config::ServerConfig;
+use sluice_types::{NameRef, Split};
 
-use crate::output::user_error;
+use crate::commands::bench::percentiles;
+use crate::output::{user_error, write_stream};
 use crate::progress::Bar;
 
-/// Marks a directory as made by the quickstart, so that a re-run may replace it.
+/// Marks a directory as made by the quickstart, so that `--force` may replace it.
 const MARKER: &str = ".sluice/quickstart";
-const CORRECTIONS: usize = 500;
-const LATE_EVENTS: usize = 500;
+const DEFINITIONS: &str = include_str!("quickstart_definitions.toml");
+const DAYS: i64 = 60;
+/// Days at the end held out as the test split.
+const TEST_DAYS: i64 = 14;
+/// HTTP predictions timed against the in-process server.
+const REQUESTS: usize = 500;
 
-pub async fn run(dir: &Path, rows: usize) -> Result<()> {
-    ensure!(
-        rows >= CORRECTIONS,
-        user_error(format!("--rows must be at least {CORRECTIONS}"))
-    );
-    prepare(dir)?;
-    FeatureStore::init(dir)?;
-    let marker = dir.join(MARKER);
-    std::fs::create_dir_all(marker.parent().context("marker has a parent")?)
-        .and_then(|()| std::fs::write(&marker, "created by `sluice quickstart`; safe to delete\n"))
-        .with_context(|| format!("cannot write {}", marker.display()))?;
-    let store = FeatureStore::open(dir).await?;
-    println!(
-        "1. created project {} (sluice.toml, features/example.toml)",
-        dir.display()
-    );
+pub struct QuickstartOptions<'a> {
+    pub dir: &'a Path,
+    pub transactions: usize,
+    pub cards: i64,
+    pub force: bool,
+}
 
-    let plan = store.plan().await?;
-    store.apply(&plan).await?;
-    let fg = store
-        .feature_group(&NameRef::parse("transactions")?)
-        .await?;
-    println!(
-        "2. registered feature group {} from features/example.toml",
-        fg.label()
-    );
+/// Step timings for the summary.
+struct Steps(Vec<(String, Duration)>);
 
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    let options = TransactionsOptions::new(rows).ending_at(Utc::now().timestamp_micros());
-    let parquet = data.join("transactions.parquet");
-    write_transactions(&parquet, FileFormat::Parquet, options)?;
-    let corrections = data.join("corrections.csv");
-    write_corrections(&corrections, options)?;
-    println!(
-        "3. generated {rows} transactions ({} keys, out of order) and {} corrections",
-        options.keys,
-        CORRECTIONS + LATE_EVENTS
-    );
-
-    let first = fg
-        .ingest_files(std::slice::from_ref(&parquet), &Bar::new())
-        .await?;
-    let seconds = (first.stage_ms + first.offline_ms + first.online_ms) as f64 / 1000.0;
-    println!(
-        "4. ingested {} rows in {seconds:.2}s ({:.0} rows/s): offline commit {}, {} keys online",
-        first.rows,
-        first.rows as f64 / seconds.max(1e-9),
-        first.offline_version,
-        count_distinct_keys(&fg).await?
-    );
-
-    let second = fg
-        .ingest_files(std::slice::from_ref(&corrections), &Bar::new())
-        .await?;
-    println!(
-        "5. ingested corrections.csv: {} rows replaced, {} late rows inserted; {} rows older than their key's newest event left the online values alone",
-        second.offline_rows_updated, second.offline_rows_inserted, second.online_rows_older
-    );
-
-    let now_rows = count(&fg, ReadAt::Latest).await?;
-    let then_rows = count(&fg, ReadAt::Version(first.offline_version)).await?;
-    ensure!(
-        now_rows == rows + LATE_EVENTS,
-        "expected {} rows after corrections, read {now_rows}",
-        rows + LATE_EVENTS
-    );
-    ensure!(
-        then_rows == rows,
-        "expected {rows} rows at commit {}, read {then_rows}",
-        first.offline_version
-    );
-    println!(
-        "6. read back: {now_rows} rows now, {then_rows} rows at commit {} (time travel)",
-        first.offline_version
-    );
-
-    let keys = fg.keys_from_text(&[(
-        "account_id".into(),
-        vec!["0".into(), "1".into(), "-1".into()],
-    )])?;
-    let read = fg.lookup(&keys).await?;
-    println!("7. online lookup (newest row per key):");
-    let amounts = read
-        .rows
-        .column_by_name("amount")
-        .context("amount column")?;
-    let amounts = amounts
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .context("amount is float64")?;
-    for (row, status) in read.status.iter().enumerate() {
-        let amount = if amounts.is_valid(row) {
-            format!("amount {:.2}", amounts.value(row))
-        } else {
-            String::new()
-        };
-        println!("   account_id {:>3}  {status:<8} {amount}", [0, 1, -1][row]);
+impl Steps {
+    fn done(&mut self, step: &str, started: Instant) {
+        let elapsed = started.elapsed();
+        println!("   ({:.1} s)", elapsed.as_secs_f64());
+        self.0.push((step.to_string(), elapsed));
     }
+}
+
+pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
+    let dir = options.dir;
+    ensure!(
+        options.transactions >= 10_000 && options.cards >= 100,
+        user_error("--transactions must be at least 10000 and --cards at least 100")
+    );
+    let total = Instant::now();
+    let mut steps = Steps(Vec::new());
+    prepare(dir, options.force)?;
+
+    let started = Instant::now();
+    println!(
+        "1. project {}: definitions, then generated data",
+        dir.display()
+    );
+    FeatureStore::init(dir)?;
+    std::fs::write(
+        dir.join(MARKER),
+        "created by `sluice quickstart`; safe to delete\n",
+    )?;
+    std::fs::remove_file(dir.join("features/example.toml")).ok();
+    std::fs::write(dir.join("features/fraud.toml"), DEFINITIONS)?;
+    let store = FeatureStore::open(dir).await?;
+    store.apply(&store.plan().await?).await?;
+    // The data ends an hour ago, so that "as of now" sees all of it.
+    let end = Utc::now().timestamp_micros() - 3_600_000_000;
+    let data = fraud_data(FraudOptions {
+        transactions: options.transactions,
+        cards: options.cards,
+        days: DAYS,
+        end_micros: end,
+        seed: 42,
+    });
+    let folder = dir.join("data");
+    std::fs::create_dir_all(&folder)?;
+    write_batches(
+        &folder.join("transactions.parquet"),
+        FileFormat::Parquet,
+        &data.transactions.schema(),
+        std::iter::once(data.transactions.clone()),
+    )?;
+    write_batches(
+        &folder.join("cards.csv"),
+        FileFormat::Csv,
+        &data.cards.schema(),
+        std::iter::once(data.cards.clone()),
+    )?;
+    let frauds = data
+        .transactions
+        .column_by_name("is_fraud")
+        .context("is_fraud")?
+        .as_boolean()
+        .true_count();
+    println!(
+        "   {} transactions over {DAYS} days for {} cards ({frauds} fraud, {:.2}%), features/fraud.toml applied",
+        data.transactions.num_rows(),
+        options.cards,
+        100.0 * frauds as f64 / data.transactions.num_rows() as f64
+    );
+    steps.done("generate + apply", started);
+
+    let started = Instant::now();
+    println!("2. feature pipelines: window aggregations, labels, card profiles");
+    let mut rows_out = Vec::new();
+    for pipeline in ["card_activity", "fraud_labels"] {
+        let summary = run_pipeline(&store, pipeline, &RunOptions::default(), &Bar::new()).await?;
+        println!(
+            "   run {} of {pipeline}: {} rows in, {} rows out to {}",
+            summary.run_id, summary.rows_in, summary.rows_out, summary.sink
+        );
+        rows_out.push((summary.sink.clone(), summary.rows_out));
+    }
+    let profile = store
+        .feature_group(&NameRef::parse("card_profile:1")?)
+        .await?
+        .ingest_files(&[folder.join("cards.csv")], &Bar::new())
+        .await?;
+    println!(
+        "   ingested data/cards.csv into card_profile:1 ({} rows)",
+        profile.rows
+    );
+    rows_out.push(("card_profile:1".into(), profile.rows));
+    steps.done("feature pipelines", started);
+
+    let started = Instant::now();
+    let train_end = DateTime::from_timestamp_micros(end - TEST_DAYS * 86_400_000_000)
+        .context("train end")?
+        .to_rfc3339();
+    let view = store.feature_view(&NameRef::parse("fraud:1")?).await?;
+    let (td, record) = view
+        .create_training_data(&TrainingDataOptions {
+            start: None,
+            end: None,
+            split: Split::parse(&format!("time:{train_end}")).map_err(anyhow::Error::msg)?,
+        })
+        .await?;
+    let split_rows: Vec<String> = record
+        .splits
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.rows))
+        .collect();
+    println!(
+        "3. training dataset {td} of feature view fraud:1 (time split at {train_end}): {}",
+        split_rows.join(", ")
+    );
+    steps.done("training dataset", started);
+
+    let started = Instant::now();
+    println!("4. training");
+    let mut trained = Vec::new();
+    for (algorithm, params) in [
+        ("logistic_regression", vec![]),
+        (
+            "gbdt_classifier",
+            vec![
+                ("rounds", "80"),
+                ("learning_rate", "0.15"),
+                ("max_depth", "5"),
+            ],
+        ),
+    ] {
+        let report = train(
+            &store,
+            &TrainOptions {
+                feature_view: NameRef::parse("fraud:1")?,
+                training_dataset: td,
+                algorithm: algorithm.into(),
+                params: params
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                model: "fraud".into(),
+                description: format!("quickstart {algorithm}"),
+            },
+            &Bar::new(),
+        )
+        .await?;
+        println!(
+            "   fraud:{} {algorithm:<20} test ROC AUC {:.4}  log loss {:.4}  ({} train rows)",
+            report.version,
+            report.metrics["roc_auc"],
+            report.metrics["log_loss"],
+            report.train_rows
+        );
+        trained.push(report);
+    }
+    let best = trained
+        .iter()
+        .max_by(|a, b| a.metrics["roc_auc"].total_cmp(&b.metrics["roc_auc"]))
+        .context("two models trained")?;
+    store
+        .catalog()
+        .set_alias("fraud", "production", best.version)
+        .await?;
+    println!(
+        "   fraud@production -> version {} ({})",
+        best.version, best.algorithm
+    );
+    steps.done("training", started);
+
+    let started = Instant::now();
+    let last_day = DateTime::from_timestamp_micros(end - 86_400_000_000).context("last day")?;
+    let (report, predictions) = predict(
+        &store,
+        &PredictOptions {
+            model: "fraud@production".into(),
+            input: PredictInput::Range {
+                start: Some(last_day),
+                end: None,
+            },
+            to_feature_group: Some("fraud_predictions".into()),
+        },
+        &Bar::new(),
+    )
+    .await?;
+    let out = dir.join("predictions.parquet");
+    write_stream(
+        futures::stream::iter([Ok(predictions.clone())]).boxed(),
+        &out,
+    )
+    .await?;
+    println!(
+        "5. batch inference over the last day: {} predictions -> feature group {} and {}",
+        report.rows,
+        report.feature_group.clone().unwrap_or_default(),
+        out.display()
+    );
+    steps.done("batch inference", started);
+
+    let started = Instant::now();
+    let store = Arc::new(store);
+    let online = serve_and_compare(&store, options.cards).await?;
+    println!(
+        "6. online server on {}: {REQUESTS} predictions over HTTP, p50 {:.0} us, p99 {:.0} us; online = batch for {} cards (max difference {:.1e})",
+        online.addr, online.p50_us, online.p99_us, online.compared, online.max_difference
+    );
+    steps.done("online serving", started);
+
     println!();
-    println!("Try: sluice --project {0} show transactions", dir.display());
+    println!("Summary ({:.1} s in all)", total.elapsed().as_secs_f64());
+    for (group, rows) in &rows_out {
+        println!("  feature group {group:<18} {rows:>9} rows");
+    }
     println!(
-        "     sluice --project {0} lookup transactions account_id=7 --json",
-        dir.display()
+        "  feature view  fraud:1            training dataset {td}: {}",
+        split_rows.join(", ")
+    );
+    for t in &trained {
+        println!(
+            "  model         fraud:{} {:<20} ROC AUC {:.4}{}",
+            t.version,
+            t.algorithm,
+            t.metrics["roc_auc"],
+            if t.version == best.version {
+                "  @production"
+            } else {
+                ""
+            }
+        );
+    }
+    println!(
+        "  predictions   fraud_predictions:1 ({} rows), {}",
+        report.rows,
+        out.display()
     );
     println!(
-        "     sluice --project {0} read transactions --commit 0 --limit 5",
-        dir.display()
+        "  prediction log fraud_log:{} ({} online predictions)",
+        best.version, online.logged
     );
+    for (step, elapsed) in &steps.0 {
+        println!("  {step:<20} {:>6.1} s", elapsed.as_secs_f64());
+    }
+    let project = dir.display();
+    println!();
+    println!("Explore:");
+    println!("  sluice --project {project} list feature-groups");
+    println!("  sluice --project {project} list runs");
+    println!("  sluice --project {project} models list");
+    println!("  sluice --project {project} serve --port 8080");
+    println!("  curl -s localhost:8080/v2/models/fraud/infer -d '{{\"inputs\":[{{\"name\":\"card_id\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[7]}}]}}'");
+    println!("  sluice --project {project} skew-check fraud@production");
     Ok(())
 }
 
-fn prepare(dir: &Path) -> Result<()> {
-    if dir.join(MARKER).exists() {
+struct Online {
+    addr: SocketAddr,
+    p50_us: f64,
+    p99_us: f64,
+    compared: usize,
+    max_difference: f64,
+    logged: usize,
+}
+
+/// Starts the server in-process, times single-card predictions over HTTP,
+/// and checks a batch of online predictions against batch inference as of now.
+async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Online> {
+    let server = sluice_server::start(
+        store.clone(),
+        ServerConfig::default(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?;
+    let addr = server.addr;
+    let url = format!("http://{addr}/v2/models/fraud/infer");
+    let client = reqwest::Client::new();
+    let body = |ids: &[i64]| {
+        serde_json::json!({ "inputs": [{ "name": "card_id", "shape": [ids.len()], "datatype": "INT64", "data": ids }] })
+            .to_string()
+    };
+    let mut samples = Vec::with_capacity(REQUESTS);
+    for i in 0..REQUESTS {
+        let card = (i as i64 * 7_919) % cards;
+        let started = Instant::now();
+        let response = client.post(&url).body(body(&[card])).send().await?;
+        ensure!(
+            response.status().is_success(),
+            "the server answered {}",
+            response.status()
+        );
+        response.bytes().await?;
+        samples.push(started.elapsed());
+    }
+    let (p50, p99) = percentiles(&mut samples);
+
+    let ids: Vec<i64> = (0..cards.min(200)).collect();
+    let answer: serde_json::Value = client
+        .post(&url)
+        .body(body(&ids))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let served: Vec<f64> = answer["outputs"][0]["data"]
+        .as_array()
+        .context("predictions in the answer")?
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect();
+    let (_, batch) = predict(
+        store,
+        &PredictOptions {
+            model: "fraud@production".into(),
+            input: PredictInput::AsOf {
+                at: Utc::now().to_rfc3339(),
+                keys: vec![("card_id".into(), ids.iter().map(i64::to_string).collect())],
+            },
+            to_feature_group: None,
+        },
+        &NoProgress,
+    )
+    .await?;
+    let offline = batch
+        .column_by_name("prediction")
+        .context("prediction column")?
+        .as_primitive::<Float64Type>();
+    let max_difference = served
+        .iter()
+        .zip(offline.values())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    ensure!(
+        served.len() == ids.len() && max_difference <= 1e-9,
+        "online and batch predictions differ by {max_difference} (skew)"
+    );
+    server.stop().await?;
+    Ok(Online {
+        addr,
+        p50_us: p50.as_secs_f64() * 1e6,
+        p99_us: p99.as_secs_f64() * 1e6,
+        compared: ids.len(),
+        max_difference,
+        logged: REQUESTS + ids.len(),
+    })
+}
+
+fn prepare(dir: &Path, force: bool) -> Result<()> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        if !dir.join(MARKER).exists() {
+            return Err(user_error(format!(
+                "{} exists and was not made by the quickstart; pass --dir with a new directory",
+                dir.display()
+            )));
+        }
+        if !force {
+            return Err(user_error(format!(
+                "{} holds an earlier quickstart; pass --force to replace it, or --dir for another folder",
+                dir.display()
+            )));
+        }
         std::fs::remove_dir_all(dir).with_context(|| {
             format!("cannot clear the previous quickstart in {}", dir.display())
         })?;
         println!("replacing the previous quickstart in {}", dir.display());
-    } else if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        return Err(user_error(format!(
-            "{} exists and was not made by the quickstart; pass --dir with a new directory",
-            dir.display()
-        )));
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join(".sluice"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(())
-}
-
-/// Re-sends of existing (key, event time) rows with new amounts, plus late events older than anything ingested.
-fn write_corrections(path: &Path, options: TransactionsOptions) -> Result<()> {
-    let first = transactions(options)
-        .next()
-        .context("generated data is empty")?;
-    let resent = first.slice(0, CORRECTIONS);
-    let doubled: Float64Array = resent
-        .column(2)
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .context("amount is float64")?
-        .iter()
-        .map(|v| v.map(|a| a * 2.0))
-        .collect();
-    let mut columns = resent.columns().to_vec();
-    columns[2] = std::sync::Arc::new(doubled);
-    let resent = RecordBatch::try_new(transactions_schema(), columns)?;
-    let late_options = TransactionsOptions {
-        rows: LATE_EVENTS,
-        start_micros: options.start_micros - 10 * 86_400_000_000,
-        seed: options.seed + 1,
-        ..options
-    };
-    let late = transactions(late_options);
-    write_batches(
-        path,
-        FileFormat::Csv,
-        &transactions_schema(),
-        std::iter::once(resent).chain(late),
-    )?;
-    Ok(())
-}
-
-async fn count(fg: &FeatureGroup<'_>, at: ReadAt) -> Result<usize> {
-    let batches: Vec<RecordBatch> = fg.read(at, None).await?.try_collect().await?;
-    Ok(batches.iter().map(RecordBatch::num_rows).sum())
-}
-
-async fn count_distinct_keys(fg: &FeatureGroup<'_>) -> Result<usize> {
-    let batches: Vec<RecordBatch> = fg.read(ReadAt::Latest, None).await?.try_collect().await?;
-    let mut keys = std::collections::HashSet::new();
-    for batch in &batches {
-        let ids = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .context("account_id is int64")?;
-        keys.extend(ids.values().iter().copied());
-    }
-    Ok(keys.len())
 }

@@ -1,0 +1,357 @@
+//! `bench serve`: the online server under load from `wrk` on loopback.
+//!
+//! A project with one online group of 50 float features over many keys, a
+//! feature view over it, and a 100-tree GBDT trained on it; the server runs
+//! in this process, `wrk` in another. Scenarios: feature vectors for 1 key
+//! and for 100 keys, and a prediction for 1 key. Anchor: the same lookups
+//! called in-process (no HTTP, no JSON), timed on the same store first.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::Utc;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
+use sluice_pipelines::{train, TrainOptions};
+use sluice_types::config::ServerConfig;
+use sluice_types::{NameRef, Split};
+
+use crate::args::ServeBenchArgs;
+use crate::commands::bench::{bench_project, percentiles};
+use crate::output::print_json;
+
+const FEATURES: usize = 50;
+/// Distinct request bodies each wrk script cycles through.
+const BODIES: usize = 1_000;
+
+#[derive(Debug, Serialize)]
+struct Scenario {
+    name: String,
+    connections: u32,
+    requests_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// The in-process call the request wraps (no HTTP, no JSON).
+    anchor_p50_us: f64,
+    anchor_p99_us: f64,
+    p99_vs_anchor: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    keys: i64,
+    features: usize,
+    trees: usize,
+    seconds: u64,
+    scenarios: Vec<Scenario>,
+}
+
+pub async fn run(args: &ServeBenchArgs) -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("bench serve needs wrk on the PATH (Debian: apt-get install wrk)");
+    }
+    let temp = tempfile::tempdir()?;
+    let dir = bench_project(args.dir.as_deref(), &temp)?;
+    std::fs::write(dir.join("features/example.toml"), definitions())?;
+    let store = FeatureStore::open(&dir).await?;
+    store.apply(&store.plan().await?).await?;
+    eprintln!("bench serve: {} keys x {FEATURES} features", args.keys);
+    let trees = build_model(&store, args.keys).await?;
+    let store = Arc::new(store);
+
+    let view = store
+        .feature_view(&NameRef::parse("wide:1")?)
+        .await?
+        .resolved();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut anchor = Vec::new();
+    for batch in [1usize, 100] {
+        let mut samples = Vec::with_capacity(5_000);
+        for _ in 0..5_000 {
+            let ids: Vec<i64> = (0..batch).map(|_| rng.random_range(0..args.keys)).collect();
+            let keys = RecordBatch::try_from_iter([(
+                "card_id",
+                Arc::new(Int64Array::from(ids)) as ArrayRef,
+            )])?;
+            let started = Instant::now();
+            store.online_vectors(&view, &keys, Utc::now()).await?;
+            samples.push(started.elapsed());
+        }
+        anchor.push(percentiles(&mut samples));
+    }
+
+    let config = ServerConfig {
+        refresh: "5s".into(),
+        ..ServerConfig::default()
+    };
+    let server =
+        sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let base = format!("http://{}", server.addr);
+    let scripts = temp.path().join("scripts");
+    std::fs::create_dir_all(&scripts)?;
+    let cases = [
+        (
+            "vectors 1 key x 50",
+            "/v1/feature-views/wide/1/vectors",
+            1usize,
+            false,
+            anchor[0],
+        ),
+        (
+            "vectors 100 keys x 50",
+            "/v1/feature-views/wide/1/vectors",
+            100,
+            false,
+            anchor[1],
+        ),
+        (
+            "predict 1 key, GBDT",
+            "/v2/models/wide/infer",
+            1,
+            true,
+            anchor[0],
+        ),
+    ];
+    let mut scenarios = Vec::new();
+    for (name, path, batch, infer, (anchor_p50, anchor_p99)) in cases {
+        let script = scripts.join(format!("{}.lua", scenarios.len()));
+        std::fs::write(&script, lua_script(args.keys, batch, infer))?;
+        for connections in [1u32, args.connections] {
+            let (rate, p50, p99) =
+                wrk(&format!("{base}{path}"), &script, connections, args.seconds)?;
+            eprintln!(
+                "  {name:<24} {connections:>3} conn  {rate:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
+                p50 * 1e6,
+                p99 * 1e6
+            );
+            scenarios.push(Scenario {
+                name: name.to_string(),
+                connections,
+                requests_per_s: rate,
+                p50_us: p50 * 1e6,
+                p99_us: p99 * 1e6,
+                anchor_p50_us: anchor_p50.as_secs_f64() * 1e6,
+                anchor_p99_us: anchor_p99.as_secs_f64() * 1e6,
+                p99_vs_anchor: p99 / anchor_p99.as_secs_f64(),
+            });
+        }
+    }
+    server.stop().await?;
+    let report = Report {
+        keys: args.keys,
+        features: FEATURES,
+        trees,
+        seconds: args.seconds,
+        scenarios,
+    };
+    if args.json.json {
+        return print_json(&report);
+    }
+    println!(
+        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; wrk -t1, {} s per run)",
+        report.keys, report.seconds
+    );
+    println!(
+        "{:<24} {:>5} {:>11} {:>10} {:>10} {:>16} {:>9}",
+        "scenario", "conn", "req/s", "p50 us", "p99 us", "anchor p50/p99", "p99/anch"
+    );
+    for s in &report.scenarios {
+        println!(
+            "{:<24} {:>5} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1}",
+            s.name,
+            s.connections,
+            s.requests_per_s,
+            s.p50_us,
+            s.p99_us,
+            s.anchor_p50_us,
+            s.anchor_p99_us,
+            s.p99_vs_anchor
+        );
+    }
+    Ok(())
+}
+
+fn definitions() -> String {
+    let mut text = String::from(
+        "[[feature_group]]\nname = \"wide_labels\"\nversion = 1\nprimary_key = [\"card_id\"]\nevent_time = \"ts\"\nonline = false\ncolumns = [\n  { name = \"card_id\", type = \"int64\" },\n  { name = \"ts\", type = \"timestamp\" },\n  { name = \"label\", type = \"bool\" },\n]\n\n[[feature_group]]\nname = \"wide\"\nversion = 1\nprimary_key = [\"card_id\"]\nevent_time = \"ts\"\nonline = true\ncolumns = [\n  { name = \"card_id\", type = \"int64\" },\n  { name = \"ts\", type = \"timestamp\" },\n",
+    );
+    for i in 0..FEATURES {
+        let _ = writeln!(text, "  {{ name = \"f{i}\", type = \"float64\" }},");
+    }
+    text.push_str("]\n\n[[feature_view]]\nname = \"wide\"\nversion = 1\nspine = \"wide_labels:1\"\nlabels = [\"label\"]\njoins = [{ feature_group = \"wide:1\", on = [\"card_id\"] }]\n");
+    text
+}
+
+/// Ingests the features and labels, trains a 100-round GBDT and aliases it; returns its rounds.
+async fn build_model(store: &FeatureStore, keys: i64) -> Result<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let at = Utc::now().timestamp_micros() - 3_600_000_000;
+    let ts_type = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
+    let mut fields = vec![
+        Field::new("card_id", DataType::Int64, false),
+        Field::new("ts", ts_type.clone(), false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(0..keys)),
+        Arc::new(
+            arrow::array::TimestampMicrosecondArray::from_value(at, keys as usize)
+                .with_timezone("UTC"),
+        ),
+    ];
+    let mut values: Vec<Vec<f64>> = Vec::new();
+    for i in 0..FEATURES {
+        let column: Vec<f64> = (0..keys).map(|_| rng.random_range(0.0..1.0)).collect();
+        fields.push(Field::new(format!("f{i}"), DataType::Float64, false));
+        columns.push(Arc::new(Float64Array::from(column.clone())));
+        values.push(column);
+    }
+    let features = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let labelled = keys.min(20_000) as usize;
+    let labels: Vec<bool> = (0..labelled)
+        .map(|k| values[0][k] + values[1][k] * values[2][k] + rng.random_range(-0.2..0.2) > 0.8)
+        .collect();
+    let labels = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("card_id", DataType::Int64, false),
+            Field::new("ts", ts_type, false),
+            Field::new("label", DataType::Boolean, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..labelled as i64)),
+            Arc::new(
+                arrow::array::TimestampMicrosecondArray::from_value(at + 1, labelled)
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(BooleanArray::from(labels)),
+        ],
+    )?;
+    for (group, batch) in [("wide", features), ("wide_labels", labels)] {
+        store
+            .feature_group(&NameRef::parse(group)?)
+            .await?
+            .ingest_batches([batch], "bench", &NoProgress)
+            .await?;
+    }
+    let view = store.feature_view(&NameRef::parse("wide:1")?).await?;
+    let (td, _) = view
+        .create_training_data(&TrainingDataOptions {
+            start: None,
+            end: None,
+            split: Split::parse("random:0.8:1").map_err(anyhow::Error::msg)?,
+        })
+        .await?;
+    let params = [
+        ("rounds", "100"),
+        ("early_stopping_rounds", "1000"),
+        ("max_depth", "6"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let report = train(
+        store,
+        &TrainOptions {
+            feature_view: NameRef::parse("wide:1")?,
+            training_dataset: td,
+            algorithm: "gbdt_classifier".into(),
+            params,
+            model: "wide".into(),
+            description: "bench serve".into(),
+        },
+        &NoProgress,
+    )
+    .await?;
+    store
+        .catalog()
+        .set_alias("wide", "production", report.version)
+        .await?;
+    Ok(report.rounds.unwrap_or_default())
+}
+
+/// A wrk script cycling through pre-built bodies of `batch` random keys.
+fn lua_script(keys: i64, batch: usize, infer: bool) -> String {
+    let body = if infer {
+        format!(
+            r#"'{{"inputs":[{{"name":"card_id","shape":[{batch}],"datatype":"INT64","data":[' .. ids .. ']}}]}}'"#
+        )
+    } else {
+        r#"'{"entities":{"card_id":[' .. ids .. ']}}'"#.to_string()
+    };
+    format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+math.randomseed(7)
+local bodies = {{}}
+for i = 1, {BODIES} do
+  local parts = {{}}
+  for j = 1, {batch} do parts[j] = tostring(math.random(0, {last})) end
+  local ids = table.concat(parts, ",")
+  bodies[i] = {body}
+end
+local n = 0
+request = function()
+  n = n % {BODIES} + 1
+  return wrk.format(nil, nil, nil, bodies[n])
+end
+"#,
+        last = keys - 1
+    )
+}
+
+/// Runs wrk; returns requests/s and the p50 and p99 latency in seconds.
+fn wrk(url: &str, script: &Path, connections: u32, seconds: u64) -> Result<(f64, f64, f64)> {
+    let output = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || text.contains("Non-2xx") {
+        bail!(
+            "wrk against {url} failed or got errors:\n{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let rate = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
+    let percentile = |label: &str| -> Result<f64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| duration_seconds(v.trim()))
+            .with_context(|| format!("no {label} latency in wrk's output:\n{text}"))
+    };
+    Ok((rate, percentile("50%")?, percentile("99%")?))
+}
+
+/// wrk's durations: `123.00us`, `1.23ms`, `2.00s`, `1.00m`.
+fn duration_seconds(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => value * 1e-6,
+        "ms" => value * 1e-3,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return None,
+    })
+}
