@@ -324,9 +324,14 @@ pub enum TrainingDataAction {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Output file; .csv, .parquet or .ndjson.
+    /// Output file; .csv, .parquet or .ndjson. With --fraud, a folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// The quickstart's card data instead: OUT/transactions.parquet (--rows
+    /// transactions over 60 days ending an hour ago, ~0.5% fraud) and
+    /// OUT/cards.csv (--keys cards, default 20000).
+    #[arg(long)]
+    pub fraud: bool,
     #[arg(long, default_value_t = 100_000)]
     pub rows: usize,
     /// Distinct keys (default: rows / 8).

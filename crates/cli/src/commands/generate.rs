@@ -7,6 +7,18 @@ use crate::args::GenerateArgs;
 use crate::output::user_error;
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    if args.fraud {
+        let end = chrono::Utc::now().timestamp_micros() - 3_600_000_000;
+        let cards = args.keys.unwrap_or(20_000);
+        let data = crate::commands::quickstart::write_fraud_data(&args.out, args.rows, cards, end)?;
+        println!(
+            "wrote {} transactions to {} and {cards} cards to {}",
+            data.transactions.num_rows(),
+            args.out.join("transactions.parquet").display(),
+            args.out.join("cards.csv").display()
+        );
+        return Ok(());
+    }
     let format = FileFormat::from_path(&args.out).ok_or_else(|| {
         user_error(format!(
             "--out {}: use a .csv, .parquet or .ndjson file name",

@@ -29,7 +29,8 @@ use crate::progress::Bar;
 
 /// Marks a directory as made by the quickstart, so that `--force` may replace it.
 const MARKER: &str = ".sluice/quickstart";
-const DEFINITIONS: &str = include_str!("quickstart_definitions.toml");
+/// The fraud example's definitions: one file, shared with `examples/fraud/`.
+const DEFINITIONS: &str = include_str!("../../../../examples/fraud/features/fraud.toml");
 const DAYS: i64 = 60;
 /// Days at the end held out as the test split.
 const TEST_DAYS: i64 = 14;
@@ -80,27 +81,8 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
     store.apply(&store.plan().await?).await?;
     // The data ends an hour ago, so that "as of now" sees all of it.
     let end = Utc::now().timestamp_micros() - 3_600_000_000;
-    let data = fraud_data(FraudOptions {
-        transactions: options.transactions,
-        cards: options.cards,
-        days: DAYS,
-        end_micros: end,
-        seed: 42,
-    });
     let folder = dir.join("data");
-    std::fs::create_dir_all(&folder)?;
-    write_batches(
-        &folder.join("transactions.parquet"),
-        FileFormat::Parquet,
-        &data.transactions.schema(),
-        std::iter::once(data.transactions.clone()),
-    )?;
-    write_batches(
-        &folder.join("cards.csv"),
-        FileFormat::Csv,
-        &data.cards.schema(),
-        std::iter::once(data.cards.clone()),
-    )?;
+    let data = write_fraud_data(&folder, options.transactions, options.cards, end)?;
     let frauds = data
         .transactions
         .column_by_name("is_fraud")
@@ -387,6 +369,38 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
         max_difference,
         logged: REQUESTS + ids.len(),
     })
+}
+
+/// Generates the fraud data set ending at `end` into `folder`:
+/// `transactions.parquet` and `cards.csv`.
+pub fn write_fraud_data(
+    folder: &Path,
+    transactions: usize,
+    cards: i64,
+    end: i64,
+) -> Result<sluice_datagen::fraud::FraudData> {
+    let data = fraud_data(FraudOptions {
+        transactions,
+        cards,
+        days: DAYS,
+        end_micros: end,
+        seed: 42,
+    });
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    write_batches(
+        &folder.join("transactions.parquet"),
+        FileFormat::Parquet,
+        &data.transactions.schema(),
+        std::iter::once(data.transactions.clone()),
+    )?;
+    write_batches(
+        &folder.join("cards.csv"),
+        FileFormat::Csv,
+        &data.cards.schema(),
+        std::iter::once(data.cards.clone()),
+    )?;
+    Ok(data)
 }
 
 fn prepare(dir: &Path, force: bool) -> Result<()> {
