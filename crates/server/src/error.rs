@@ -39,6 +39,18 @@ pub enum Error {
     Pipeline(Box<sluice_pipelines::Error>),
 }
 
+impl Error {
+    /// A failed lookup of a named object: an unknown name or version is a 404.
+    pub fn from_lookup(e: sluice_featurestore::Error) -> Self {
+        match e {
+            sluice_featurestore::Error::Catalog(c) if c.is_user_error() => {
+                Error::NotFound(c.to_string())
+            }
+            other => other.into(),
+        }
+    }
+}
+
 impl From<sluice_featurestore::Error> for Error {
     fn from(e: sluice_featurestore::Error) -> Self {
         Error::Store(Box::new(e))

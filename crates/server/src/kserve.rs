@@ -17,7 +17,7 @@ use sluice_types::ColumnType;
 
 use crate::lookup::{look_up, RequestColumns};
 use crate::prediction_log::LogEntry;
-use crate::request::{scalar_text, TextColumn};
+use crate::request::{parse_version, scalar_text, TextColumn};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -206,14 +206,8 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({ "ready": true, "models": models }))
 }
 
-fn parse_version(text: &str) -> Result<u32> {
-    text.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-        Error::BadRequest(format!("model version '{text}' is not a positive integer"))
-    })
-}
-
 fn model_of(state: &AppState, name: &str, version: Option<&str>) -> Result<Arc<ServingModel>> {
-    let version = version.map(parse_version).transpose()?;
+    let version = version.map(|v| parse_version("model", v)).transpose()?;
     state.models().get(name, version)
 }
 

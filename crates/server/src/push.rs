@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use sluice_featurestore::NoProgress;
 use sluice_types::NameRef;
 
+use crate::request::parse_version;
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -26,15 +27,7 @@ pub async fn push(
     Path((name, version)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
-    let version = version
-        .parse::<u32>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "feature group version '{version}' is not a positive integer"
-            ))
-        })?;
+    let version = parse_version("feature group", &version)?;
     let request: PushRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("malformed push request: {e}")))?;
     if request.rows.is_empty() {
@@ -47,12 +40,7 @@ pub async fn push(
             version: Some(version),
         })
         .await
-        .map_err(|e| match e {
-            sluice_featurestore::Error::Catalog(c) if c.is_user_error() => {
-                Error::NotFound(c.to_string())
-            }
-            other => other.into(),
-        })?;
+        .map_err(Error::from_lookup)?;
     let spec = group.spec();
     for (i, row) in request.rows.iter().enumerate() {
         if let Some(unknown) = row.keys().find(|k| spec.column(k).is_none()) {

@@ -53,3 +53,10 @@ pub fn row_count(columns: &[TextColumn]) -> Result<usize> {
     }
     Ok(rows)
 }
+
+/// A version from a path segment: a positive integer, else a 400 naming `what`.
+pub fn parse_version(what: &str, text: &str) -> Result<u32> {
+    text.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        Error::BadRequest(format!("{what} version '{text}' is not a positive integer"))
+    })
+}

@@ -110,12 +110,7 @@ impl AppState {
                 version: Some(version),
             })
             .await
-            .map_err(|e| match e {
-                sluice_featurestore::Error::Catalog(c) if c.is_user_error() => {
-                    Error::NotFound(c.to_string())
-                }
-                other => other.into(),
-            })?
+            .map_err(Error::from_lookup)?
             .resolved();
         let resolved = Arc::new(resolved);
         self.views

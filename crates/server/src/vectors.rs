@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::json_values::cell;
 use crate::lookup::{look_up, RequestColumns};
-use crate::request::{column_text, TextColumn};
+use crate::request::{column_text, parse_version, TextColumn};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -29,15 +29,7 @@ pub async fn vectors(
     Path((name, version)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
-    let version = version
-        .parse::<u32>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "feature view version '{version}' is not a positive integer"
-            ))
-        })?;
+    let version = parse_version("feature view", &version)?;
     let request: VectorsRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("malformed vectors request: {e}")))?;
     let view = state.view(&name, version).await?;
