@@ -105,8 +105,10 @@ pub enum Command {
     },
     /// Run a pipeline defined under features/ ([[pipeline]]); the run is recorded in the catalog.
     ///
-    /// Batch sources (files, PostgreSQL) read what is new and end; a NATS source
-    /// consumes until SIGINT/SIGTERM, --until-idle or --max-events.
+    /// Feature pipelines with batch sources (files, PostgreSQL) read what is new
+    /// and end; a NATS source consumes until SIGINT/SIGTERM, --until-idle or
+    /// --max-events. Training and batch-inference pipelines train or predict
+    /// once; a chain runs its steps in order and stops at the first failure.
     Run {
         pipeline: String,
         /// Streaming: stop after this long without a new message (e.g. 5s).

@@ -1222,6 +1222,19 @@ fn quickstart_runs_the_whole_loop_and_guards_its_folder() {
     let runs = json(&["list", "runs"]);
     assert!(runs.as_array().unwrap().len() >= 3, "{runs}");
 
+    // The example's chain: the feature pipelines find no new file, then the
+    // production model scores the last day into the file and the group.
+    let chain = json(&["run", "daily_scoring"]);
+    assert_eq!(chain["kind"], "chain", "{chain}");
+    let steps = chain["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{chain}");
+    assert_eq!(steps[0]["rows_in"], 0, "{chain}");
+    let scoring = &steps[2];
+    assert_eq!(scoring["kind"], "batch_inference", "{chain}");
+    assert!(scoring["rows"].as_u64().unwrap() > 0, "{chain}");
+    assert_eq!(scoring["feature_group"], "fraud_predictions:1", "{chain}");
+    assert!(dir.join("predictions/last_day.parquet").is_file());
+
     // A second run into the same folder needs --force; a foreign folder is refused.
     let stderr = scratch.user_error(&args);
     assert!(stderr.contains("--force"), "{stderr}");

@@ -15,7 +15,7 @@ use sluice_catalog::RunStatus;
 use sluice_featurestore::{FeatureStore, Progress};
 use sluice_transforms::{aggregate_batch, CompiledAggregation};
 use sluice_types::coerce::{InputCoercer, Position};
-use sluice_types::SourceType;
+use sluice_types::{PipelineDefinition, SourceType};
 
 use crate::check::{check_pipeline, PipelineCheck};
 use crate::file_source::{file_label, matching_files, read_files};
@@ -69,8 +69,17 @@ pub async fn run_pipeline(
             name: name.to_string(),
             known: known(&definitions),
         })?;
-    let check = check_pipeline(store, &definitions, located).await?;
-    if located.item.is_streaming() {
+    let PipelineDefinition::Feature(spec) = &located.item else {
+        return Err(Error::Invalid {
+            pipeline: name.to_string(),
+            message: format!(
+                "a {} pipeline, not a feature pipeline; `sluice run` runs every kind",
+                located.item.kind()
+            ),
+        });
+    };
+    let check = check_pipeline(store, &definitions, &located.file, spec).await?;
+    if spec.is_streaming() {
         return stream_run::run_stream(store, &check, options).await;
     }
     let started = Instant::now();
@@ -103,11 +112,11 @@ pub async fn run_pipeline(
     Ok(summary)
 }
 
-fn known(definitions: &sluice_types::Definitions) -> String {
+pub(crate) fn known(definitions: &sluice_types::Definitions) -> String {
     let names: Vec<&str> = definitions
         .pipelines
         .iter()
-        .map(|p| p.item.name.as_str())
+        .map(|p| p.item.name())
         .collect();
     if names.is_empty() {
         "none".into()

@@ -1,14 +1,17 @@
 //! What `sluice apply` and `sluice run` check before anything runs: the
 //! SQL plans against the source's columns, the aggregations name columns
 //! that exist with usable types, and the result fits the sink feature group.
+//! Training pipelines: the feature view exists and the algorithm is known.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use serde::Serialize;
 use sluice_featurestore::FeatureStore;
-use sluice_types::definitions::Located;
-use sluice_types::{ColumnSpec, ColumnType, Definitions, FeatureGroupSpec, NameRef, PipelineSpec};
+use sluice_types::{
+    ColumnSpec, ColumnType, Definitions, FeatureGroupSpec, NameRef, PipelineDefinition,
+    PipelineSpec, TrainingPipelineSpec,
+};
 
 use crate::sql_transform::{column_specs, SqlTransform};
 use crate::{Error, Result};
@@ -31,25 +34,65 @@ pub struct PipelineCheck {
     pub(crate) source_schema: SchemaRef,
 }
 
-/// Checks every pipeline of `definitions`, against the feature groups they
-/// define and those already registered.
+/// Checks every pipeline of `definitions`, against the feature groups and
+/// views they define and those already registered; returns the feature
+/// pipelines' shapes. Batch-inference models are resolved when they run,
+/// since a chain may train them first.
 pub async fn check_pipelines(
     store: &FeatureStore,
     definitions: &Definitions,
 ) -> Result<Vec<PipelineCheck>> {
     let mut checks = Vec::with_capacity(definitions.pipelines.len());
     for located in &definitions.pipelines {
-        checks.push(check_pipeline(store, definitions, located).await?);
+        match &located.item {
+            PipelineDefinition::Feature(spec) => {
+                checks.push(check_pipeline(store, definitions, &located.file, spec).await?)
+            }
+            PipelineDefinition::Training(spec) => {
+                check_training(store, definitions, spec).await?;
+            }
+            PipelineDefinition::BatchInference(_) | PipelineDefinition::Chain(_) => {}
+        }
     }
     Ok(checks)
+}
+
+async fn check_training(
+    store: &FeatureStore,
+    definitions: &Definitions,
+    spec: &TrainingPipelineSpec,
+) -> Result<()> {
+    let invalid = |message: String| Error::Invalid {
+        pipeline: spec.name.clone(),
+        message,
+    };
+    if !crate::ALGORITHMS.contains(&spec.algorithm.as_str()) {
+        return Err(invalid(format!(
+            "unknown algorithm '{}' (known: {})",
+            spec.algorithm,
+            crate::ALGORITHMS.join(", ")
+        )));
+    }
+    let view = spec.feature_view();
+    let defined = definitions
+        .feature_views
+        .iter()
+        .any(|l| l.item.name == view.name && view.version.is_none_or(|v| v == l.item.version));
+    if !defined {
+        store
+            .feature_view(&view)
+            .await
+            .map_err(|e| invalid(format!("feature view {}: {e}", spec.feature_view)))?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn check_pipeline(
     store: &FeatureStore,
     definitions: &Definitions,
-    located: &Located<PipelineSpec>,
+    file: &Path,
+    spec: &PipelineSpec,
 ) -> Result<PipelineCheck> {
-    let spec = &located.item;
     let invalid = |message: String| Error::Invalid {
         pipeline: spec.name.clone(),
         message,
@@ -94,7 +137,7 @@ pub(crate) async fn check_pipeline(
     }
     Ok(PipelineCheck {
         pipeline: spec.name.clone(),
-        file: located.file.clone(),
+        file: file.to_path_buf(),
         source: format!("{:?}", spec.source.source_type).to_lowercase(),
         sink: format!("{}:{}", sink_spec.name, sink_spec.version),
         output_columns: columns.into_iter().map(|c| c.name).collect(),

@@ -23,6 +23,16 @@ pub enum Error {
     #[error("pipeline '{pipeline}' is already running (lock {path})")]
     AlreadyRunning { pipeline: String, path: PathBuf },
 
+    #[error("chain '{chain}' stopped at step {position} of {steps}, '{step}': {source}")]
+    ChainStep {
+        chain: String,
+        step: String,
+        position: usize,
+        steps: usize,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -71,6 +81,7 @@ impl Error {
             | Error::Transform { .. }
             | Error::Types(_)
             | Error::Model(_) => true,
+            Error::ChainStep { source, .. } => source.is_user_error(),
             Error::Store(e) => e.is_user_error(),
             Error::Catalog(e) => e.is_user_error(),
             _ => false,

@@ -129,50 +129,59 @@ pub const MODEL_COLUMN: &str = "model";
 pub const MODEL_VERSION_COLUMN: &str = "model_version";
 pub const PREDICTION_COLUMN: &str = "prediction";
 
-/// Predicts for the requested rows, records the run, and appends the
-/// predictions to a feature group when asked. Returns the predictions: the
-/// spine's keys and time, then model, model_version and prediction.
+/// Predicts for the requested rows, records the run (`predict NAME:VERSION`),
+/// and appends the predictions to a feature group when asked. Returns the
+/// predictions: the spine's keys and time, then model, model_version and prediction.
 pub async fn predict(
     store: &FeatureStore,
     options: &PredictOptions,
     progress: &dyn Progress,
 ) -> Result<(PredictReport, RecordBatch)> {
-    let started = Instant::now();
     let record = resolve_model(store, &options.model).await?;
     let model = ServingModel::load(store, record).await?;
     let sink = options.to_feature_group.as_deref().unwrap_or("");
     let mut run =
         RunLog::start(store.catalog(), &format!("predict {}", model.label()), sink).await?;
-    match predict_in_run(store, &model, options, progress, &mut run).await {
-        Ok((feature_group, predictions)) => {
-            run.succeed().await?;
-            Ok((
-                PredictReport {
-                    model: model.name().to_string(),
-                    version: model.version(),
-                    rows: predictions.num_rows(),
-                    run_id: run.id,
-                    feature_group,
-                    offline_version: run.progress.offline_version,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                },
-                predictions,
-            ))
-        }
-        Err(e) => {
-            run.fail(&e).await;
-            Err(e)
-        }
-    }
+    let result = predict_in_run(store, &model, options, progress, &mut run).await;
+    run.finish(result).await
 }
 
-async fn predict_in_run(
+pub(crate) async fn predict_in_run(
     store: &FeatureStore,
     model: &ServingModel,
     options: &PredictOptions,
     progress: &dyn Progress,
     run: &mut RunLog,
-) -> Result<(Option<String>, RecordBatch)> {
+) -> Result<(PredictReport, RecordBatch)> {
+    let started = Instant::now();
+    let predictions = compute_predictions(store, model, &options.input, progress, run).await?;
+    let feature_group = match &options.to_feature_group {
+        Some(target) => Some(append_predictions(store, model, &predictions, target, run).await?),
+        None => None,
+    };
+    Ok((
+        PredictReport {
+            model: model.name().to_string(),
+            version: model.version(),
+            rows: predictions.num_rows(),
+            run_id: run.id,
+            feature_group,
+            offline_version: run.progress.offline_version,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        },
+        predictions,
+    ))
+}
+
+/// The view's point-in-time join for `input`, then the model: keys, time,
+/// model, model_version and prediction per row.
+pub(crate) async fn compute_predictions(
+    store: &FeatureStore,
+    model: &ServingModel,
+    input: &PredictInput,
+    progress: &dyn Progress,
+    run: &mut RunLog,
+) -> Result<RecordBatch> {
     let view = store
         .feature_view(&NameRef {
             name: model.view.spec.name.clone(),
@@ -180,7 +189,7 @@ async fn predict_in_run(
         })
         .await?;
     progress.phase("reading features", None);
-    let (joined, time) = match &options.input {
+    let (joined, time) = match input {
         PredictInput::Spine { path, time } => {
             let time = view.spine_time(time.as_deref())?;
             let spine = view.read_spine(path, &time)?;
@@ -201,21 +210,33 @@ async fn predict_in_run(
     progress.advance(joined.num_rows() as u64);
     let table = predictions_table(model, &joined, &time, predictions)?;
     run.progress.rows_out = table.num_rows() as u64;
-    let mut written = None;
-    if let Some(target) = &options.to_feature_group {
-        let spec = predictions_group_spec(model, &table, &time, target)?;
-        let group = store.ensure_feature_group(spec).await?;
-        let metrics = group
-            .ingest_batches(
-                [table.clone()],
-                &format!("predict {}", model.label()),
-                &NoProgress,
-            )
-            .await?;
-        run.progress.offline_version = Some(metrics.offline_version);
-        written = Some(group.label());
-    }
-    Ok((written, table))
+    Ok(table)
+}
+
+/// Appends to the feature group `target` (created on first use); returns its label.
+pub(crate) async fn append_predictions(
+    store: &FeatureStore,
+    model: &ServingModel,
+    predictions: &RecordBatch,
+    target: &str,
+    run: &mut RunLog,
+) -> Result<String> {
+    let time = predictions
+        .schema()
+        .field(model.view.key_columns().len())
+        .name()
+        .clone();
+    let spec = predictions_group_spec(model, predictions, &time, target)?;
+    let group = store.ensure_feature_group(spec).await?;
+    let metrics = group
+        .ingest_batches(
+            [predictions.clone()],
+            &format!("predict {}", model.label()),
+            &NoProgress,
+        )
+        .await?;
+    run.progress.offline_version = Some(metrics.offline_version);
+    Ok(group.label())
 }
 
 /// The spine's keys and time, then the model's name, version and prediction per row.

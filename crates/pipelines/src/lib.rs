@@ -3,6 +3,7 @@
 //! aggregations, written to a sink feature group, with every run recorded in
 //! the catalog. Training: a training dataset in, a registered model out.
 //! Batch inference: a registered model over its feature view's batch data.
+//! Chains: any of these in order, as one program.
 //!
 //! This crate owns running pipelines: reading sources, remembering where the
 //! last run stopped, streaming micro-batches, checkpoints and dead letters.
@@ -16,8 +17,10 @@ mod error;
 mod file_source;
 mod inference;
 mod json_messages;
+mod model_pipelines;
 mod postgres_source;
 pub mod prediction_log;
+mod run;
 mod run_log;
 mod skew;
 mod sql_transform;
@@ -31,6 +34,8 @@ pub use inference::{
     predict, resolve_model, PredictInput, PredictOptions, PredictReport, ServingModel,
     MODEL_COLUMN, MODEL_VERSION_COLUMN, PREDICTION_COLUMN,
 };
+pub use model_pipelines::{BatchInferenceRun, TrainingRun};
+pub use run::{run_any_pipeline, ChainRun, RunOutcome};
 pub use skew::{skew_check, GroupSkew, SkewExample, SkewReport};
 pub use stream_run::Freshness;
 pub use training::{load_artefact, train, TrainOptions, TrainReport, ALGORITHMS};

@@ -29,6 +29,20 @@ impl RunLog {
         self.save().await
     }
 
+    /// Records how `result` ended and passes it on.
+    pub async fn finish<T>(&mut self, result: Result<T>) -> Result<T> {
+        match result {
+            Ok(value) => {
+                self.succeed().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.fail(&error).await;
+                Err(error)
+            }
+        }
+    }
+
     /// Records the failure; a catalog error here is secondary to `error`, so it is only logged.
     pub async fn fail(&mut self, error: &crate::Error) {
         self.progress.status = RunStatus::Failed;

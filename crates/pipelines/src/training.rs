@@ -17,6 +17,7 @@ use sluice_models::{
 };
 use sluice_types::{ModelColumn, ModelLineage, ModelSpec, NameRef};
 
+use crate::run_log::RunLog;
 use crate::{Error, Result};
 
 /// Where model artefacts live, under the project's working folder.
@@ -43,6 +44,9 @@ pub struct TrainOptions {
 pub struct TrainReport {
     pub model: String,
     pub version: u32,
+    /// The catalog run that trained it, also in the model's lineage.
+    pub run_id: u64,
+    pub training_dataset: u32,
     pub algorithm: String,
     pub metrics: BTreeMap<String, f64>,
     pub train_rows: usize,
@@ -100,10 +104,35 @@ impl Params<'_> {
     }
 }
 
+/// Trains and registers a model, recorded as the run `train MODEL`.
 pub async fn train(
     store: &FeatureStore,
     options: &TrainOptions,
     progress: &dyn Progress,
+) -> Result<TrainReport> {
+    let mut run = start_training_run(store, &format!("train {}", options.model), options).await?;
+    let result = train_in_run(store, options, progress, &mut run).await;
+    run.finish(result).await
+}
+
+pub(crate) async fn start_training_run(
+    store: &FeatureStore,
+    run_name: &str,
+    options: &TrainOptions,
+) -> Result<RunLog> {
+    RunLog::start(
+        store.catalog(),
+        run_name,
+        &format!("model {}", options.model),
+    )
+    .await
+}
+
+pub(crate) async fn train_in_run(
+    store: &FeatureStore,
+    options: &TrainOptions,
+    progress: &dyn Progress,
+    run: &mut RunLog,
 ) -> Result<TrainReport> {
     let started = Instant::now();
     let model = options.model.as_str();
@@ -293,16 +322,20 @@ pub async fn train(
             feature_view: view.spec().name.clone(),
             feature_view_version: view.spec().version,
             training_dataset: options.training_dataset,
-            run_id: None,
+            run_id: Some(run.id),
         },
         description: options.description.clone(),
         artefact: relative.clone(),
         artefact_hash: hash,
     };
     let version = store.catalog().register_model(&spec).await?;
+    run.progress.rows_in = (train_rows.num_rows() + test_rows.num_rows()) as u64;
+    run.progress.state = serde_json::json!({ "model": model, "version": version });
     Ok(TrainReport {
         model: model.to_string(),
         version,
+        run_id: run.id,
+        training_dataset: options.training_dataset,
         algorithm: options.algorithm.clone(),
         metrics,
         train_rows: train_rows.num_rows(),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::feature_group::FeatureGroupSpec;
 use crate::feature_view::FeatureViewSpec;
-use crate::pipeline::PipelineSpec;
+use crate::pipeline::PipelineDefinition;
 use crate::{Error, Result};
 
 pub const DEFINITIONS_DIR: &str = "features";
@@ -20,7 +20,7 @@ struct DefinitionFile {
     #[serde(default)]
     feature_view: Vec<FeatureViewSpec>,
     #[serde(default)]
-    pipeline: Vec<PipelineSpec>,
+    pipeline: Vec<PipelineDefinition>,
 }
 
 /// A feature-group definition together with the file it came from.
@@ -37,12 +37,12 @@ pub struct Definitions {
     /// Checked against the feature groups they join by `sluice apply`, which knows the catalog too.
     pub feature_views: Vec<Located<FeatureViewSpec>>,
     /// Checked on their own here; against feature groups and SQL by `sluice apply`.
-    pub pipelines: Vec<Located<PipelineSpec>>,
+    pub pipelines: Vec<Located<PipelineDefinition>>,
 }
 
 impl Definitions {
-    pub fn pipeline(&self, name: &str) -> Option<&Located<PipelineSpec>> {
-        self.pipelines.iter().find(|p| p.item.name == name)
+    pub fn pipeline(&self, name: &str) -> Option<&Located<PipelineDefinition>> {
+        self.pipelines.iter().find(|p| p.item.name() == name)
     }
 
     /// Reads `DIR/features/*.toml` in file-name order. A missing folder means no definitions.
@@ -75,7 +75,7 @@ impl Definitions {
     pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Self> {
         let mut by_id: BTreeMap<(String, u32), Located<FeatureGroupSpec>> = BTreeMap::new();
         let mut views: BTreeMap<(String, u32), Located<FeatureViewSpec>> = BTreeMap::new();
-        let mut pipelines: BTreeMap<String, Located<PipelineSpec>> = BTreeMap::new();
+        let mut pipelines: BTreeMap<String, Located<PipelineDefinition>> = BTreeMap::new();
         for (file, text) in sources {
             let parsed: DefinitionFile = toml::from_str(&text).map_err(|e| Error::Malformed {
                 path: file.clone(),
@@ -104,18 +104,18 @@ impl Definitions {
                     .validate()
                     .map_err(|message| Error::InvalidPipeline {
                         file: file.clone(),
-                        pipeline: pipeline.name.clone(),
+                        pipeline: pipeline.name().to_string(),
                         message,
                     })?;
-                if let Some(first) = pipelines.get(&pipeline.name) {
+                if let Some(first) = pipelines.get(pipeline.name()) {
                     return Err(Error::DuplicatePipeline {
-                        name: pipeline.name.clone(),
+                        name: pipeline.name().to_string(),
                         first: first.file.clone(),
                         second: file,
                     });
                 }
                 pipelines.insert(
-                    pipeline.name.clone(),
+                    pipeline.name().to_string(),
                     Located {
                         file: file.clone(),
                         item: pipeline,
@@ -147,12 +147,51 @@ impl Definitions {
                 );
             }
         }
+        check_chains(&pipelines)?;
         Ok(Self {
             feature_groups: by_id.into_values().collect(),
             feature_views: views.into_values().collect(),
             pipelines: pipelines.into_values().collect(),
         })
     }
+}
+
+/// A chain's steps must be defined, batch pipelines that are not chains
+/// themselves: a chain is one program that ends.
+fn check_chains(pipelines: &BTreeMap<String, Located<PipelineDefinition>>) -> Result<()> {
+    for located in pipelines.values() {
+        let PipelineDefinition::Chain(chain) = &located.item else {
+            continue;
+        };
+        let invalid = |message: String| Error::InvalidPipeline {
+            file: located.file.clone(),
+            pipeline: chain.name.clone(),
+            message,
+        };
+        for step in &chain.steps {
+            let Some(target) = pipelines.get(step) else {
+                let known: Vec<&str> = pipelines.keys().map(String::as_str).collect();
+                return Err(invalid(format!(
+                    "step '{step}' is not a defined pipeline (defined: {})",
+                    known.join(", ")
+                )));
+            };
+            match &target.item {
+                PipelineDefinition::Chain(_) => {
+                    return Err(invalid(format!(
+                        "step '{step}' is a chain; list its steps instead"
+                    )))
+                }
+                PipelineDefinition::Feature(spec) if spec.is_streaming() => {
+                    return Err(invalid(format!(
+                        "step '{step}' is a streaming pipeline, which does not end; run it on its own"
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The commented example `sluice init` writes to `features/example.toml`.

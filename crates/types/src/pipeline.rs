@@ -2,7 +2,8 @@
 //!
 //! A feature pipeline reads a source (files, a PostgreSQL query, or a NATS
 //! JetStream subject), optionally transforms it with SQL and/or window
-//! aggregations, and writes the result to a sink feature group.
+//! aggregations, and writes the result to a sink feature group. The other
+//! kinds (training, batch inference, chains) are in `model_pipeline`.
 
 use std::collections::HashSet;
 
@@ -12,12 +13,134 @@ use crate::aggregation::WindowAggregationSpec;
 use crate::column::{ColumnSpec, ColumnType};
 use crate::duration::Ttl;
 use crate::feature_group::FeatureGroupSpec;
+use crate::model_pipeline::{BatchInferencePipelineSpec, ChainPipelineSpec, TrainingPipelineSpec};
 use crate::name::{validate_name, NameRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PipelineKind {
     Feature,
+    Training,
+    BatchInference,
+    Chain,
+}
+
+impl std::fmt::Display for PipelineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PipelineKind::Feature => "feature",
+            PipelineKind::Training => "training",
+            PipelineKind::BatchInference => "batch_inference",
+            PipelineKind::Chain => "chain",
+        })
+    }
+}
+
+/// One `[[pipeline]]` table; `kind` says which.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PipelineDefinition {
+    Feature(Box<PipelineSpec>),
+    Training(TrainingPipelineSpec),
+    BatchInference(BatchInferencePipelineSpec),
+    Chain(ChainPipelineSpec),
+}
+
+/// By hand rather than serde's internal tagging, which buffers the table and
+/// so loses TOML's native date-times (`start = 2026-01-01T00:00:00Z`).
+impl<'de> Deserialize<'de> for PipelineDefinition {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(kind)) => kind,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "pipeline kind must be a string, not {other}"
+                )))
+            }
+            None => return Err(D::Error::custom("a pipeline needs `kind`")),
+        };
+        let value = toml::Value::Table(table);
+        let parsed = match kind.as_str() {
+            "feature" => value
+                .try_into()
+                .map(|spec| PipelineDefinition::Feature(Box::new(spec))),
+            "training" => value.try_into().map(PipelineDefinition::Training),
+            "batch_inference" => value.try_into().map(PipelineDefinition::BatchInference),
+            "chain" => value.try_into().map(PipelineDefinition::Chain),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "unknown pipeline kind `{other}` (expected feature, training, batch_inference or chain)"
+                )))
+            }
+        };
+        parsed.map_err(|e| D::Error::custom(format!("{kind} pipeline: {}", e.message())))
+    }
+}
+
+impl PipelineDefinition {
+    pub fn name(&self) -> &str {
+        match self {
+            PipelineDefinition::Feature(spec) => &spec.name,
+            PipelineDefinition::Training(spec) => &spec.name,
+            PipelineDefinition::BatchInference(spec) => &spec.name,
+            PipelineDefinition::Chain(spec) => &spec.name,
+        }
+    }
+
+    pub fn kind(&self) -> PipelineKind {
+        match self {
+            PipelineDefinition::Feature(_) => PipelineKind::Feature,
+            PipelineDefinition::Training(_) => PipelineKind::Training,
+            PipelineDefinition::BatchInference(_) => PipelineKind::BatchInference,
+            PipelineDefinition::Chain(_) => PipelineKind::Chain,
+        }
+    }
+
+    /// Checks what one definition can check on its own; chains' steps are
+    /// checked against the other definitions by `Definitions`.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            PipelineDefinition::Feature(spec) => spec.validate(),
+            PipelineDefinition::Training(spec) => spec.validate(),
+            PipelineDefinition::BatchInference(spec) => spec.validate(),
+            PipelineDefinition::Chain(spec) => spec.validate(),
+        }
+    }
+
+    /// What the pipeline reads and what it writes, in a few words.
+    pub fn describe(&self) -> String {
+        match self {
+            PipelineDefinition::Feature(spec) => {
+                let source = format!("{:?}", spec.source.source_type).to_lowercase();
+                format!("{source} source -> feature group {}", spec.sink)
+            }
+            PipelineDefinition::Training(spec) => {
+                let data = match (spec.training_dataset, &spec.split) {
+                    (Some(td), _) => format!("training dataset {td}"),
+                    (None, split) => format!(
+                        "a new training dataset ({})",
+                        split.as_deref().unwrap_or_default()
+                    ),
+                };
+                format!(
+                    "feature view {}, {data} -> model {} ({})",
+                    spec.feature_view, spec.model, spec.algorithm
+                )
+            }
+            PipelineDefinition::BatchInference(spec) => {
+                let targets: Vec<String> = spec
+                    .sink
+                    .iter()
+                    .map(|s| format!("feature group {s}"))
+                    .chain(spec.out.iter().map(|o| format!("file {o}")))
+                    .collect();
+                format!("model {} -> {}", spec.model, targets.join(" and "))
+            }
+            PipelineDefinition::Chain(spec) => format!("steps {}", spec.steps.join(" -> ")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +196,6 @@ pub struct TransformSpec {
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     pub name: String,
-    pub kind: PipelineKind,
     #[serde(default)]
     pub description: String,
     /// The feature group written: `NAME` (latest version) or `NAME:VERSION`.
@@ -203,7 +325,10 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> PipelineSpec {
-        toml::from_str(text).unwrap()
+        match toml::from_str(text).unwrap() {
+            PipelineDefinition::Feature(spec) => *spec,
+            other => panic!("not a feature pipeline: {other:?}"),
+        }
     }
 
     const BASE: &str = r#"

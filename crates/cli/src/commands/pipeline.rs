@@ -2,22 +2,93 @@
 
 use anyhow::Result;
 use sluice_featurestore::FeatureStore;
-use sluice_pipelines::{run_pipeline, RunOptions};
+use sluice_pipelines::{run_any_pipeline, RunOptions, RunOutcome, RunSummary};
 
 use crate::output::print_json;
 use crate::progress::Bar;
 
 pub async fn run(store: &FeatureStore, name: &str, options: &RunOptions, json: bool) -> Result<()> {
     let bar = Bar::new();
-    let summary = run_pipeline(store, name, options, &bar).await?;
+    let outcome = run_any_pipeline(store, name, options, &bar).await?;
     if json {
-        return print_json(&summary);
+        return print_json(&outcome);
     }
+    print_outcome(&outcome, "");
+    Ok(())
+}
+
+fn print_outcome(outcome: &RunOutcome, indent: &str) {
+    match outcome {
+        RunOutcome::Feature(summary) => print_feature_run(summary, indent),
+        RunOutcome::Training(run) => {
+            let report = &run.report;
+            let metrics: Vec<String> = report
+                .metrics
+                .iter()
+                .map(|(name, value)| format!("{name} {value:.4}"))
+                .collect();
+            println!(
+                "{indent}run {} of {} -> model {}:{} ({}) on training dataset {}{}: {}  ({} ms)",
+                report.run_id,
+                run.pipeline,
+                report.model,
+                report.version,
+                report.algorithm,
+                report.training_dataset,
+                if run.created_training_dataset {
+                    " (new)"
+                } else {
+                    ""
+                },
+                metrics.join(", "),
+                report.elapsed_ms
+            );
+            if let Some(alias) = &run.alias {
+                println!(
+                    "{indent}  {}@{alias} -> version {}",
+                    report.model, report.version
+                );
+            }
+        }
+        RunOutcome::BatchInference(run) => {
+            let report = &run.report;
+            let targets: Vec<String> = report
+                .feature_group
+                .iter()
+                .map(|g| format!("feature group {g}"))
+                .chain(run.out.iter().map(|o| o.display().to_string()))
+                .collect();
+            println!(
+                "{indent}run {} of {} -> {} predictions of {}:{} to {}  ({} ms)",
+                report.run_id,
+                run.pipeline,
+                report.rows,
+                report.model,
+                report.version,
+                targets.join(" and "),
+                report.elapsed_ms
+            );
+        }
+        RunOutcome::Chain(chain) => {
+            println!(
+                "run {} of chain {}: {} steps succeeded",
+                chain.run_id,
+                chain.pipeline,
+                chain.steps.len()
+            );
+            for step in &chain.steps {
+                print_outcome(step, "  ");
+            }
+        }
+    }
+}
+
+fn print_feature_run(summary: &RunSummary, indent: &str) {
     let commit = summary
         .offline_version
         .map_or("no commit".to_string(), |v| format!("offline commit {v}"));
     println!(
-        "run {} of {} -> {}: {}  {} rows in, {} rows out, {commit}  ({} ms)",
+        "{indent}run {} of {} -> {}: {}  {} rows in, {} rows out, {commit}  ({} ms)",
         summary.run_id,
         summary.pipeline,
         summary.sink,
@@ -27,15 +98,14 @@ pub async fn run(store: &FeatureStore, name: &str, options: &RunOptions, json: b
         summary.elapsed_ms
     );
     if !summary.files.is_empty() {
-        println!("new files: {}", summary.files.join(", "));
+        println!("{indent}new files: {}", summary.files.join(", "));
     }
     if summary.late_events > 0 || summary.dead_letters > 0 {
         println!(
-            "late events (not applied): {}  dead letters: {} (see .sluice/pipelines/{}/dead_letter.ndjson)",
+            "{indent}late events (not applied): {}  dead letters: {} (see .sluice/pipelines/{}/dead_letter.ndjson)",
             summary.late_events, summary.dead_letters, summary.pipeline
         );
     }
-    Ok(())
 }
 
 pub async fn list_runs(store: &FeatureStore, pipeline: Option<&str>, json: bool) -> Result<()> {

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 use sluice_featurestore::{FeatureStore, PlanAction};
+use sluice_types::PipelineKind;
 
 use crate::output::print_json;
 
@@ -20,7 +21,8 @@ pub fn init(dir: &Path) -> Result<()> {
 pub async fn apply(store: &FeatureStore, dry_run: bool, json: bool) -> Result<()> {
     let plan = store.plan().await?;
     // Pipelines are checked against the feature groups as they will be after this apply.
-    let pipelines = sluice_pipelines::check_pipelines(store, &store.definitions()?).await?;
+    let definitions = store.definitions()?;
+    let pipelines = sluice_pipelines::check_pipelines(store, &definitions).await?;
     let verdict = plan.check();
     let applied = verdict.is_ok() && !dry_run && plan.has_changes();
     if applied {
@@ -65,6 +67,17 @@ pub async fn apply(store: &FeatureStore, dry_run: bool, json: bool) -> Result<()
                 check.source,
                 check.sink
             );
+        }
+        for located in &definitions.pipelines {
+            if located.item.kind() != PipelineKind::Feature {
+                println!(
+                    "pipeline   {}  ({})  {}: {}",
+                    located.item.name(),
+                    located.file.display(),
+                    located.item.kind(),
+                    located.item.describe()
+                );
+            }
         }
         match (dry_run, applied) {
             (true, _) => println!("dry run: nothing applied"),

@@ -1,0 +1,332 @@
+//! Monolithic pipelines on the embedded stores: a chain of two feature
+//! pipelines, a training pipeline and a batch-inference pipeline run as one
+//! program from definition files; each step is a recorded run; a failing
+//! step stops the chain, is named, and leaves earlier outputs intact.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use futures::TryStreamExt;
+use rand::{Rng, SeedableRng};
+use sluice_catalog::RunStatus;
+use sluice_featurestore::{FeatureStore, NoProgress, ReadAt};
+use sluice_pipelines::{
+    predict, run_any_pipeline, PredictInput, PredictOptions, RunOptions, RunOutcome,
+};
+use sluice_types::NameRef;
+
+const DEFINITIONS: &str = r#"
+[[feature_group]]
+name = "activity"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+online = true
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount", type = "float64" },
+  { name = "merchant", type = "string" },
+]
+
+[[feature_group]]
+name = "labels"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "is_fraud", type = "bool" },
+]
+
+[[feature_view]]
+name = "fraud"
+version = 1
+spine = "labels:1"
+labels = ["is_fraud"]
+joins = [{ feature_group = "activity:1", on = ["card_id"] }]
+transforms = { amount = "standard_scaler", merchant = "one_hot_encoder" }
+
+[[pipeline]]
+name = "activity"
+kind = "feature"
+sink = "activity:1"
+transform = { sql = "SELECT card_id, ts, amount, merchant FROM source" }
+[pipeline.source]
+type = "files"
+path = "data/transactions*.csv"
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount", type = "float64" },
+  { name = "merchant", type = "string" },
+  { name = "is_fraud", type = "bool" },
+]
+
+[[pipeline]]
+name = "labels"
+kind = "feature"
+sink = "labels:1"
+transform = { sql = "SELECT card_id, ts + INTERVAL '1 second' AS ts, is_fraud FROM source" }
+[pipeline.source]
+type = "files"
+path = "data/transactions*.csv"
+columns = [
+  { name = "card_id", type = "int64" },
+  { name = "ts", type = "timestamp" },
+  { name = "amount", type = "float64" },
+  { name = "merchant", type = "string" },
+  { name = "is_fraud", type = "bool" },
+]
+
+[[pipeline]]
+name = "train"
+kind = "training"
+feature_view = "fraud:1"
+split = "random:0.75:3"
+algorithm = "gbdt_classifier"
+params = { rounds = 30, learning_rate = 0.2, max_depth = 3 }
+model = "fraud"
+alias = "production"
+
+[[pipeline]]
+name = "score"
+kind = "batch_inference"
+model = "fraud@production"
+start = 2026-01-02T00:00:00Z
+sink = "fraud_predictions"
+out = "out/predictions.parquet"
+
+[[pipeline]]
+name = "daily"
+kind = "chain"
+steps = ["activity", "labels", "train", "score"]
+"#;
+
+const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+const SCORE_FROM: i64 = T0 + 86_400_000_000;
+const ROWS: i64 = 3_000;
+
+/// One transaction a minute over 300 cards; fraud likely for large online amounts.
+/// Returns the project and how many label rows fall at or after `SCORE_FROM`.
+async fn project() -> (tempfile::TempDir, FeatureStore, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    FeatureStore::init(dir.path()).unwrap();
+    std::fs::remove_file(dir.path().join("features/example.toml")).ok();
+    std::fs::write(dir.path().join("features/fraud.toml"), DEFINITIONS).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let merchants = ["grocery", "fuel", "online", "travel"];
+    let mut csv = String::from("card_id,ts,amount,merchant,is_fraud\n");
+    let mut scored = 0;
+    for i in 0..ROWS {
+        let ts = T0 + i * 60_000_000;
+        let amount: f64 = rng.random_range(1.0..1_000.0);
+        let merchant = merchants[rng.random_range(0..4)];
+        let risk = (amount / 1_000.0) * if merchant == "online" { 0.9 } else { 0.1 };
+        let fraud = rng.random_range(0.0..1.0) < risk;
+        let time = chrono::DateTime::from_timestamp_micros(ts)
+            .unwrap()
+            .to_rfc3339();
+        writeln!(csv, "{},{time},{amount:.2},{merchant},{fraud}", i % 300).unwrap();
+        scored += usize::from(ts + 1_000_000 >= SCORE_FROM);
+    }
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/transactions-1.csv"), csv).unwrap();
+    let store = FeatureStore::open(dir.path()).await.unwrap();
+    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    (dir, store, scored)
+}
+
+fn read_parquet(path: &Path) -> RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// (card, time) -> prediction.
+fn by_key(batch: &RecordBatch) -> BTreeMap<(i64, i64), f64> {
+    let cards = batch
+        .column_by_name("card_id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let times = batch
+        .column_by_name("ts")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    let predictions = batch
+        .column_by_name("prediction")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    (0..batch.num_rows())
+        .map(|i| ((cards.value(i), times.value(i)), predictions.value(i)))
+        .collect()
+}
+
+async fn predictions_group(store: &FeatureStore) -> RecordBatch {
+    let group = store
+        .feature_group(&NameRef::parse("fraud_predictions:1").unwrap())
+        .await
+        .unwrap();
+    let batches: Vec<RecordBatch> = group
+        .read(ReadAt::Latest, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+#[tokio::test]
+async fn a_chain_runs_features_training_and_batch_inference_as_one_program() {
+    let (dir, store, scored) = project().await;
+    let outcome = run_any_pipeline(&store, "daily", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    let RunOutcome::Chain(chain) = &outcome else {
+        panic!("a chain outcome: {outcome:?}");
+    };
+    let step_runs: Vec<u64> = chain.steps.iter().map(RunOutcome::run_id).collect();
+    assert_eq!(step_runs.len(), 4);
+
+    // Each step is its own succeeded run; the chain's run lists them.
+    for (step, run_id) in ["activity", "labels", "train", "score"]
+        .iter()
+        .zip(&step_runs)
+    {
+        let runs = store.catalog().runs(Some(step)).await.unwrap();
+        assert_eq!(runs.len(), 1, "{step}");
+        assert_eq!(runs[0].id, *run_id, "{step}");
+        assert_eq!(runs[0].progress.status, RunStatus::Succeeded, "{step}");
+    }
+    let chain_runs = store.catalog().runs(Some("daily")).await.unwrap();
+    assert_eq!(chain_runs[0].progress.status, RunStatus::Succeeded);
+    assert_eq!(
+        chain_runs[0].progress.state["step_runs"],
+        serde_json::json!(step_runs)
+    );
+
+    // The training step made a training dataset, registered the model with
+    // its run in the lineage, and moved the alias.
+    let RunOutcome::Training(training) = &chain.steps[2] else {
+        panic!("step 3 trains");
+    };
+    assert!(training.created_training_dataset);
+    let model = store
+        .catalog()
+        .model_by_alias("fraud", "production")
+        .await
+        .unwrap();
+    assert_eq!(model.version, training.report.version);
+    assert_eq!(model.spec.lineage.run_id, Some(step_runs[2]));
+    assert_eq!(
+        model.spec.lineage.training_dataset,
+        training.report.training_dataset
+    );
+    assert!(
+        model.spec.metrics["roc_auc"] > 0.7,
+        "the data is learnable: {:?}",
+        model.spec.metrics
+    );
+
+    // Batch inference wrote the same predictions to the file and the group,
+    // one per label row in range, equal to a direct `predict` of that model.
+    let file = read_parquet(&dir.path().join("out/predictions.parquet"));
+    let group = predictions_group(&store).await;
+    assert_eq!(file.num_rows(), scored);
+    assert_eq!(by_key(&file), by_key(&group));
+    let (_, direct) = predict(
+        &store,
+        &PredictOptions {
+            model: format!("fraud:{}", model.version),
+            input: PredictInput::Range {
+                start: chrono::DateTime::from_timestamp_micros(SCORE_FROM),
+                end: None,
+            },
+            to_feature_group: None,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_key(&file), by_key(&direct));
+    let versions = file
+        .column_by_name("model_version")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(versions.null_count(), 0);
+    assert!(versions
+        .values()
+        .iter()
+        .all(|v| *v == i64::from(model.version)));
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_the_chain_and_is_named() {
+    let (dir, store, _) = project().await;
+    run_any_pipeline(&store, "daily", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    let before = read_parquet(&dir.path().join("out/predictions.parquet"));
+    let group_before = predictions_group(&store).await.num_rows();
+
+    // A bad hyperparameter: the third step fails, the fourth never starts.
+    let broken = DEFINITIONS.replace("rounds = 30,", "rounds = \"many\",");
+    std::fs::write(dir.path().join("features/fraud.toml"), &broken).unwrap();
+    let err = run_any_pipeline(&store, "daily", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("chain 'daily' stopped at step 3 of 4, 'train'")
+            && message.contains("rounds"),
+        "{message}"
+    );
+    assert!(err.is_user_error());
+    let chain_runs = store.catalog().runs(Some("daily")).await.unwrap();
+    let failed = chain_runs.iter().max_by_key(|r| r.id).unwrap();
+    assert_eq!(failed.progress.status, RunStatus::Failed);
+    assert!(failed
+        .progress
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("'train'"));
+    assert_eq!(
+        failed.progress.state["step_runs"].as_array().unwrap().len(),
+        2
+    );
+    let train_runs = store.catalog().runs(Some("train")).await.unwrap();
+    assert_eq!(train_runs.len(), 2);
+    assert_eq!(
+        train_runs
+            .iter()
+            .max_by_key(|r| r.id)
+            .unwrap()
+            .progress
+            .status,
+        RunStatus::Failed
+    );
+    assert_eq!(store.catalog().runs(Some("score")).await.unwrap().len(), 1);
+    assert_eq!(store.catalog().models().await.unwrap().len(), 1);
+
+    // A batch-inference run whose model cannot be resolved fails without
+    // touching the file or the group of the last good run.
+    let unknown = DEFINITIONS.replace("model = \"fraud@production\"", "model = \"fraud@nope\"");
+    std::fs::write(dir.path().join("features/fraud.toml"), &unknown).unwrap();
+    let err = run_any_pipeline(&store, "score", &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    let after = read_parquet(&dir.path().join("out/predictions.parquet"));
+    assert_eq!(by_key(&before), by_key(&after));
+    assert_eq!(predictions_group(&store).await.num_rows(), group_before);
+}
