@@ -59,6 +59,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error(transparent)]
+    OnDemand(Box<sluice_transforms::Error>),
+
     #[error("{what} is not reproducible: recorded {recorded}, rebuilt {rebuilt}")]
     NotReproducible {
         what: String,
@@ -86,6 +89,12 @@ impl Error {
             Error::Staging { .. } | Error::Write { .. } | Error::NotReproducible { .. } => false,
             _ => true,
         }
+    }
+}
+
+impl From<sluice_transforms::Error> for Error {
+    fn from(e: sluice_transforms::Error) -> Self {
+        Error::OnDemand(Box::new(e))
     }
 }
 

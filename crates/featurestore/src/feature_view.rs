@@ -10,10 +10,12 @@ use futures::TryStreamExt;
 use sluice_offline::ReadAt;
 use sluice_online::LookupStatus;
 use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
+use sluice_transforms::OnDemandFeatures;
 use sluice_types::coerce::InputCoercer;
 use sluice_types::{FeatureGroupSpec, FeatureViewSpec, NameRef};
 
 use crate::project::FeatureStore;
+use crate::resolved_view::ResolvedView;
 use crate::sources::FileSource;
 use crate::{Error, FeatureGroup, Result};
 
@@ -35,6 +37,8 @@ pub struct FeatureView<'a> {
     /// The group of each join, in join order.
     pub(crate) groups: Vec<FeatureGroup<'a>>,
     pub(crate) spine_group: Option<FeatureGroup<'a>>,
+    /// Compiled once per handle.
+    pub(crate) on_demand: Arc<OnDemandFeatures>,
 }
 
 impl FeatureStore {
@@ -56,11 +60,17 @@ impl FeatureStore {
             Some(text) => Some(self.feature_group(&NameRef::parse(text)?).await?),
             None => None,
         };
+        let on_demand = ResolvedView::compile_on_demand(
+            &spec,
+            &groups.iter().map(|g| g.spec.clone()).collect::<Vec<_>>(),
+            spine_group.as_ref().map(|g| &g.spec),
+        )?;
         Ok(FeatureView {
             store: self,
             spec,
             groups,
             spine_group,
+            on_demand,
         })
     }
 }
@@ -97,9 +107,13 @@ impl FeatureView<'_> {
 
     /// The view's features for the given spine keys from the online stores
     /// (see [`FeatureStore::online_vectors`]).
-    pub async fn online_vectors(&self, keys: &RecordBatch) -> Result<OnlineVectors> {
+    pub async fn online_vectors(
+        &self,
+        keys: &RecordBatch,
+        given: Option<&RecordBatch>,
+    ) -> Result<OnlineVectors> {
         self.store
-            .online_vectors(&self.resolved(), keys, chrono::Utc::now())
+            .online_vectors(&self.resolved(), keys, given, chrono::Utc::now())
             .await
     }
 
@@ -112,14 +126,30 @@ impl FeatureView<'_> {
             .map_err(sluice_types::Error::from)?)
     }
 
-    /// The view's features for the given keys (text values, parsed by the
-    /// ingest rules; one value per key and column), all as of one time `at`
+    /// The view's features for the given keys and request-time values (text
+    /// values, parsed by the ingest rules; one per row and column), all as of one time `at`
     /// (RFC 3339, or naive = UTC): a spine of the keys with a time column `as_of`.
     pub async fn features_as_of(
         &self,
         keys: &[(String, Vec<String>)],
         at: &str,
     ) -> Result<RecordBatch> {
+        let missing: Vec<&str> = self
+            .spec
+            .request
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|name| !keys.iter().any(|(given, _)| given == name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InvalidSpine {
+                feature_view: self.label(),
+                message: format!(
+                    "the view needs request-time values with each row: {}",
+                    missing.join(", ")
+                ),
+            });
+        }
         let rows = keys.first().map_or(0, |(_, values)| values.len());
         let mut columns: Vec<(String, arrow::array::ArrayRef)> = keys
             .iter()
@@ -191,11 +221,13 @@ impl FeatureView<'_> {
                 }
             })
             .collect();
-        point_in_time_join(spine, time, &inputs, &JoinOptions::default()).map_err(|e| {
-            Error::InvalidSpine {
-                feature_view: self.label(),
-                message: e.to_string(),
-            }
-        })
+        let joined =
+            point_in_time_join(spine, time, &inputs, &JoinOptions::default()).map_err(|e| {
+                Error::InvalidSpine {
+                    feature_view: self.label(),
+                    message: e.to_string(),
+                }
+            })?;
+        self.resolved().with_on_demand(joined, time)
     }
 }

@@ -1,6 +1,7 @@
 //! `apply`: compare the definition files with the catalog, show the plan, then register it in one transaction.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use sluice_catalog::{CatalogChange, Versioned};
 use sluice_types::{FeatureGroupSpec, NameRef};
 
 use crate::project::FeatureStore;
+use crate::resolved_view::ResolvedView;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,12 +110,35 @@ impl FeatureStore {
         };
         for located in definitions.feature_views {
             let spec = located.item;
-            spec.validate(&lookup)
-                .map_err(|message| Error::InvalidFeatureView {
-                    file: located.file.clone(),
-                    feature_view: format!("{}:{}", spec.name, spec.version),
-                    message,
-                })?;
+            let invalid = |message: String| Error::InvalidFeatureView {
+                file: located.file.clone(),
+                feature_view: format!("{}:{}", spec.name, spec.version),
+                message,
+            };
+            spec.validate(&lookup).map_err(invalid)?;
+            let resolve = |text: &str| {
+                NameRef::parse(text)
+                    .ok()
+                    .and_then(|name| lookup(&name))
+                    .map(Arc::new)
+            };
+            let joined: Vec<Arc<FeatureGroupSpec>> = spec
+                .joins
+                .iter()
+                .filter_map(|join| resolve(&join.feature_group))
+                .collect();
+            let spine = spec.spine.as_deref().and_then(resolve);
+            ResolvedView::compile_on_demand(&spec, &joined, spine.as_ref()).map_err(|e| {
+                invalid(match e {
+                    Error::OnDemand(inner) => match *inner {
+                        sluice_transforms::Error::OnDemand {
+                            feature, message, ..
+                        } => format!("on-demand feature '{feature}': {message}"),
+                        other => other.to_string(),
+                    },
+                    other => other.to_string(),
+                })
+            })?;
             let existing = not_found_is_none(
                 self.catalog
                     .feature_view(&spec.name, Some(spec.version))

@@ -4,70 +4,163 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow::compute::cast;
+use arrow::datatypes::{Field, Schema};
 use chrono::{DateTime, Utc};
 use sluice_catalog::CatalogChange;
 use sluice_online::OnlineRead;
+use sluice_transforms::OnDemandFeatures;
 use sluice_types::coerce::InputCoercer;
-use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, FeatureViewSpec, NameRef};
+use sluice_types::{
+    ColumnSpec, ColumnType, FeatureGroupSpec, FeatureViewSpec, NameRef, REQUEST_TIME,
+};
 
 use crate::feature_view::{FeatureView, OnlineVectors};
 use crate::project::FeatureStore;
 use crate::{Error, FeatureGroup, Result};
 
-/// A feature view's spec with the specs of the groups it joins (in join order) and its spine group.
+/// A feature view's spec with the specs of the groups it joins (in join
+/// order), its spine group, and its compiled on-demand features.
 #[derive(Debug, Clone)]
 pub struct ResolvedView {
     pub spec: FeatureViewSpec,
     pub groups: Vec<Arc<FeatureGroupSpec>>,
     pub spine: Option<Arc<FeatureGroupSpec>>,
+    pub on_demand: Arc<OnDemandFeatures>,
 }
 
 impl ResolvedView {
+    /// Resolves a view from its parts, compiling its on-demand features
+    /// (an unknown column or a type error is reported here, e.g. at `apply`).
+    pub fn new(
+        spec: FeatureViewSpec,
+        groups: Vec<Arc<FeatureGroupSpec>>,
+        spine: Option<Arc<FeatureGroupSpec>>,
+    ) -> Result<Self> {
+        let on_demand = Self::compile_on_demand(&spec, &groups, spine.as_ref())?;
+        Ok(Self {
+            spec,
+            groups,
+            spine,
+            on_demand,
+        })
+    }
+
+    /// Compiles the view's on-demand expressions against what they may read:
+    /// the keys, `request_time`, the request values and the joined features.
+    pub(crate) fn compile_on_demand(
+        spec: &FeatureViewSpec,
+        groups: &[Arc<FeatureGroupSpec>],
+        spine: Option<&Arc<FeatureGroupSpec>>,
+    ) -> Result<Arc<OnDemandFeatures>> {
+        let fields: Vec<Field> = key_columns(spec, groups, spine)
+            .into_iter()
+            .chain([ColumnSpec::new(REQUEST_TIME, ColumnType::Timestamp)])
+            .chain(spec.request.iter().cloned())
+            .chain(joined_columns(spec, groups))
+            .map(|c| Field::new(&c.name, c.column_type.arrow_type(), true))
+            .collect();
+        let label = format!("{}:{}", spec.name, spec.version);
+        Ok(Arc::new(OnDemandFeatures::compile(
+            &label,
+            &Schema::new(fields),
+            &spec.on_demand,
+        )?))
+    }
+
+    /// `joined` (spine columns, request values included, then joined
+    /// features) with the on-demand features appended, `time` serving as
+    /// `request_time`.
+    pub fn with_on_demand(&self, joined: RecordBatch, time: &str) -> Result<RecordBatch> {
+        if self.on_demand.is_empty() {
+            return Ok(joined);
+        }
+        let index = joined
+            .schema()
+            .index_of(time)
+            .map_err(sluice_types::Error::from)?;
+        let request_time = cast(joined.column(index), &ColumnType::Timestamp.arrow_type())
+            .map_err(sluice_types::Error::from)?;
+        self.append_on_demand(joined, vec![(REQUEST_TIME.to_string(), request_time)])
+    }
+
+    /// `base` with the on-demand features appended, computed from `base`
+    /// and the `extra` columns it lacks (keys, `request_time`).
+    fn append_on_demand(
+        &self,
+        base: RecordBatch,
+        extra: Vec<(String, ArrayRef)>,
+    ) -> Result<RecordBatch> {
+        if self.on_demand.is_empty() {
+            return Ok(base);
+        }
+        let mut fields: Vec<Field> = base
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut columns = base.columns().to_vec();
+        for (name, column) in extra {
+            if base.column_by_name(&name).is_none() {
+                fields.push(Field::new(&name, column.data_type().clone(), true));
+                columns.push(column);
+            }
+        }
+        let input = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(sluice_types::Error::from)?;
+        let computed = self.on_demand.evaluate(&input)?;
+        let mut fields: Vec<Field> = base
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(self.on_demand.fields());
+        let mut columns = base.columns().to_vec();
+        columns.extend(computed);
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(sluice_types::Error::from)?)
+    }
+
     pub fn label(&self) -> String {
         format!("{}:{}", self.spec.name, self.spec.version)
     }
 
     /// The spine's key columns (each once, typed as the spine group or else the joined group says).
     pub fn key_columns(&self) -> Vec<ColumnSpec> {
-        let mut columns: Vec<ColumnSpec> = Vec::new();
-        for (join, group) in self.spec.joins.iter().zip(&self.groups) {
-            for (spine_column, group_column) in join.on.pairs() {
-                if columns.iter().any(|c| c.name == spine_column) {
-                    continue;
-                }
-                let column_type = self
-                    .spine
-                    .as_ref()
-                    .and_then(|g| g.column(spine_column))
-                    .or_else(|| group.column(group_column))
-                    .map_or(ColumnType::String, |c| c.column_type);
-                columns.push(ColumnSpec::new(spine_column, column_type));
-            }
-        }
-        columns
+        key_columns(&self.spec, &self.groups, self.spine.as_ref())
     }
 
-    /// The view's feature columns, in view order, typed as their groups say.
+    /// The view's feature columns in view order: the request values, the
+    /// joined features (typed as their groups say), the on-demand features.
     pub fn feature_columns(&self) -> Vec<ColumnSpec> {
-        self.spec
-            .joins
+        let on_demand = self
+            .spec
+            .on_demand
             .iter()
-            .zip(&self.groups)
-            .flat_map(|(join, group)| {
-                join.selected(group)
-                    .into_iter()
-                    .filter_map(|name| group.column(&name).cloned())
-                    .collect::<Vec<_>>()
-            })
+            .map(|f| ColumnSpec::new(&f.name, f.column_type).nullable());
+        self.spec
+            .request
+            .iter()
+            .cloned()
+            .chain(self.joined_columns())
+            .chain(on_demand)
             .collect()
     }
 
-    /// What a spine must hold: every key column and the time column.
+    /// The features the joins bring in, in join order.
+    pub fn joined_columns(&self) -> Vec<ColumnSpec> {
+        joined_columns(&self.spec, &self.groups)
+    }
+
+    /// What a spine must hold: every key column, the time column and the request values.
     pub fn spine_spec(&self, time: &str) -> FeatureGroupSpec {
         let mut columns = self.key_columns();
         let primary_key = columns.iter().map(|c| c.name.clone()).collect();
         columns.push(ColumnSpec::new(time, ColumnType::Timestamp));
+        columns.extend(self.spec.request.iter().cloned());
         FeatureGroupSpec {
             name: "spine".into(),
             version: 1,
@@ -81,6 +174,40 @@ impl ResolvedView {
     }
 }
 
+fn key_columns(
+    spec: &FeatureViewSpec,
+    groups: &[Arc<FeatureGroupSpec>],
+    spine: Option<&Arc<FeatureGroupSpec>>,
+) -> Vec<ColumnSpec> {
+    let mut columns: Vec<ColumnSpec> = Vec::new();
+    for (join, group) in spec.joins.iter().zip(groups) {
+        for (spine_column, group_column) in join.on.pairs() {
+            if columns.iter().any(|c| c.name == spine_column) {
+                continue;
+            }
+            let column_type = spine
+                .and_then(|g| g.column(spine_column))
+                .or_else(|| group.column(group_column))
+                .map_or(ColumnType::String, |c| c.column_type);
+            columns.push(ColumnSpec::new(spine_column, column_type));
+        }
+    }
+    columns
+}
+
+fn joined_columns(spec: &FeatureViewSpec, groups: &[Arc<FeatureGroupSpec>]) -> Vec<ColumnSpec> {
+    spec.joins
+        .iter()
+        .zip(groups)
+        .flat_map(|(join, group)| {
+            join.selected(group)
+                .into_iter()
+                .filter_map(|name| group.column(&name).cloned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 impl FeatureView<'_> {
     /// The view as owned specs.
     pub fn resolved(&self) -> ResolvedView {
@@ -88,6 +215,7 @@ impl FeatureView<'_> {
             spec: self.spec.clone(),
             groups: self.groups.iter().map(|g| g.spec.clone()).collect(),
             spine: self.spine_group.as_ref().map(|g| g.spec.clone()),
+            on_demand: self.on_demand.clone(),
         }
     }
 }
@@ -116,15 +244,30 @@ impl FeatureStore {
     /// The view's features for the given spine keys from the online stores:
     /// one lookup per joined group for all keys, columns in view order typed
     /// as in batch data, and one status per key and join (a group's features
-    /// are null unless PRESENT).
+    /// are null unless PRESENT). `given` holds the request values, and may
+    /// hold values that replace looked-up features; the on-demand features
+    /// are computed from the result, with `now` as `request_time`.
     pub async fn online_vectors(
         &self,
         view: &ResolvedView,
         keys: &RecordBatch,
+        given: Option<&RecordBatch>,
         now: DateTime<Utc>,
     ) -> Result<OnlineVectors> {
+        let given_column = |name: &str| given.and_then(|g| g.column_by_name(name)).cloned();
         let mut fields = Vec::new();
         let mut columns = Vec::new();
+        for request in &view.spec.request {
+            let column = given_column(&request.name).ok_or_else(|| Error::InvalidSpine {
+                feature_view: view.label(),
+                message: format!(
+                    "the request lacks the request-time value '{}' ({})",
+                    request.name, request.column_type
+                ),
+            })?;
+            fields.push(Field::new(&request.name, column.data_type().clone(), true));
+            columns.push(column);
+        }
         let mut status = Vec::with_capacity(view.groups.len());
         for (join, group) in view.spec.joins.iter().zip(&view.groups) {
             let renamed = join
@@ -149,13 +292,40 @@ impl FeatureStore {
                 let index = schema
                     .index_of(&feature)
                     .map_err(sluice_types::Error::from)?;
-                fields.push(schema.field(index).clone());
-                columns.push(read.rows.column(index).clone());
+                match given_column(&feature) {
+                    Some(value) => {
+                        fields.push(schema.field(index).clone().with_nullable(true));
+                        columns.push(value);
+                    }
+                    None => {
+                        fields.push(schema.field(index).clone());
+                        columns.push(read.rows.column(index).clone());
+                    }
+                }
             }
             status.push((format!("{}:{}", group.name, group.version), read.status));
         }
-        let rows = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
-            .map_err(sluice_types::Error::from)?;
+        let rows = RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            columns,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(keys.num_rows())),
+        )
+        .map_err(sluice_types::Error::from)?;
+        let mut extra: Vec<(String, ArrayRef)> = keys
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .zip(keys.columns().iter().cloned())
+            .collect();
+        extra.push((
+            REQUEST_TIME.to_string(),
+            Arc::new(
+                TimestampMicrosecondArray::from_value(now.timestamp_micros(), keys.num_rows())
+                    .with_timezone("UTC"),
+            ),
+        ));
+        let rows = view.append_on_demand(rows, extra)?;
         Ok(OnlineVectors { rows, status })
     }
 

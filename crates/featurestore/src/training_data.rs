@@ -201,6 +201,7 @@ impl FeatureView<'_> {
         }
         let sort_columns = keep.clone();
         keep.push(time.clone());
+        keep.extend(self.spec.request.iter().map(|c| c.name.clone()));
         keep.extend(self.spec.labels.iter().cloned());
         let projection: Vec<usize> = keep
             .iter()
@@ -248,6 +249,7 @@ impl FeatureView<'_> {
             .collect();
         let sort_columns = keep.clone();
         keep.push(time.clone());
+        keep.extend(self.spec.request.iter().map(|c| c.name.clone()));
         let projection = keep
             .iter()
             .map(|c| {

@@ -167,6 +167,12 @@ const VIEW: &str = r#"
 name = "spend"
 version = 1
 joins = [{ feature_group = "transactions:1", on = { account = "account_id" }, select = ["amount", "quantity", "category"] }]
+request = [{ name = "paid", type = "float64" }]
+on_demand = [
+  { name = "paid_over_amount", expr = "paid - coalesce(amount, 0)" },
+  { name = "is_food", expr = "category = 'food'", type = "bool" },
+  { name = "at_hour", expr = "date_part('hour', request_time)", type = "int64" },
+]
 "#;
 
 #[tokio::test]
@@ -198,7 +204,20 @@ async fn online_vectors_equal_the_as_of_now_batch_rows() {
         Arc::new(Int64Array::from(accounts.clone())) as _,
     )])
     .unwrap();
-    let online = view.online_vectors(&keys).await.unwrap();
+    // The request-time value is required online.
+    let err = view.online_vectors(&keys, None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("request-time value 'paid'"),
+        "{err}"
+    );
+    let paid: Vec<f64> = accounts.iter().map(|a| (a * 3 % 50) as f64).collect();
+    let given =
+        RecordBatch::try_from_iter([("paid", Arc::new(Float64Array::from(paid.clone())) as _)])
+            .unwrap();
+    let online = store
+        .online_vectors(&view.resolved(), &keys, Some(&given), now)
+        .await
+        .unwrap();
 
     let times =
         arrow::array::TimestampMicrosecondArray::from(vec![now.timestamp_micros(); accounts.len()])
@@ -206,11 +225,50 @@ async fn online_vectors_equal_the_as_of_now_batch_rows() {
     let spine = RecordBatch::try_from_iter([
         ("account", Arc::new(Int64Array::from(accounts.clone())) as _),
         ("at", Arc::new(times) as _),
+        ("paid", Arc::new(Float64Array::from(paid.clone())) as _),
     ])
     .unwrap();
     let batch = view.features_for(&spine, "at").await.unwrap();
 
-    assert_eq!(online.rows.num_columns(), 3);
+    // On-demand values against the expressions computed here by hand.
+    let amounts = online
+        .rows
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let over = online
+        .rows
+        .column_by_name("paid_over_amount")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let categories = online
+        .rows
+        .column_by_name("category")
+        .unwrap()
+        .as_string::<i32>();
+    let is_food = online.rows.column_by_name("is_food").unwrap().as_boolean();
+    let hours = online
+        .rows
+        .column_by_name("at_hour")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    for (row, paid) in paid.iter().enumerate() {
+        let amount = if amounts.is_null(row) {
+            0.0
+        } else {
+            amounts.value(row)
+        };
+        assert_eq!(over.value(row), paid - amount);
+        assert_eq!(
+            is_food.is_valid(row).then(|| is_food.value(row)),
+            categories
+                .is_valid(row)
+                .then(|| categories.value(row) == "food")
+        );
+        assert_eq!(hours.value(row), i64::from(chrono::Timelike::hour(&now)));
+    }
+
+    assert_eq!(online.rows.num_columns(), 7);
     for (index, field) in online.rows.schema().fields().iter().enumerate() {
         let offline = batch.column_by_name(field.name()).unwrap();
         assert_eq!(
@@ -241,4 +299,37 @@ async fn online_vectors_equal_the_as_of_now_batch_rows() {
         status[..3].iter().all(|s| *s == LookupStatus::Missing),
         "negative accounts do not exist"
     );
+}
+
+#[tokio::test]
+async fn bad_on_demand_features_are_refused_at_apply_with_the_feature_named() {
+    let (dir, store) = project().await;
+    for (from, to, expected) in [
+        (
+            "paid - coalesce(amount, 0)",
+            "paid * fx_rate",
+            "on-demand feature 'paid_over_amount'",
+        ),
+        ("paid - coalesce(amount, 0)", "paid * fx_rate", "fx_rate"),
+        (
+            "date_part('hour', request_time)\", type = \"int64\"",
+            "request_time\", type = \"bool\"",
+            "cannot become bool",
+        ),
+        (
+            "name = \"at_hour\"",
+            "name = \"amount\"",
+            "'amount' has the name of another column",
+        ),
+    ] {
+        let text = VIEW.replace(from, to);
+        assert_ne!(text, VIEW, "{from}");
+        std::fs::write(dir.path().join("features/view.toml"), &text).unwrap();
+        let err = store.plan().await.unwrap_err().to_string();
+        assert!(
+            err.contains("spend:1") && err.contains(expected),
+            "expected {expected} in: {err}"
+        );
+    }
+    assert!(store.catalog().feature_views().await.unwrap().is_empty());
 }

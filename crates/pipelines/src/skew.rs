@@ -93,9 +93,20 @@ pub async fn skew_check(
         .into_iter()
         .map(|c| c.name)
         .collect();
+    // Request-time values are replayed from the log, so that on-demand
+    // features are recomputed offline from what the server saw.
+    let request = model.view.spec.request.iter().map(|c| c.name.as_str());
     let mut spine_columns: Vec<usize> = Vec::new();
-    for name in keys.iter().map(String::as_str).chain([LOGGED_AT_COLUMN]) {
-        spine_columns.push(log.schema().index_of(name)?);
+    for name in keys
+        .iter()
+        .map(String::as_str)
+        .chain([LOGGED_AT_COLUMN])
+        .chain(request)
+    {
+        spine_columns.push(log.schema().index_of(name).map_err(|_| Error::Invalid {
+            pipeline: format!("skew-check {}", model.label()),
+            message: format!("the prediction log {log_label} has no column '{name}'"),
+        })?);
     }
     let spine = log.project(&spine_columns)?;
     let view = store
@@ -118,18 +129,40 @@ pub async fn skew_check(
         examples: Vec::new(),
     };
     let logged_features = model.artefact.preprocessor.features();
-    for (join, group_spec) in model.view.spec.joins.iter().zip(&model.view.groups) {
+    // Per joined group, then the on-demand features as one more "group".
+    let mut compared: Vec<(String, Vec<String>)> = model
+        .view
+        .spec
+        .joins
+        .iter()
+        .zip(&model.view.groups)
+        .map(|(join, group_spec)| {
+            (
+                format!("{}:{}", group_spec.name, group_spec.version),
+                join.selected(group_spec),
+            )
+        })
+        .collect();
+    if !model.view.spec.on_demand.is_empty() {
+        compared.push((
+            ON_DEMAND.to_string(),
+            model
+                .view
+                .spec
+                .on_demand
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
+        ));
+    }
+    for (label, features) in compared {
         let mut skew = GroupSkew {
-            feature_group: format!("{}:{}", group_spec.name, group_spec.version),
+            feature_group: label,
             rows_mismatched: 0,
             features: BTreeMap::new(),
         };
         let mut row_differs = vec![false; log.num_rows()];
-        for feature in join
-            .selected(group_spec)
-            .into_iter()
-            .filter(|f| logged_features.contains(f))
-        {
+        for feature in features.into_iter().filter(|f| logged_features.contains(f)) {
             let online = as_text(log.column_by_name(&feature).expect("logged feature"))?;
             let offline_values =
                 as_text(offline.column_by_name(&feature).expect("joined feature"))?;
@@ -157,6 +190,9 @@ pub async fn skew_check(
     }
     Ok(report)
 }
+
+/// The name the report gives the on-demand features' comparison.
+pub const ON_DEMAND: &str = "on-demand";
 
 /// Rows logged in [from, to).
 fn within(

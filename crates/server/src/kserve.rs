@@ -234,11 +234,24 @@ fn describe(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<
             .map(u32::to_string)
             .collect(),
     };
+    // Required: the keys and the request-time values; optional: values that
+    // replace looked-up features.
     let inputs: Vec<Value> = model
         .view
         .key_columns()
         .iter()
+        .chain(&model.view.spec.request)
         .map(|c| json!({ "name": c.name, "datatype": datatype(c.column_type), "shape": [-1] }))
+        .collect();
+    let optional: Vec<String> = model
+        .artefact
+        .preprocessor
+        .features()
+        .into_iter()
+        .filter(|f| {
+            !model.view.spec.request.iter().any(|c| &c.name == f)
+                && !model.view.spec.on_demand.iter().any(|c| &c.name == f)
+        })
         .collect();
     Ok(Json(json!({
         "name": name,
@@ -249,7 +262,7 @@ fn describe(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<
         "parameters": {
             "version": model.version().to_string(),
             "feature_view": model.view.label(),
-            "optional_inputs": model.artefact.preprocessor.features(),
+            "optional_inputs": optional,
         },
     })))
 }

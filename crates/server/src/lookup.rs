@@ -1,11 +1,11 @@
 //! From request columns to a model's input rows: keys parsed with the
 //! ingest rules, features looked up in the online store (one read per
-//! joined group for all rows), request-time values laid over them.
+//! joined group for all rows), request-time values laid over them, and the
+//! on-demand features computed from the result.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
-use arrow::datatypes::{Field, Schema};
 use chrono::{DateTime, Utc};
 use sluice_featurestore::{FeatureStore, LookupStatus, ResolvedView};
 use sluice_types::coerce::InputCoercer;
@@ -69,21 +69,35 @@ pub async fn look_up(
     now: DateTime<Utc>,
 ) -> Result<LookedUp> {
     let keys = typed(view.key_columns(), &request.keys, "keys")?;
-    let vectors = store.online_vectors(view, &keys, now).await?;
-    let mut features = vectors.rows;
-    if !request.passed.is_empty() {
+    let given = if request.passed.is_empty() {
+        None
+    } else {
+        if let Some(feature) = view
+            .spec
+            .on_demand
+            .iter()
+            .find(|f| request.passed.iter().any(|(name, _)| *name == f.name))
+        {
+            return Err(Error::BadRequest(format!(
+                "'{}' is an on-demand feature of feature view {}: the server computes it; pass its inputs instead",
+                feature.name,
+                view.label()
+            )));
+        }
         let available = view.feature_columns();
         let specs: Vec<ColumnSpec> = request
             .passed
             .iter()
             .filter_map(|(name, _)| available.iter().find(|c| &c.name == name).cloned())
             .collect();
-        let passed = typed(specs, &request.passed, "passed values")?;
-        features = overlay(&features, &passed)?;
-    }
+        Some(typed(specs, &request.passed, "passed values")?)
+    };
+    let vectors = store
+        .online_vectors(view, &keys, given.as_ref(), now)
+        .await?;
     Ok(LookedUp {
         keys,
-        features,
+        features: vectors.rows,
         status: vectors.status,
     })
 }
@@ -119,25 +133,4 @@ fn typed(columns: Vec<ColumnSpec>, values: &[TextColumn], what: &str) -> Result<
     InputCoercer::new(Arc::new(spec))
         .coerce_keys(what, &text)
         .map_err(|e| Error::BadRequest(e.to_string()))
-}
-
-/// `base` with each column of `over` replacing the same-named one.
-fn overlay(base: &RecordBatch, over: &RecordBatch) -> Result<RecordBatch> {
-    let schema = base.schema();
-    let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (field, column) in schema.fields().iter().zip(base.columns()) {
-        match over.column_by_name(field.name()) {
-            Some(given) => {
-                fields.push(field.as_ref().clone().with_nullable(true));
-                columns.push(given.clone());
-            }
-            None => {
-                fields.push(field.as_ref().clone());
-                columns.push(column.clone());
-            }
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| Error::Internal(format!("combining passed values: {e}")))
 }

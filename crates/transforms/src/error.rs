@@ -23,6 +23,13 @@ pub enum Error {
         role: &'static str,
     },
 
+    #[error("feature view {view}: on-demand feature '{feature}': {message}")]
+    OnDemand {
+        view: String,
+        feature: String,
+        message: String,
+    },
+
     #[error("cannot restore streaming state: {0}")]
     Checkpoint(String),
 

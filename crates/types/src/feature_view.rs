@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::column::ColumnType;
+use crate::column::{ColumnSpec, ColumnType};
 use crate::duration::Ttl;
 use crate::feature_group::FeatureGroupSpec;
 use crate::name::{validate_name, NameRef};
@@ -44,9 +44,37 @@ pub struct FeatureViewSpec {
     /// Feature column → transformation function name.
     #[serde(default)]
     pub transforms: BTreeMap<String, String>,
+    /// Request-time values: columns of the spine offline, values sent with
+    /// each request online. They are features themselves and inputs of the
+    /// on-demand features.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request: Vec<ColumnSpec>,
+    /// Features computed per row from the keys, `request_time`, the request
+    /// values and the joined features, by one evaluator offline and online.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_demand: Vec<OnDemandSpec>,
     #[serde(default)]
     pub description: String,
 }
+
+/// `{ name = "amount_to_mean_7d", expr = "amount / (amount_mean_7d + 1)" }`:
+/// a SQL expression (DataFusion dialect) whose result is cast to `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnDemandSpec {
+    pub name: String,
+    pub expr: String,
+    #[serde(rename = "type", default = "float64")]
+    pub column_type: ColumnType,
+}
+
+fn float64() -> ColumnType {
+    ColumnType::Float64
+}
+
+/// The name under which on-demand expressions see each row's time: the
+/// spine row's time offline, the request's time online.
+pub const REQUEST_TIME: &str = "request_time";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +236,55 @@ impl FeatureViewSpec {
                 }
             }
         }
+        for column in &self.request {
+            validate_name(&column.name).map_err(|e| format!("request value {e}"))?;
+            if let Some(spine) = &spine {
+                match spine.column(&column.name) {
+                    Some(found) if found.column_type == column.column_type => {}
+                    Some(found) => {
+                        return Err(format!(
+                            "request value '{}' is {} but the spine's column is {}",
+                            column.name, column.column_type, found.column_type
+                        ))
+                    }
+                    None => {
+                        return Err(format!(
+                            "request value '{}' is not a column of spine '{}' (columns: {}), so training data cannot hold it",
+                            column.name,
+                            spine.name,
+                            spine.column_list()
+                        ))
+                    }
+                }
+                if spine.is_key_or_time(&column.name) || self.labels.contains(&column.name) {
+                    return Err(format!(
+                        "request value '{}' is a key, event time or label of the spine",
+                        column.name
+                    ));
+                }
+            }
+            if !outputs.insert(column.name.clone()) {
+                return Err(format!(
+                    "request value '{}' has the name of another column of the view",
+                    column.name
+                ));
+            }
+        }
+        for feature in &self.on_demand {
+            validate_name(&feature.name).map_err(|e| format!("on-demand feature {e}"))?;
+            if feature.name == REQUEST_TIME || !outputs.insert(feature.name.clone()) {
+                return Err(format!(
+                    "on-demand feature '{}' has the name of another column of the view",
+                    feature.name
+                ));
+            }
+            if feature.expr.trim().is_empty() {
+                return Err(format!(
+                    "on-demand feature '{}' has an empty expr",
+                    feature.name
+                ));
+            }
+        }
         for (column, transform) in &self.transforms {
             if !outputs.contains(column) || self.labels.contains(column) {
                 return Err(format!(
@@ -248,6 +325,12 @@ impl FeatureViewSpec {
         if self.transforms != newer.transforms {
             changes.push("transforms".to_string());
         }
+        if self.request != newer.request {
+            changes.push("request".to_string());
+        }
+        if self.on_demand != newer.on_demand {
+            changes.push("on_demand".to_string());
+        }
         changes
     }
 }
@@ -255,7 +338,6 @@ impl FeatureViewSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::column::ColumnSpec;
 
     fn fg(name: &str, key: &str, key_type: ColumnType, event_time: bool) -> FeatureGroupSpec {
         let mut columns = vec![

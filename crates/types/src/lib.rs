@@ -28,7 +28,7 @@ pub use definitions::Definitions;
 pub use duration::Ttl;
 pub use error::{Error, Result};
 pub use feature_group::FeatureGroupSpec;
-pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec};
+pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec, OnDemandSpec, REQUEST_TIME};
 pub use model::{ModelColumn, ModelLineage, ModelSpec};
 pub use model_pipeline::{BatchInferencePipelineSpec, ChainPipelineSpec, TrainingPipelineSpec};
 pub use name::NameRef;

@@ -83,7 +83,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 Arc::new(Int64Array::from(ids)) as ArrayRef,
             )])?;
             let started = Instant::now();
-            store.online_vectors(&view, &keys, Utc::now()).await?;
+            store.online_vectors(&view, &keys, None, Utc::now()).await?;
             samples.push(started.elapsed());
         }
         anchor.push(percentiles(&mut samples));

@@ -138,8 +138,9 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
         .map(|s| format!("{} {}", s.name, s.rows))
         .collect();
     println!(
-        "3. training dataset {td} of feature view fraud:1 (time split at {train_end}): {}",
-        split_rows.join(", ")
+        "3. training dataset {td} of feature view fraud:1 (time split at {train_end}): {}\n   features: {} joined, request value amount, on-demand amount_to_mean_7d and hour_of_day",
+        split_rows.join(", "),
+        view.resolved().joined_columns().len()
     );
     steps.done("training dataset", started);
 
@@ -275,7 +276,8 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
     println!("  sluice --project {project} list runs");
     println!("  sluice --project {project} models list");
     println!("  sluice --project {project} serve --port 8080");
-    println!("  curl -s localhost:8080/v2/models/fraud/infer -d '{{\"inputs\":[{{\"name\":\"card_id\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[7]}}]}}'");
+    println!("  curl -s localhost:8080/v2/models/fraud/infer -d '{{\"inputs\":[{{\"name\":\"card_id\",\"shape\":[1],\"datatype\":\"INT64\",\"data\":[7]}},{{\"name\":\"amount\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[250.0]}}]}}'");
+    println!("  sluice --project {project} run daily_scoring");
     println!("  sluice --project {project} skew-check fraud@production");
     Ok(())
 }
@@ -301,9 +303,15 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
     let addr = server.addr;
     let url = format!("http://{addr}/v2/models/fraud/infer");
     let client = reqwest::Client::new();
+    // A request carries the card and the transaction's amount (a request-time value).
+    let amount = |card: i64| 12.5 + (card % 97) as f64 * 4.0;
     let body = |ids: &[i64]| {
-        serde_json::json!({ "inputs": [{ "name": "card_id", "shape": [ids.len()], "datatype": "INT64", "data": ids }] })
-            .to_string()
+        let amounts: Vec<f64> = ids.iter().map(|card| amount(*card)).collect();
+        serde_json::json!({ "inputs": [
+            { "name": "card_id", "shape": [ids.len()], "datatype": "INT64", "data": ids },
+            { "name": "amount", "shape": [ids.len()], "datatype": "FP64", "data": amounts },
+        ] })
+        .to_string()
     };
     let mut samples = Vec::with_capacity(REQUESTS);
     for i in 0..REQUESTS {
@@ -340,7 +348,13 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
             model: "fraud@production".into(),
             input: PredictInput::AsOf {
                 at: Utc::now().to_rfc3339(),
-                keys: vec![("card_id".into(), ids.iter().map(i64::to_string).collect())],
+                keys: vec![
+                    ("card_id".into(), ids.iter().map(i64::to_string).collect()),
+                    (
+                        "amount".into(),
+                        ids.iter().map(|card| amount(*card).to_string()).collect(),
+                    ),
+                ],
             },
             to_feature_group: None,
         },
