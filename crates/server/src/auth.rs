@@ -23,9 +23,16 @@ impl Scope {
     }
 }
 
+/// Keys are held as their blake3 digests: no plaintext key stays in memory,
+/// and a lookup compares digests of the attacker's guess, so its timing says
+/// nothing about how much of a real key a guess matched.
 #[derive(Debug, Default)]
 pub struct ApiKeys {
-    scopes: HashMap<String, Vec<Scope>>,
+    scopes: HashMap<[u8; 32], Vec<Scope>>,
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    *blake3::hash(key.as_bytes()).as_bytes()
 }
 
 impl ApiKeys {
@@ -63,7 +70,7 @@ impl ApiKeys {
             if parsed.is_empty() {
                 return Err(Error::Config(format!("{what}: give at least one scope")));
             }
-            scopes.insert(key, parsed);
+            scopes.insert(digest(&key), parsed);
         }
         Ok(Self { scopes })
     }
@@ -85,7 +92,10 @@ impl ApiKeys {
         let Some(key) = given else {
             return Err(Error::MissingKey);
         };
-        let scopes = self.scopes.get(key.trim()).ok_or(Error::InvalidKey)?;
+        let scopes = self
+            .scopes
+            .get(&digest(key.trim()))
+            .ok_or(Error::InvalidKey)?;
         if scopes.contains(&scope) {
             Ok(())
         } else {
