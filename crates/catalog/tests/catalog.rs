@@ -203,6 +203,7 @@ fn dataset(view: &str, view_version: u32) -> sluice_types::TrainingDatasetSpec {
         splits: vec![],
         content_hash: "abc".into(),
         statistics: vec![],
+        spine_file: None,
     }
 }
 

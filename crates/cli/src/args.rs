@@ -300,6 +300,10 @@ pub enum TrainingDataAction {
         /// random:FRACTION:SEED or time:TRAIN_END[,TEST_START]; one split named `all` when omitted.
         #[arg(long)]
         split: Option<String>,
+        /// Take the spine rows (keys, the spine group's event time, request values,
+        /// labels) from this CSV, Parquet or NDJSON file instead of the spine group.
+        #[arg(long)]
+        spine: Option<PathBuf>,
         #[command(flatten)]
         json: Json,
     },

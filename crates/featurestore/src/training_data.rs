@@ -31,6 +31,8 @@ pub struct TrainingDataOptions {
 }
 
 const TRAINING_DIR: &str = ".sluice/training_datasets";
+/// The spine rows of a dataset made from a spine file, kept beside its splits.
+const SPINE_FILE: &str = "spine.parquet";
 
 impl FeatureView<'_> {
     fn fail(&self, message: impl Into<String>) -> Error {
@@ -46,11 +48,63 @@ impl FeatureView<'_> {
         &self,
         options: &TrainingDataOptions,
     ) -> Result<(u32, TrainingDatasetSpec)> {
-        let spine_group = self.spine_group.as_ref().ok_or_else(|| {
+        self.create(options, None).await
+    }
+
+    /// As [`Self::create_training_data`], with the spine rows (keys, the
+    /// spine group's event time, request values and labels) read from a
+    /// file by the ingest rules instead of the spine group. The rows are
+    /// kept with the dataset so that `recreate` can rebuild it.
+    pub async fn create_training_data_from_spine(
+        &self,
+        path: &Path,
+        options: &TrainingDataOptions,
+    ) -> Result<(u32, TrainingDatasetSpec)> {
+        let spine_group = self.require_spine_group()?;
+        let time = spine_group
+            .spec()
+            .event_time
+            .clone()
+            .expect("validated: spines have event time");
+        let mut spec = self.spine_spec(&time);
+        for label in &self.spec.labels {
+            spec.columns.push(
+                spine_group
+                    .spec()
+                    .column(label)
+                    .expect("validated label")
+                    .clone(),
+            );
+        }
+        let coercer = sluice_types::coerce::InputCoercer::new(std::sync::Arc::new(spec));
+        let batches =
+            crate::sources::FileSource::open(path, &coercer)?.collect::<Result<Vec<_>>>()?;
+        let spine = arrow::compute::concat_batches(coercer.schema(), &batches)
+            .map_err(sluice_types::Error::from)?;
+        let spine = canonical_order(&spine, &self.spine_key_names(), &time)?;
+        let file = SplitFile {
+            name: path.display().to_string(),
+            rows: spine.num_rows() as u64,
+            hash: content_hash(&spine)?,
+        };
+        self.create(options, Some((spine, file))).await
+    }
+
+    fn require_spine_group(&self) -> Result<&crate::FeatureGroup<'_>> {
+        self.spine_group.as_ref().ok_or_else(|| {
             self.fail("training data needs a spine feature group (keys, event time and labels); this view has none")
-        })?;
+        })
+    }
+
+    async fn create(
+        &self,
+        options: &TrainingDataOptions,
+        spine_file: Option<(RecordBatch, SplitFile)>,
+    ) -> Result<(u32, TrainingDatasetSpec)> {
+        let spine_group = self.require_spine_group()?;
         let mut commits = BTreeMap::new();
-        for group in std::iter::once(spine_group).chain(&self.groups) {
+        let read_from_group = spine_file.is_none().then_some(spine_group);
+        for group in read_from_group.into_iter().chain(&self.groups) {
             let version = self
                 .store
                 .offline
@@ -64,7 +118,8 @@ impl FeatureView<'_> {
                 })?;
             commits.insert(group.label(), version);
         }
-        let splits = self.build(&commits, options).await?;
+        let spine = spine_file.as_ref().map(|(rows, _)| rows.clone());
+        let splits = self.build(&commits, options, spine).await?;
         let staging = self
             .store
             .dir()
@@ -80,6 +135,9 @@ impl FeatureView<'_> {
                 hash: content_hash(batch)?,
             });
         }
+        if let Some((rows, _)) = &spine_file {
+            write_parquet(&staging.join(SPINE_FILE), rows)?;
+        }
         let statistics = statistics(&self.described_columns(&splits[0].1), &splits[0].1)?;
         let spec = TrainingDatasetSpec {
             feature_view: self.spec.name.clone(),
@@ -90,6 +148,7 @@ impl FeatureView<'_> {
             commits,
             content_hash: combined_hash(&files),
             splits: files,
+            spine_file: spine_file.map(|(_, file)| file),
             statistics,
         };
         let version = self.store.catalog.create_training_dataset(&spec).await?;
@@ -148,7 +207,29 @@ impl FeatureView<'_> {
             end: record.end,
             split: record.split.clone(),
         };
-        let splits = self.build(&record.commits, &options).await?;
+        let spine = match &record.spine_file {
+            Some(file) => {
+                let path = self
+                    .store
+                    .dir()
+                    .join(self.dataset_dir(version))
+                    .join(SPINE_FILE);
+                let rows = read_parquet(&path)?;
+                if content_hash(&rows)? != file.hash {
+                    return Err(Error::NotReproducible {
+                        what: format!(
+                            "the spine kept with training dataset {version} of {}",
+                            self.label()
+                        ),
+                        recorded: file.hash.clone(),
+                        rebuilt: content_hash(&rows)?,
+                    });
+                }
+                Some(rows)
+            }
+            None => None,
+        };
+        let splits = self.build(&record.commits, &options, spine).await?;
         for ((name, batch), recorded) in splits.iter().zip(&record.splits) {
             let hash = content_hash(batch)?;
             if hash != recorded.hash || batch.num_rows() as u64 != recorded.rows {
@@ -165,11 +246,13 @@ impl FeatureView<'_> {
         Ok(record)
     }
 
-    /// Spine rows at the recorded commit, in a canonical order, joined and split.
+    /// Spine rows (given, or the spine group's at the recorded commit) in a
+    /// canonical order, joined and split.
     async fn build(
         &self,
         commits: &BTreeMap<String, u64>,
         options: &TrainingDataOptions,
+        given_spine: Option<RecordBatch>,
     ) -> Result<Vec<(&'static str, RecordBatch)>> {
         let spine_group = self.spine_group.as_ref().expect("checked by the caller");
         let commit_of = |label: String| {
@@ -183,33 +266,31 @@ impl FeatureView<'_> {
             .event_time
             .clone()
             .expect("validated: spines have event time");
-        let spine_batches: Vec<RecordBatch> = spine_group
-            .read(ReadAt::Version(commit_of(spine_group.label())?), None)
-            .await?
-            .try_collect()
-            .await?;
-        let spine_schema = spine_group.spec().arrow_schema();
-        let spine = arrow::compute::concat_batches(&spine_schema, &spine_batches)
-            .map_err(sluice_types::Error::from)?;
-        let mut keep: Vec<String> = Vec::new();
-        for join in &self.spec.joins {
-            for (spine_column, _) in join.on.pairs() {
-                if !keep.iter().any(|k| k == spine_column) {
-                    keep.push(spine_column.to_string());
-                }
+        let sort_columns = self.spine_key_names();
+        let spine = match given_spine {
+            Some(rows) => rows,
+            None => {
+                let spine_batches: Vec<RecordBatch> = spine_group
+                    .read(ReadAt::Version(commit_of(spine_group.label())?), None)
+                    .await?
+                    .try_collect()
+                    .await?;
+                let spine_schema = spine_group.spec().arrow_schema();
+                let spine = arrow::compute::concat_batches(&spine_schema, &spine_batches)
+                    .map_err(sluice_types::Error::from)?;
+                let mut keep = sort_columns.clone();
+                keep.push(time.clone());
+                keep.extend(self.spec.request.iter().map(|c| c.name.clone()));
+                keep.extend(self.spec.labels.iter().cloned());
+                let projection: Vec<usize> = keep
+                    .iter()
+                    .map(|c| spine_schema.index_of(c).expect("validated column"))
+                    .collect();
+                spine
+                    .project(&projection)
+                    .map_err(sluice_types::Error::from)?
             }
-        }
-        let sort_columns = keep.clone();
-        keep.push(time.clone());
-        keep.extend(self.spec.request.iter().map(|c| c.name.clone()));
-        keep.extend(self.spec.labels.iter().cloned());
-        let projection: Vec<usize> = keep
-            .iter()
-            .map(|c| spine_schema.index_of(c).expect("validated column"))
-            .collect();
-        let spine = spine
-            .project(&projection)
-            .map_err(sluice_types::Error::from)?;
+        };
         let spine = in_time_range(&spine, &time, options.start, options.end)?;
         let spine = canonical_order(&spine, &sort_columns, &time)?;
         let states: Vec<ReadAt> = self
@@ -263,6 +344,19 @@ impl FeatureView<'_> {
             .map_err(sluice_types::Error::from)?;
         let spine = in_time_range(&spine, &time, start, end)?;
         Ok((canonical_order(&spine, &sort_columns, &time)?, time))
+    }
+
+    /// The spine's key columns, each once, in join order.
+    fn spine_key_names(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for join in &self.spec.joins {
+            for (spine_column, _) in join.on.pairs() {
+                if !keys.iter().any(|k| k == spine_column) {
+                    keys.push(spine_column.to_string());
+                }
+            }
+        }
+        keys
     }
 
     /// A model's input columns in a training batch, in order: every column

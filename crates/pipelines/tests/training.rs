@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray};
 use arrow::array::{
     BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
 use rand::{Rng, SeedableRng};
 use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
 use sluice_pipelines::{load_artefact, train, TrainOptions};
@@ -235,5 +236,138 @@ async fn bad_training_requests_are_named() {
     assert!(
         store.catalog().models().await.unwrap().is_empty(),
         "nothing registered"
+    );
+}
+
+#[tokio::test]
+async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
+    let (dir, store) = project().await;
+    let view = store
+        .feature_view(&NameRef::parse("fraud").unwrap())
+        .await
+        .unwrap();
+    // The oracle: each card's amount, from the dataset built on the spine group.
+    let mut amount_of = std::collections::HashMap::new();
+    for split in ["train", "test"] {
+        let rows = view.read_training_data(1, split).await.unwrap();
+        let cards = rows
+            .column_by_name("card_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let amounts = rows
+            .column_by_name("amount")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for i in 0..rows.num_rows() {
+            amount_of.insert(cards.value(i), amounts.value(i));
+        }
+    }
+
+    // Every 13th card at a later time with labels of our own, and a card the store lacks.
+    let mut csv = String::from("card_id,ts,is_fraud\n");
+    let spine_time = chrono::DateTime::from_timestamp_micros(T0 + 5_000_000).unwrap();
+    let cards: Vec<i64> = (0..4_000).step_by(13).chain([999_999]).collect();
+    for card in &cards {
+        csv.push_str(&format!(
+            "{card},{},{}\n",
+            spine_time.to_rfc3339(),
+            card % 2 == 0
+        ));
+    }
+    let path = dir.path().join("spine.csv");
+    std::fs::write(&path, csv).unwrap();
+    let options = TrainingDataOptions {
+        start: None,
+        end: None,
+        split: Split::None,
+    };
+    let (td, record) = view
+        .create_training_data_from_spine(&path, &options)
+        .await
+        .unwrap();
+    let kept = record.spine_file.as_ref().unwrap();
+    assert_eq!(kept.rows, cards.len() as u64);
+    assert!(
+        !record.commits.contains_key("labels:1"),
+        "{:?}",
+        record.commits
+    );
+
+    let rows = view.read_training_data(td, "all").await.unwrap();
+    assert_eq!(rows.num_rows(), cards.len());
+    let got_cards = rows
+        .column_by_name("card_id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let labels = rows.column_by_name("is_fraud").unwrap().as_boolean();
+    let amounts = rows
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    for i in 0..rows.num_rows() {
+        let card = got_cards.value(i);
+        assert_eq!(
+            labels.value(i),
+            card % 2 == 0,
+            "the file's label for {card}"
+        );
+        match amount_of.get(&card) {
+            Some(amount) => assert_eq!(amounts.value(i), *amount, "card {card}"),
+            None => assert!(amounts.is_null(i), "card {card} is unknown to the store"),
+        }
+    }
+
+    // Newer rows that a fresh join would see do not change a recreate.
+    let newer = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("card_id", DataType::Int64, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("amount", DataType::Float64, false),
+            Field::new("merchant", DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![0, 13])),
+            utc(vec![T0 + 2_000_000; 2]),
+            Arc::new(Float64Array::from(vec![0.5, 0.5])),
+            Arc::new(StringArray::from(vec!["fuel", "fuel"])),
+        ],
+    )
+    .unwrap();
+    store
+        .feature_group(&NameRef::parse("activity").unwrap())
+        .await
+        .unwrap()
+        .ingest_batches([newer], "test", &NoProgress)
+        .await
+        .unwrap();
+    view.recreate_training_data(td).await.unwrap();
+
+    // The kept spine is checked too.
+    let kept_path = dir.path().join(view.dataset_dir(td)).join("spine.parquet");
+    let all = std::fs::read(dir.path().join(view.dataset_dir(td)).join("all.parquet")).unwrap();
+    std::fs::write(&kept_path, all).unwrap();
+    let err = view
+        .recreate_training_data(td)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spine"), "{err}");
+
+    // A file without the labels is refused by name; nothing is recorded.
+    std::fs::write(&path, "card_id,ts\n1,2026-01-01T00:00:05Z\n").unwrap();
+    let before = store.catalog().training_datasets().await.unwrap().len();
+    let err = view
+        .create_training_data_from_spine(&path, &options)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is_fraud"), "{err}");
+    assert_eq!(
+        store.catalog().training_datasets().await.unwrap().len(),
+        before
     );
 }

@@ -115,6 +115,11 @@ pub struct TrainingDatasetSpec {
     pub splits: Vec<SplitFile>,
     /// blake3 over the split hashes, in split order.
     pub content_hash: String,
+    /// When the spine rows came from a file rather than the spine group: the
+    /// file's name, its row count and hash. A copy is kept beside the splits
+    /// (`spine.parquet`) so that the dataset can be recreated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spine_file: Option<SplitFile>,
     pub statistics: Vec<ColumnStatistics>,
 }
 

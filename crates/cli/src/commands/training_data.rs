@@ -31,6 +31,7 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
             start,
             end,
             split,
+            spine,
             json,
         } => {
             let view = view(store, &feature_view).await?;
@@ -42,7 +43,10 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
                     None => Split::None,
                 },
             };
-            let (version, record) = view.create_training_data(&options).await?;
+            let (version, record) = match &spine {
+                Some(path) => view.create_training_data_from_spine(path, &options).await?,
+                None => view.create_training_data(&options).await?,
+            };
             if json.json {
                 return print_json(
                     &json!({ "feature_view": view.label(), "version": version, "record": record }),
