@@ -31,15 +31,31 @@ def main() -> int:
     assert metadata["inputs"][0]["name"] == args.key, metadata
     assert metadata["outputs"][0]["name"] == "prediction", metadata
 
-    keys = np.array([1, 2, 3, 5, 8], dtype=np.int64)
-    tensor = httpclient.InferInput(args.key, list(keys.shape), "INT64")
-    tensor.set_data_from_numpy(keys, binary_data=False)
+    # Every input the metadata lists (the keys, then request-time values such
+    # as a transaction's amount), with values of its datatype.
+    rows = 5
+    samples = {
+        "INT64": np.array([1, 2, 3, 5, 8], dtype=np.int64),
+        "INT32": np.array([1, 2, 3, 5, 8], dtype=np.int32),
+        "FP64": np.array([25.0, 980.0, 3.5, 120.0, 60.0]),
+        "FP32": np.array([25.0, 980.0, 3.5, 120.0, 60.0], dtype=np.float32),
+        "BOOL": np.array([True, False, True, False, True]),
+        "BYTES": np.array([b"x"] * rows, dtype=object),
+    }
+    inputs, plain_inputs = [], []
+    for spec in metadata["inputs"]:
+        values = samples[spec["datatype"]]
+        tensor = httpclient.InferInput(spec["name"], [rows], spec["datatype"])
+        tensor.set_data_from_numpy(values, binary_data=False)
+        inputs.append(tensor)
+        data = [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
+        plain_inputs.append({"name": spec["name"], "shape": [rows], "datatype": spec["datatype"], "data": data})
     output = httpclient.InferRequestedOutput("prediction", binary_data=False)
-    result = client.infer(args.model, inputs=[tensor], outputs=[output])
+    result = client.infer(args.model, inputs=inputs, outputs=[output])
     predictions = result.as_numpy("prediction")
-    assert predictions.shape == keys.shape, predictions.shape
+    assert predictions.shape == (rows,), predictions.shape
 
-    body = json.dumps({"inputs": [{"name": args.key, "shape": [len(keys)], "datatype": "INT64", "data": keys.tolist()}]})
+    body = json.dumps({"inputs": plain_inputs})
     request = urllib.request.Request(
         f"http://{args.url}/v2/models/{args.model}/infer", data=body.encode(), headers={"Content-Type": "application/json"}
     )
