@@ -95,12 +95,13 @@ impl ResolvedView {
         if self.on_demand.is_empty() {
             return Ok(base);
         }
-        let mut fields: Vec<Field> = base
+        let base_fields: Vec<Field> = base
             .schema()
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
+        let mut fields = base_fields.clone();
         let mut columns = base.columns().to_vec();
         for (name, column) in extra {
             if base.column_by_name(&name).is_none() {
@@ -111,12 +112,7 @@ impl ResolvedView {
         let input = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
             .map_err(sluice_types::Error::from)?;
         let computed = self.on_demand.evaluate(&input)?;
-        let mut fields: Vec<Field> = base
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = base_fields;
         fields.extend(self.on_demand.fields());
         let mut columns = base.columns().to_vec();
         columns.extend(computed);

@@ -63,12 +63,7 @@ pub async fn run_pipeline(
     progress: &dyn Progress,
 ) -> Result<RunSummary> {
     let definitions = store.definitions()?;
-    let located = definitions
-        .pipeline(name)
-        .ok_or_else(|| Error::UnknownPipeline {
-            name: name.to_string(),
-            known: known(&definitions),
-        })?;
+    let located = defined(&definitions, name)?;
     let PipelineDefinition::Feature(spec) = &located.item else {
         return Err(Error::Invalid {
             pipeline: name.to_string(),
@@ -112,7 +107,20 @@ pub async fn run_pipeline(
     Ok(summary)
 }
 
-pub(crate) fn known(definitions: &sluice_types::Definitions) -> String {
+/// The pipeline `name`, or an error listing the defined ones.
+pub(crate) fn defined<'a>(
+    definitions: &'a sluice_types::Definitions,
+    name: &str,
+) -> Result<&'a sluice_types::definitions::Located<PipelineDefinition>> {
+    definitions
+        .pipeline(name)
+        .ok_or_else(|| Error::UnknownPipeline {
+            name: name.to_string(),
+            known: known(definitions),
+        })
+}
+
+fn known(definitions: &sluice_types::Definitions) -> String {
     let names: Vec<&str> = definitions
         .pipelines
         .iter()

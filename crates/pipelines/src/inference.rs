@@ -160,7 +160,20 @@ pub(crate) async fn predict_in_run(
         None => None,
     };
     Ok((
-        PredictReport {
+        PredictReport::of_run(model, &predictions, feature_group, run, started),
+        predictions,
+    ))
+}
+
+impl PredictReport {
+    pub(crate) fn of_run(
+        model: &ServingModel,
+        predictions: &RecordBatch,
+        feature_group: Option<String>,
+        run: &RunLog,
+        started: Instant,
+    ) -> Self {
+        Self {
             model: model.name().to_string(),
             version: model.version(),
             rows: predictions.num_rows(),
@@ -168,9 +181,8 @@ pub(crate) async fn predict_in_run(
             feature_group,
             offline_version: run.progress.offline_version,
             elapsed_ms: started.elapsed().as_millis() as u64,
-        },
-        predictions,
-    ))
+        }
+    }
 }
 
 /// The view's point-in-time join for `input`, then the model: keys, time,

@@ -119,15 +119,13 @@ pub(crate) async fn run_batch_inference(
                 source,
             })?;
         }
-        Ok(PredictReport {
-            model: model.name().to_string(),
-            version: model.version(),
-            rows: predictions.num_rows(),
-            run_id: run.id,
+        Ok(PredictReport::of_run(
+            &model,
+            &predictions,
             feature_group,
-            offline_version: run.progress.offline_version,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        })
+            &run,
+            started,
+        ))
     }
     .await;
     Ok(BatchInferenceRun {

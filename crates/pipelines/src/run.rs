@@ -6,7 +6,7 @@ use serde_json::json;
 use sluice_featurestore::{FeatureStore, Progress};
 use sluice_types::{ChainPipelineSpec, PipelineDefinition};
 
-use crate::batch_run::known;
+use crate::batch_run::defined;
 use crate::model_pipelines::{run_batch_inference, run_training, BatchInferenceRun, TrainingRun};
 use crate::run_log::RunLog;
 use crate::{run_pipeline, Error, Result, RunOptions, RunSummary};
@@ -48,13 +48,7 @@ pub async fn run_any_pipeline(
     progress: &dyn Progress,
 ) -> Result<RunOutcome> {
     let definitions = store.definitions()?;
-    let located = definitions
-        .pipeline(name)
-        .ok_or_else(|| Error::UnknownPipeline {
-            name: name.to_string(),
-            known: known(&definitions),
-        })?;
-    match &located.item {
+    match &defined(&definitions, name)?.item {
         PipelineDefinition::Chain(chain) => Ok(RunOutcome::Chain(
             run_chain(store, chain, options, progress).await?,
         )),
@@ -101,13 +95,7 @@ async fn run_chain(
         // Definitions are read per step: a step may register what the next one reads.
         let outcome = async {
             let definitions = store.definitions()?;
-            let located = definitions
-                .pipeline(step)
-                .ok_or_else(|| Error::UnknownPipeline {
-                    name: step.clone(),
-                    known: known(&definitions),
-                })?;
-            run_step(store, &located.item, options, progress).await
+            run_step(store, &defined(&definitions, step)?.item, options, progress).await
         }
         .await;
         log.progress.state = chain_state(chain, &steps);
