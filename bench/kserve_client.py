@@ -1,6 +1,7 @@
 """A standard Open Inference Protocol client (Triton's tritonclient.http,
 unmodified) against a running `sluice serve`: health, metadata, and an
-inference whose answer must equal the one the same request gets as plain JSON.
+inference with the client's defaults (binary tensors both ways) whose answer
+must equal the same request's as client JSON and as plain JSON.
 
     sluice --project sluice-quickstart serve --port 8080 &
     python bench/kserve_client.py --url 127.0.0.1:8080 --model fraud
@@ -42,18 +43,25 @@ def main() -> int:
         "BOOL": np.array([True, False, True, False, True]),
         "BYTES": np.array([b"x"] * rows, dtype=object),
     }
-    inputs, plain_inputs = [], []
+    inputs, json_inputs, plain_inputs = [], [], []
     for spec in metadata["inputs"]:
         values = samples[spec["datatype"]]
+        # The client's defaults: binary tensors (the binary data extension) ...
+        tensor = httpclient.InferInput(spec["name"], [rows], spec["datatype"])
+        tensor.set_data_from_numpy(values)
+        inputs.append(tensor)
+        # ... and the same values as JSON.
         tensor = httpclient.InferInput(spec["name"], [rows], spec["datatype"])
         tensor.set_data_from_numpy(values, binary_data=False)
-        inputs.append(tensor)
+        json_inputs.append(tensor)
         data = [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
         plain_inputs.append({"name": spec["name"], "shape": [rows], "datatype": spec["datatype"], "data": data})
-    output = httpclient.InferRequestedOutput("prediction", binary_data=False)
-    result = client.infer(args.model, inputs=inputs, outputs=[output])
+    result = client.infer(args.model, inputs=inputs)
     predictions = result.as_numpy("prediction")
     assert predictions.shape == (rows,), predictions.shape
+    output = httpclient.InferRequestedOutput("prediction", binary_data=False)
+    as_json = client.infer(args.model, inputs=json_inputs, outputs=[output]).as_numpy("prediction")
+    assert np.array_equal(predictions, as_json), (predictions, as_json)
 
     body = json.dumps({"inputs": plain_inputs})
     request = urllib.request.Request(
@@ -62,7 +70,7 @@ def main() -> int:
     with urllib.request.urlopen(request) as response:
         plain = json.load(response)["outputs"][0]["data"]
     assert np.array_equal(predictions, np.array(plain)), (predictions, plain)
-    print(f"tritonclient {httpclient.__name__}: live, ready, metadata and infer OK; predictions {predictions.tolist()}")
+    print(f"tritonclient {httpclient.__name__}: live, ready, metadata, binary and JSON infer OK; predictions {predictions.tolist()}")
     return 0
 
 

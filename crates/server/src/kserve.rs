@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use sluice_pipelines::{ServingModel, PREDICTION_COLUMN};
 use sluice_types::ColumnType;
 
+use crate::binary_tensors;
 use crate::lookup::{look_up, RequestColumns};
 use crate::prediction_log::LogEntry;
 use crate::request::{parse_version, scalar_text, TextColumn};
@@ -54,7 +55,27 @@ pub struct RequestedOutput {
 /// matches the shape and datatype, one value per row, unique names.
 /// Returns the request with its inputs as text columns. Never panics.
 pub fn parse_infer_request(body: &[u8]) -> Result<(InferRequest, Vec<TextColumn>)> {
-    let request: InferRequest = serde_json::from_slice(body)
+    parse_infer_body(body, None)
+}
+
+/// As [`parse_infer_request`]; with `header_length` (the
+/// `Inference-Header-Content-Length` header) the JSON is that many bytes and
+/// inputs with `binary_data_size` take their values, in input order, from
+/// the raw bytes after it.
+pub fn parse_infer_body(
+    body: &[u8],
+    header_length: Option<usize>,
+) -> Result<(InferRequest, Vec<TextColumn>)> {
+    let (header, mut binary) = match header_length {
+        Some(length) => body.split_at_checked(length).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Inference-Header-Content-Length is {length} but the body has {} byte(s)",
+                body.len()
+            ))
+        })?,
+        None => (body, &[][..]),
+    };
+    let request: InferRequest = serde_json::from_slice(header)
         .map_err(|e| Error::BadRequest(format!("malformed inference request: {e}")))?;
     if request.inputs.is_empty() {
         return Err(Error::BadRequest("the request has no inputs".into()));
@@ -67,29 +88,51 @@ pub fn parse_infer_request(body: &[u8]) -> Result<(InferRequest, Vec<TextColumn>
                 input.name
             )));
         }
-        if input
+        let binary_size = input
             .parameters
             .as_ref()
-            .is_some_and(|p| p.contains_key("binary_data_size"))
-        {
-            return Err(Error::BadRequest(format!(
-                "input '{}' uses the binary data extension, which this server does not support; send JSON data",
-                input.name
-            )));
-        }
-        columns.push((input.name.clone(), input_values(input)?));
+            .and_then(|p| p.get("binary_data_size"));
+        let values = match (binary_size, header_length) {
+            (None, _) => input_values(input)?,
+            (Some(_), None) => {
+                return Err(Error::BadRequest(format!(
+                    "input '{}' has binary_data_size but the request has no Inference-Header-Content-Length header",
+                    input.name
+                )))
+            }
+            (Some(size), Some(_)) => {
+                let size = size.as_u64().ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "input '{}': binary_data_size {size} is not a byte count",
+                        input.name
+                    ))
+                })?;
+                let (bytes, rest) = binary.split_at_checked(size as usize).ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "input '{}' claims {size} byte(s) of binary data; {} remain",
+                        input.name,
+                        binary.len()
+                    ))
+                })?;
+                binary = rest;
+                let rows = row_count(input)?;
+                binary_tensors::decode(&input.name, &input.datatype, bytes, rows)?
+            }
+        };
+        columns.push((input.name.clone(), values));
+    }
+    if !binary.is_empty() {
+        return Err(Error::BadRequest(format!(
+            "{} byte(s) of binary data belong to no input",
+            binary.len()
+        )));
     }
     Ok((request, columns))
 }
 
-fn input_values(input: &InferInput) -> Result<Vec<String>> {
+/// The rows an input's shape holds: `[N]` or `[N, 1]`.
+fn row_count(input: &InferInput) -> Result<usize> {
     let name = &input.name;
-    let class = DataClass::of(&input.datatype).ok_or_else(|| {
-        Error::BadRequest(format!(
-            "input '{name}' has unknown datatype '{}'",
-            input.datatype
-        ))
-    })?;
     if input.shape.is_empty() || input.shape.iter().any(|d| *d < 0) {
         return Err(Error::BadRequest(format!(
             "input '{name}' has shape {:?}; give [N] or [N, 1]",
@@ -107,6 +150,19 @@ fn input_values(input: &InferInput) -> Result<Vec<String>> {
             input.shape
         )));
     }
+    usize::try_from(expected)
+        .map_err(|_| Error::BadRequest(format!("input '{name}' has an absurd shape")))
+}
+
+fn input_values(input: &InferInput) -> Result<Vec<String>> {
+    let name = &input.name;
+    let class = DataClass::of(&input.datatype).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "input '{name}' has unknown datatype '{}'",
+            input.datatype
+        ))
+    })?;
+    let expected = row_count(input)? as i64;
     let mut flat = Vec::new();
     flatten(&input.data, &mut flat, 0)
         .map_err(|()| Error::BadRequest(format!("input '{name}': data is nested too deeply")))?;
@@ -313,12 +369,20 @@ async fn run_inference(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response> {
-    if headers.contains_key("inference-header-content-length") {
-        return Err(Error::BadRequest(
-            "the binary data extension is not supported; send the request as JSON".into(),
-        ));
-    }
-    let (request, columns) = parse_infer_request(body)?;
+    let header_length = match headers.get("inference-header-content-length") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    Error::BadRequest("Inference-Header-Content-Length is not a byte count".into())
+                })?,
+        ),
+        None => None,
+    };
+    let (request, columns) = parse_infer_body(body, header_length)?;
+    let binary_output = wants_binary_output(&request);
     if let Some(outputs) = &request.outputs {
         if let Some(unknown) = outputs.iter().find(|o| o.name != PREDICTION_COLUMN) {
             return Err(Error::BadRequest(format!(
@@ -345,20 +409,28 @@ async fn run_inference(
                 .map(str::to_string)
         })
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let data: Vec<Value> = predictions
-        .iter()
-        .map(|p| crate::json_values::float(*p))
-        .collect();
+    let mut output = json!({
+        "name": PREDICTION_COLUMN,
+        "datatype": "FP64",
+        "shape": [predictions.len()],
+    });
+    let binary = binary_output.then(|| binary_tensors::encode_f64(&predictions));
+    match &binary {
+        Some(bytes) => output["parameters"] = json!({ "binary_data_size": bytes.len() }),
+        None => {
+            output["data"] = Value::Array(
+                predictions
+                    .iter()
+                    .map(|p| crate::json_values::float(*p))
+                    .collect(),
+            )
+        }
+    }
     let answer = json!({
         "model_name": model.name(),
         "model_version": model.version().to_string(),
         "id": id,
-        "outputs": [{
-            "name": PREDICTION_COLUMN,
-            "datatype": "FP64",
-            "shape": [predictions.len()],
-            "data": data,
-        }],
+        "outputs": [output],
     });
     state.log.submit(LogEntry {
         model: model.clone(),
@@ -369,5 +441,43 @@ async fn run_inference(
         transformed: x.values,
         predictions,
     });
-    Ok(Json(answer).into_response())
+    Ok(match binary {
+        Some(bytes) => {
+            let mut body = serde_json::to_vec(&answer).expect("JSON values serialise");
+            let header_length = body.len();
+            body.extend_from_slice(&bytes);
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/octet-stream".to_string(),
+                    ),
+                    (
+                        axum::http::HeaderName::from_static("inference-header-content-length"),
+                        header_length.to_string(),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        None => Json(answer).into_response(),
+    })
+}
+
+/// Binary output when the request asks for it on the output or for all outputs.
+fn wants_binary_output(request: &InferRequest) -> bool {
+    let flag = |parameters: &Option<Map<String, Value>>, key: &str| {
+        parameters
+            .as_ref()
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    match &request.outputs {
+        Some(outputs) if !outputs.is_empty() => {
+            outputs.iter().any(|o| flag(&o.parameters, "binary_data"))
+        }
+        _ => flag(&request.parameters, "binary_data_output"),
+    }
 }

@@ -9,6 +9,7 @@
 //! it must not open a backend or compute a feature itself.
 
 mod auth;
+mod binary_tensors;
 mod error;
 mod json_values;
 mod kserve;
@@ -32,7 +33,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
-pub use kserve::{parse_infer_request, InferRequest};
+pub use kserve::{parse_infer_body, parse_infer_request, InferRequest};
 
 /// A running server: where it listens, and how to stop it.
 pub struct RunningServer {
