@@ -375,6 +375,9 @@ pub struct ServeBenchArgs {
     /// Where to build the benchmark project (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// How often the server commits its prediction log (as `[server] log_flush`).
+    #[arg(long, default_value = "1s")]
+    pub log_flush: String,
     #[command(flatten)]
     pub json: Json,
 }

@@ -91,6 +91,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
 
     let config = ServerConfig {
         refresh: "5s".into(),
+        log_flush: args.log_flush.clone(),
         ..ServerConfig::default()
     };
     let server =
