@@ -31,22 +31,6 @@ pub struct ResolvedView {
 }
 
 impl ResolvedView {
-    /// Resolves a view from its parts, compiling its on-demand features
-    /// (an unknown column or a type error is reported here, e.g. at `apply`).
-    pub fn new(
-        spec: FeatureViewSpec,
-        groups: Vec<Arc<FeatureGroupSpec>>,
-        spine: Option<Arc<FeatureGroupSpec>>,
-    ) -> Result<Self> {
-        let on_demand = Self::compile_on_demand(&spec, &groups, spine.as_ref())?;
-        Ok(Self {
-            spec,
-            groups,
-            spine,
-            on_demand,
-        })
-    }
-
     /// Compiles the view's on-demand expressions against what they may read:
     /// the keys, `request_time`, the request values and the joined features.
     pub(crate) fn compile_on_demand(

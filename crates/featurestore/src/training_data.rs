@@ -322,12 +322,7 @@ impl FeatureView<'_> {
         let schema = spine_group.spec().arrow_schema();
         let spine =
             arrow::compute::concat_batches(&schema, &batches).map_err(sluice_types::Error::from)?;
-        let mut keep: Vec<String> = self
-            .resolved()
-            .key_columns()
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
+        let mut keep = self.spine_key_names();
         let sort_columns = keep.clone();
         keep.push(time.clone());
         keep.extend(self.spec.request.iter().map(|c| c.name.clone()));
@@ -348,15 +343,11 @@ impl FeatureView<'_> {
 
     /// The spine's key columns, each once, in join order.
     fn spine_key_names(&self) -> Vec<String> {
-        let mut keys: Vec<String> = Vec::new();
-        for join in &self.spec.joins {
-            for (spine_column, _) in join.on.pairs() {
-                if !keys.iter().any(|k| k == spine_column) {
-                    keys.push(spine_column.to_string());
-                }
-            }
-        }
-        keys
+        self.resolved()
+            .key_columns()
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
     }
 
     /// A model's input columns in a training batch, in order: every column

@@ -109,7 +109,15 @@ pub(crate) async fn run_batch_inference(
         };
         let feature_group = match &spec.sink {
             Some(target) => {
-                Some(append_predictions(store, &model, &predictions, target, &mut run).await?)
+                match append_predictions(store, &model, &predictions, target, &mut run).await {
+                    Ok(label) => Some(label),
+                    Err(e) => {
+                        if let Some(staged) = &staged {
+                            std::fs::remove_file(staged).ok();
+                        }
+                        return Err(e);
+                    }
+                }
             }
             None => None,
         };
