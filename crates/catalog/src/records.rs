@@ -42,6 +42,8 @@ pub struct ModelRecord {
 #[serde(rename_all = "lowercase")]
 pub enum CommitOperation {
     Ingest,
+    /// Rows added without looking at stored ones (prediction logs).
+    Append,
     Delete,
 }
 
@@ -49,6 +51,7 @@ impl CommitOperation {
     fn as_str(self) -> &'static str {
         match self {
             CommitOperation::Ingest => "ingest",
+            CommitOperation::Append => "append",
             CommitOperation::Delete => "delete",
         }
     }
@@ -56,6 +59,7 @@ impl CommitOperation {
     pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "ingest" => Some(Self::Ingest),
+            "append" => Some(Self::Append),
             "delete" => Some(Self::Delete),
             _ => None,
         }

@@ -20,6 +20,17 @@ use crate::{Progress, Result};
 /// (about 130 bytes per row for a dozen features).
 const ONLINE_BATCH_ROWS: usize = 262_144;
 
+/// How staged rows reach the stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Offline upsert, then the online store.
+    Upsert,
+    /// Offline append, then the online store.
+    Append,
+    /// Offline upsert only (the streaming runner writes online itself).
+    OfflineOnly,
+}
+
 /// What one ingest did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestMetrics {
@@ -76,7 +87,7 @@ impl FeatureGroup<'_> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        self.commit_staged(staging, &label, started, true, progress)
+        self.commit_staged(staging, &label, started, Commit::Upsert, progress)
             .await
     }
 
@@ -87,7 +98,20 @@ impl FeatureGroup<'_> {
         source_label: &str,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
-        self.stage_and_commit(batches, source_label, true, progress)
+        self.stage_and_commit(batches, source_label, Commit::Upsert, progress)
+            .await
+    }
+
+    /// Like `ingest_batches`, but the offline commit only adds rows, at a cost
+    /// that does not grow with the table: for rows whose (primary key, event
+    /// time) is new by construction, as a prediction log's are. See
+    /// `OfflineStore::append`.
+    pub async fn append_batches(
+        &self,
+        batches: impl IntoIterator<Item = RecordBatch>,
+        source_label: &str,
+    ) -> Result<IngestMetrics> {
+        self.stage_and_commit(batches, source_label, Commit::Append, &crate::NoProgress)
             .await
     }
 
@@ -98,8 +122,13 @@ impl FeatureGroup<'_> {
         batches: impl IntoIterator<Item = RecordBatch>,
         source_label: &str,
     ) -> Result<IngestMetrics> {
-        self.stage_and_commit(batches, source_label, false, &crate::NoProgress)
-            .await
+        self.stage_and_commit(
+            batches,
+            source_label,
+            Commit::OfflineOnly,
+            &crate::NoProgress,
+        )
+        .await
     }
 
     /// Writes already-checked rows (see `coerce`) to the online store only;
@@ -129,7 +158,7 @@ impl FeatureGroup<'_> {
         &self,
         batches: impl IntoIterator<Item = RecordBatch>,
         source_label: &str,
-        online: bool,
+        commit: Commit,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
         let started = Instant::now();
@@ -139,7 +168,7 @@ impl FeatureGroup<'_> {
             let position = Position::Row(staging.rows() as usize + 1);
             staging.push(&coercer.coerce(source_label, &batch, position)?)?;
         }
-        self.commit_staged(staging, source_label, started, online, progress)
+        self.commit_staged(staging, source_label, started, commit, progress)
             .await
     }
 
@@ -148,7 +177,7 @@ impl FeatureGroup<'_> {
         mut staging: Staging,
         source_label: &str,
         started: Instant,
-        online: bool,
+        commit: Commit,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
         let staged = staging.finish()?;
@@ -161,20 +190,30 @@ impl FeatureGroup<'_> {
 
         progress.phase("offline commit", None);
         let offline_started = Instant::now();
-        let commit = self.store.offline.upsert(&self.spec, &[staged]).await?;
-        metrics.offline_version = commit.version;
-        metrics.offline_rows_inserted = commit.rows_inserted;
-        metrics.offline_rows_updated = commit.rows_updated;
+        let offline = &self.store.offline;
+        let (written, operation) = match commit {
+            Commit::Append => (
+                offline.append(&self.spec, &[staged]).await?,
+                CommitOperation::Append,
+            ),
+            Commit::Upsert | Commit::OfflineOnly => (
+                offline.upsert(&self.spec, &[staged]).await?,
+                CommitOperation::Ingest,
+            ),
+        };
+        metrics.offline_version = written.version;
+        metrics.offline_rows_inserted = written.rows_inserted;
+        metrics.offline_rows_updated = written.rows_updated;
         self.record_commit(
-            commit.version,
-            CommitOperation::Ingest,
+            written.version,
+            operation,
             staging.rows(),
             source_label.to_string(),
         )
         .await?;
         metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
 
-        if online && self.spec.online {
+        if commit != Commit::OfflineOnly && self.spec.online {
             progress.phase("online write", Some(staging.rows()));
             let online_started = Instant::now();
             for batch in staging.read(ONLINE_BATCH_ROWS)? {

@@ -19,7 +19,8 @@ use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{BlindDeltaTable, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -62,6 +63,48 @@ impl DeltaOfflineStore {
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(delta(fg, "open")(e)),
         }
+    }
+
+    /// The table's metadata without its file list (what an append needs,
+    /// however many files the table holds), or `None` when it was never written.
+    async fn open_for_append(&self, fg: &FeatureGroupSpec) -> Result<Option<BlindDeltaTable>> {
+        let url = self.table_url(fg);
+        if url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists()) {
+            return Ok(None);
+        }
+        let table = DeltaTableBuilder::from_url(url)
+            .and_then(|b| b.build())
+            .map_err(delta(fg, "open"))?;
+        match BlindDeltaTable::try_new_with_log_store(table.log_store()).await {
+            Ok(table) => Ok(Some(table)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(delta(fg, "open")(e)),
+        }
+    }
+
+    /// The first commit of a table: the source's rows, written as a new table.
+    async fn create_with(
+        &self,
+        fg: &FeatureGroupSpec,
+        source: DataFrame,
+        started: Instant,
+    ) -> Result<CommitMetrics> {
+        let table = self.new_table(fg)?;
+        let rows = source.clone().count().await.map_err(query(fg, "write"))? as u64;
+        let table = WriteBuilder::new(table.log_store(), None)
+            .with_input_plan(source.logical_plan().clone())
+            .with_save_mode(SaveMode::Append)
+            .with_writer_properties(writer_properties(fg))
+            .with_table_name(label(fg))
+            .with_description(fg.description.clone())
+            .await
+            .map_err(delta(fg, "write"))?;
+        Ok(CommitMetrics {
+            version: table.version().unwrap_or_default(),
+            rows_inserted: rows,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        })
     }
 
     /// A handle on a table that does not exist yet, its directory created where the store is local.
@@ -188,26 +231,8 @@ impl OfflineStore for DeltaOfflineStore {
     async fn upsert(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics> {
         let started = Instant::now();
         let source = staged_source(fg, staged).await?;
-        let table = match self.open(fg).await? {
-            Some(table) => table,
-            None => {
-                let table = self.new_table(fg)?;
-                let rows = source.clone().count().await.map_err(query(fg, "write"))? as u64;
-                let table = WriteBuilder::new(table.log_store(), None)
-                    .with_input_plan(source.logical_plan().clone())
-                    .with_save_mode(SaveMode::Append)
-                    .with_writer_properties(writer_properties(fg))
-                    .with_table_name(label(fg))
-                    .with_description(fg.description.clone())
-                    .await
-                    .map_err(delta(fg, "write"))?;
-                return Ok(CommitMetrics {
-                    version: table.version().unwrap_or_default(),
-                    rows_inserted: rows,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    ..Default::default()
-                });
-            }
+        let Some(table) = self.open(fg).await? else {
+            return self.create_with(fg, source, started).await;
         };
         let (table, metrics) = table
             .merge(source, merge_predicate(fg))
@@ -238,6 +263,35 @@ impl OfflineStore for DeltaOfflineStore {
             rows_updated: metrics.num_target_rows_updated as u64,
             rows_deleted: 0,
             elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    async fn append(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics> {
+        let started = Instant::now();
+        let source = staged_source(fg, staged).await?;
+        let Some(mut table) = self.open_for_append(fg).await? else {
+            return self.create_with(fg, source, started).await;
+        };
+        let mut writer = RecordBatchWriter::for_blind_appends(&table)
+            .map_err(delta(fg, "append"))?
+            .with_writer_properties(writer_properties(fg));
+        let mut batches = source
+            .execute_stream()
+            .await
+            .map_err(query(fg, "read of staged rows"))?;
+        let mut rows = 0;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(query(fg, "read of staged rows"))?;
+            rows += batch.num_rows() as u64;
+            writer.write(batch).await.map_err(delta(fg, "append"))?;
+        }
+        let adds = writer.flush().await.map_err(delta(fg, "append"))?;
+        let version = table.commit(adds).await.map_err(delta(fg, "append"))?;
+        Ok(CommitMetrics {
+            version,
+            rows_inserted: rows,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
         })
     }
 

@@ -239,13 +239,72 @@ async fn random_upserts_match_a_model() {
         let writes = strategy.new_tree(&mut runner).unwrap().current();
         let mut f = Fixture::new();
         let mut model = State::new();
-        for rows in &writes {
-            let staged = f.stage(rows);
-            f.store.upsert(&fg(), &[staged]).await.unwrap();
-            apply(&mut model, rows);
+        for (i, rows) in writes.iter().enumerate() {
+            // Odd writes append, with event times no earlier write used, as append requires.
+            let rows: Vec<_> = if i % 2 == 1 {
+                let shift = 1_000 * i as i64;
+                rows.iter()
+                    .map(|&(id, ts, x)| (id, ts + shift, x))
+                    .collect()
+            } else {
+                rows.clone()
+            };
+            let staged = f.stage(&rows);
+            if i % 2 == 1 {
+                f.store.append(&fg(), &[staged]).await.unwrap();
+            } else {
+                f.store.upsert(&fg(), &[staged]).await.unwrap();
+            }
+            apply(&mut model, &rows);
         }
         assert_eq!(f.read(ReadAt::Latest).await, model, "writes: {writes:?}");
     }
+}
+
+#[tokio::test]
+async fn appends_add_rows_as_one_commit_each() {
+    let mut f = Fixture::new();
+    let first = vec![(1, 1, 1.0), (2, 1, 2.0)];
+    let staged = f.stage(&first);
+    let metrics = f.store.append(&fg(), &[staged]).await.unwrap();
+    assert_eq!(
+        (metrics.version, metrics.rows_inserted),
+        (0, 2),
+        "the first append creates the table"
+    );
+    // (4, 4) is repeated: the last copy wins, as in an upsert.
+    let second = vec![(3, 1, 3.0), (1, 2, 1.5), (4, 4, 4.0), (4, 4, 4.5)];
+    let staged = f.stage(&second);
+    let metrics = f.store.append(&fg(), &[staged]).await.unwrap();
+    assert_eq!((metrics.version, metrics.rows_inserted), (1, 3));
+
+    let mut model = State::new();
+    apply(&mut model, &first);
+    let after_first = model.clone();
+    apply(&mut model, &second);
+    assert_eq!(f.read(ReadAt::Latest).await, model);
+    assert_eq!(f.read(ReadAt::Version(0)).await, after_first);
+    assert_eq!(model[&(4, 4)], 4.5);
+
+    let staged = f.stage(&[(3, 1, 9.0)]);
+    let metrics = f.store.upsert(&fg(), &[staged]).await.unwrap();
+    assert_eq!(
+        (metrics.rows_inserted, metrics.rows_updated),
+        (0, 1),
+        "an upsert finds appended rows"
+    );
+    model.insert((3, 1), 9.0);
+    assert_eq!(f.read(ReadAt::Latest).await, model);
+
+    let missing = f.dir.path().join("missing.parquet");
+    let err = f.store.append(&fg(), &[missing]).await.unwrap_err();
+    assert!(err.to_string().contains("tx:1"), "{err}");
+    assert_eq!(
+        f.store.latest_version(&fg()).await.unwrap(),
+        Some(2),
+        "a failed append commits nothing"
+    );
+    assert_eq!(f.read(ReadAt::Latest).await, model);
 }
 
 #[test]

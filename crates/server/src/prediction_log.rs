@@ -12,7 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{Field, Schema};
 use chrono::{DateTime, Utc};
-use sluice_featurestore::{FeatureStore, NoProgress};
+use sluice_featurestore::FeatureStore;
 use sluice_pipelines::prediction_log::{
     log_group_spec, LOGGED_AT_COLUMN, REQUEST_ID_COLUMN, ROW_COLUMN, TRANSFORMED_COLUMN,
 };
@@ -168,9 +168,9 @@ impl Writer {
             group
         };
         let batch = log_batch(model, entries)?;
-        group
-            .ingest_batches([batch], "prediction log", &NoProgress)
-            .await?;
+        // Request ids and log times are new on every row, so an append (whose
+        // cost does not grow with the log) stores the same rows an upsert would.
+        group.append_batches([batch], "prediction log").await?;
         Ok(())
     }
 }
