@@ -28,6 +28,14 @@ pub enum Error {
         version: u32,
     },
 
+    #[error("{kind} '{name}' version {version} was not recorded: {message}")]
+    NotPlaced {
+        kind: &'static str,
+        name: String,
+        version: u32,
+        message: String,
+    },
+
     #[error("catalog entry for '{name}' is unreadable: {message}")]
     Corrupt { name: String, message: String },
 
@@ -58,7 +66,10 @@ fn known_hint(known: &[String]) -> String {
 impl Error {
     /// True when the caller asked for something that does not exist or conflicts, rather than the catalog failing.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Error::Database { .. } | Error::Corrupt { .. })
+        !matches!(
+            self,
+            Error::Database { .. } | Error::Corrupt { .. } | Error::NotPlaced { .. }
+        )
     }
 }
 

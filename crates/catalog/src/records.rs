@@ -97,6 +97,10 @@ pub enum CatalogChange {
 }
 
 /// Where metadata lives. Every method is atomic; `apply` is one transaction.
+/// Moves a new training dataset's files under the version it was given;
+/// the error says what could not be moved where.
+pub type PlaceFiles<'a> = &'a (dyn Fn(u32) -> std::result::Result<(), String> + Send + Sync);
+
 #[async_trait]
 pub trait Catalog: Send + Sync {
     /// Every version of every feature group, ordered by name then version.
@@ -112,8 +116,16 @@ pub trait Catalog: Send + Sync {
     /// One feature-view version, or the latest when `version` is `None`.
     async fn feature_view(&self, name: &str, version: Option<u32>) -> Result<FeatureViewRecord>;
 
-    /// Records a training dataset as the next version for its feature view; returns that version.
-    async fn create_training_dataset(&self, spec: &TrainingDatasetSpec) -> Result<u32>;
+    /// Records a training dataset as the next version for its feature view
+    /// and returns that version. `place` runs with the version once it is
+    /// claimed but before the record is visible, to move the dataset's files
+    /// into place: the record appears only if it succeeds, so a crash or a
+    /// failed move never leaves a record without its files.
+    async fn create_training_dataset(
+        &self,
+        spec: &TrainingDatasetSpec,
+        place: PlaceFiles<'_>,
+    ) -> Result<u32>;
 
     /// One training dataset of a feature-view version; an unknown version lists the known ones.
     async fn training_dataset(

@@ -15,7 +15,7 @@ use sluice_types::{ModelSpec, TrainingDatasetSpec};
 
 use crate::records::{
     Catalog, CatalogChange, CommitOperation, CommitRecord, FeatureGroupRecord, FeatureViewRecord,
-    ModelRecord, TrainingDatasetRecord, Versioned,
+    ModelRecord, PlaceFiles, TrainingDatasetRecord, Versioned,
 };
 use crate::runs::{RunProgress, RunRecord, RunStatus};
 use crate::{Error, Result};
@@ -327,7 +327,11 @@ impl Catalog for SqlCatalog {
         self.get(Kind::FeatureView, name, version).await
     }
 
-    async fn create_training_dataset(&self, spec: &TrainingDatasetSpec) -> Result<u32> {
+    async fn create_training_dataset(
+        &self,
+        spec: &TrainingDatasetSpec,
+        place: PlaceFiles<'_>,
+    ) -> Result<u32> {
         let mut tx = self
             .pool
             .begin()
@@ -355,6 +359,14 @@ impl Catalog for SqlCatalog {
         .execute(&mut *tx)
         .await
         .map_err(db("record training dataset"))?;
+        // The insert holds the number (a concurrent create waits on it or
+        // fails), so the files can take it before the record becomes visible.
+        place(version as u32).map_err(|message| Error::NotPlaced {
+            kind: "training dataset of feature view",
+            name: format!("{}:{}", spec.feature_view, spec.feature_view_version),
+            version: version as u32,
+            message,
+        })?;
         tx.commit().await.map_err(db("record training dataset"))?;
         Ok(version as u32)
     }

@@ -211,21 +211,21 @@ async fn training_datasets_are_numbered_per_view(backend: Backend) {
     let catalog = backend.open().await;
     assert_eq!(
         catalog
-            .create_training_dataset(&dataset("fraud", 1))
+            .create_training_dataset(&dataset("fraud", 1), &|_| Ok(()))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         catalog
-            .create_training_dataset(&dataset("fraud", 1))
+            .create_training_dataset(&dataset("fraud", 1), &|_| Ok(()))
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         catalog
-            .create_training_dataset(&dataset("fraud", 2))
+            .create_training_dataset(&dataset("fraud", 2), &|_| Ok(()))
             .await
             .unwrap(),
         1,
@@ -233,13 +233,40 @@ async fn training_datasets_are_numbered_per_view(backend: Backend) {
     );
     let record = catalog.training_dataset("fraud", 1, 2).await.unwrap();
     assert_eq!(record.spec, dataset("fraud", 1));
+
+    let offered = std::sync::Mutex::new(Vec::new());
+    let err = catalog
+        .create_training_dataset(&dataset("fraud", 1), &|version| {
+            offered.lock().unwrap().push(version);
+            Err(format!("moving td{version} failed"))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("fraud:1' version 3 was not recorded: moving td3 failed"),
+        "{err}"
+    );
+    assert!(
+        catalog.training_dataset("fraud", 1, 3).await.is_err(),
+        "no record when the files could not be placed"
+    );
+    let placed = catalog
+        .create_training_dataset(&dataset("fraud", 1), &|version| {
+            offered.lock().unwrap().push(version);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(placed, 3, "the number of a failed create is free again");
+    assert_eq!(*offered.lock().unwrap(), vec![3, 3]);
     let err = catalog
         .training_dataset("fraud", 1, 9)
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("no version 9 (versions: 1, 2)"), "{err}");
-    assert_eq!(catalog.training_datasets().await.unwrap().len(), 3);
+    assert!(err.contains("no version 9 (versions: 1, 2, 3)"), "{err}");
+    assert_eq!(catalog.training_datasets().await.unwrap().len(), 4);
 }
 
 async fn runs_record_progress_and_outcome(backend: Backend) {

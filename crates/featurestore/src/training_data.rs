@@ -151,16 +151,21 @@ impl FeatureView<'_> {
             spine_file: spine_file.map(|(_, file)| file),
             statistics,
         };
-        let version = self.store.catalog.create_training_dataset(&spec).await?;
-        // The record is in the catalog; its files move into place under their version.
-        let relative = self.dataset_dir(version);
-        let target = self.store.dir().join(&relative);
-        std::fs::create_dir_all(target.parent().expect("a dataset directory has a parent"))
-            .and_then(|()| std::fs::rename(&staging, &target))
-            .map_err(|e| Error::Write {
-                path: target.clone(),
-                message: e.to_string(),
-            })?;
+        let place = |version: u32| {
+            let target = self.store.dir().join(self.dataset_dir(version));
+            place_dataset(&staging, &target)
+                .map_err(|e| format!("moving {} to {}: {e}", staging.display(), target.display()))
+        };
+        let created = self
+            .store
+            .catalog
+            .create_training_dataset(&spec, &place)
+            .await;
+        if created.is_err() {
+            // Best effort: the staged files belong to no record.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        let version = created?;
         Ok((version, spec))
     }
 
@@ -546,6 +551,18 @@ fn statistics(columns: &[String], batch: &RecordBatch) -> Result<Vec<ColumnStati
             Ok(stats)
         })
         .collect()
+}
+
+/// Moves a staged dataset directory to its version's place. A directory
+/// already there belongs to no record (the catalog gave this version out, so
+/// an earlier create was interrupted between moving its files and recording
+/// them) and is replaced.
+fn place_dataset(staging: &Path, target: &Path) -> std::io::Result<()> {
+    if target.exists() {
+        std::fs::remove_dir_all(target)?;
+    }
+    std::fs::create_dir_all(target.parent().expect("a dataset directory has a parent"))?;
+    std::fs::rename(staging, target)
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {

@@ -371,3 +371,66 @@ async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
         before
     );
 }
+
+/// The two ways a create can stop half way: its files moved but the record
+/// not committed (a crash), and its files not movable (an error). Neither
+/// leaves a record without files, and the next create repairs the first.
+#[tokio::test]
+async fn an_interrupted_training_dataset_create_leaves_no_record_without_files() {
+    let (dir, store) = project().await;
+    let view = store
+        .feature_view(&NameRef::parse("fraud").unwrap())
+        .await
+        .unwrap();
+    let options = TrainingDataOptions {
+        start: None,
+        end: None,
+        split: Split::parse("random:0.75:1").unwrap(),
+    };
+    // Datasets live at <root>/<view>_v<version>/td<N>; staging directories at <root>/tmp-*.
+    let first_dir = dir.path().join(view.dataset_dir(1));
+    let training_root = first_dir.parent().unwrap().parent().unwrap().to_path_buf();
+
+    // A crash after the move: td2's directory is there, its record is not.
+    let stale = dir.path().join(view.dataset_dir(2));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("train.parquet"), "left by a killed process").unwrap();
+    let (version, _) = view.create_training_data(&options).await.unwrap();
+    assert_eq!(version, 2, "the stale directory held no version");
+    let train = view.read_training_data(2, "train").await.unwrap();
+    let first = view.read_training_data(1, "train").await.unwrap();
+    assert_eq!(
+        train, first,
+        "the same data, read from the replaced directory"
+    );
+
+    // A move that fails: td3's place is taken by a file that cannot be replaced as a directory.
+    let blocked = dir.path().join(view.dataset_dir(3));
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let err = view
+        .create_training_data(&options)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("version 3 was not recorded") && err.contains("td3"),
+        "{err}"
+    );
+    assert!(
+        view.read_training_data(3, "train").await.is_err(),
+        "no record"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&training_root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staged files removed: {leftovers:?}");
+    let listed = store.catalog().training_datasets().await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.version).max(), Some(2));
+
+    std::fs::remove_file(&blocked).unwrap();
+    let (version, _) = view.create_training_data(&options).await.unwrap();
+    assert_eq!(version, 3);
+    assert_eq!(view.read_training_data(3, "train").await.unwrap(), first);
+}
