@@ -274,6 +274,31 @@ pub enum ModelsAction {
     },
     /// Point NAME@ALIAS at VERSION (e.g. `sluice models alias fraud@production 3`).
     Alias { alias: String, version: u32 },
+    /// Register a model trained elsewhere (scikit-learn, XGBoost, LightGBM
+    /// exported to ONNX) against a training dataset of a feature view. It
+    /// must take the view's transformed features in the view's order (see
+    /// `sluice models show` of any model trained on the view for the list);
+    /// it is scored on the dataset's test split before it is registered.
+    Import {
+        /// The registered model's name; each import adds a version.
+        model: String,
+        /// The ONNX file.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// NAME[:VERSION] of the feature view.
+        #[arg(long)]
+        feature_view: String,
+        /// The training dataset whose train split fits the view's transforms.
+        #[arg(long)]
+        td: u32,
+        /// The model output to read (default: `probabilities`, else its only output).
+        #[arg(long)]
+        output: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        json: Json,
+    },
     /// The version with the best value of a metric (highest; lowest with --lowest).
     Best {
         model: String,

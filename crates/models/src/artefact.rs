@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::fitted::{numbers, FittedTransform, TransformKind};
 use crate::gbdt::Gbdt;
 use crate::linear::{LinearModel, Matrix};
+use crate::onnx::OnnxModel;
 use crate::{Error, Result};
 
 /// What is done to one raw feature column before the estimator sees it.
@@ -142,6 +143,8 @@ pub enum Estimator {
     LogisticRegression(LinearModel),
     LinearRegression(LinearModel),
     Gbdt(Gbdt),
+    /// Trained elsewhere, imported from ONNX.
+    Onnx(OnnxModel),
 }
 
 impl Estimator {
@@ -166,7 +169,7 @@ pub const ARTEFACT_FORMAT: u32 = 1;
 impl ModelArtefact {
     /// Predictions for each row: the positive-class probability for classifiers.
     pub fn predict(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
-        Ok(self.estimate(&self.inputs(batch)?))
+        self.estimate(&self.inputs(batch)?)
     }
 
     /// The estimator's input rows (the transformed features), refusing
@@ -184,12 +187,13 @@ impl ModelArtefact {
     }
 
     /// Predictions for rows already transformed by [`Self::inputs`].
-    pub fn estimate(&self, x: &Matrix) -> Vec<f64> {
-        match &self.estimator {
+    pub fn estimate(&self, x: &Matrix) -> Result<Vec<f64>> {
+        Ok(match &self.estimator {
             Estimator::LogisticRegression(m) => m.probabilities(x),
             Estimator::LinearRegression(m) => m.decision(x),
             Estimator::Gbdt(m) => m.predict(x),
-        }
+            Estimator::Onnx(m) => m.predict(x)?,
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

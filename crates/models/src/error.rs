@@ -30,6 +30,9 @@ pub enum Error {
     #[error("model artefact {origin} is unusable: {reason}")]
     CorruptArtefact { origin: String, reason: String },
 
+    #[error("ONNX model {origin} cannot be used: {reason}")]
+    UnusableOnnx { origin: String, reason: String },
+
     #[error("metrics need predictions and labels of the same length ({predictions} vs {labels})")]
     LengthMismatch { predictions: usize, labels: usize },
 

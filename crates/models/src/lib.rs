@@ -12,6 +12,7 @@ mod fitted;
 mod gbdt;
 mod linear;
 mod metrics;
+mod onnx;
 
 pub use artefact::{Estimator, ModelArtefact, Preprocessor, Step, ARTEFACT_FORMAT};
 pub use error::{Error, Result};
@@ -21,3 +22,4 @@ pub use linear::{fit_logistic, fit_ridge, LinearModel, Matrix};
 pub use metrics::{
     classification_metrics, regression_metrics, ClassificationMetrics, RegressionMetrics,
 };
+pub use onnx::{OnnxInputType, OnnxModel};

@@ -62,11 +62,12 @@ impl ServingModel {
 
     /// The transformed rows the estimator sees, then its predictions.
     pub fn predict(&self, features: &RecordBatch) -> Result<(Matrix, Vec<f64>)> {
-        let x = self.artefact.inputs(features).map_err(|e| Error::Invalid {
+        let invalid = |e: sluice_models::Error| Error::Invalid {
             pipeline: format!("predict {}", self.label()),
             message: e.to_string(),
-        })?;
-        let predictions = self.artefact.estimate(&x);
+        };
+        let x = self.artefact.inputs(features).map_err(invalid)?;
+        let predictions = self.artefact.estimate(&x).map_err(invalid)?;
         Ok((x, predictions))
     }
 }

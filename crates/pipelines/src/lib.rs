@@ -18,6 +18,7 @@ mod file_source;
 mod inference;
 mod json_messages;
 mod model_pipelines;
+mod onnx_import;
 mod postgres_source;
 pub mod prediction_log;
 mod run;
@@ -35,6 +36,7 @@ pub use inference::{
     MODEL_COLUMN, MODEL_VERSION_COLUMN, PREDICTION_COLUMN,
 };
 pub use model_pipelines::{BatchInferenceRun, TrainingRun};
+pub use onnx_import::{import_onnx, ImportOptions, ImportReport, ONNX_ALGORITHM};
 pub use run::{run_any_pipeline, ChainRun, RunOutcome};
 pub use skew::{skew_check, GroupSkew, SkewExample, SkewReport};
 pub use stream_run::Freshness;

@@ -10,7 +10,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
 use serde::Serialize;
-use sluice_featurestore::{FeatureStore, Progress};
+use sluice_featurestore::{FeatureStore, FeatureView, Progress};
 use sluice_models::{
     classification_metrics, fit_gbdt, fit_logistic, fit_ridge, regression_metrics, Estimator,
     GbdtParams, Matrix, ModelArtefact, Objective, Preprocessor, ARTEFACT_FORMAT,
@@ -59,8 +59,13 @@ pub struct TrainReport {
 }
 
 fn invalid(model: &str, message: String) -> Error {
+    invalid_in(&format!("train {model}"), message)
+}
+
+/// An error of the job `job` ("train MODEL", "import MODEL").
+pub(crate) fn invalid_in(job: &str, message: String) -> Error {
     Error::Invalid {
-        pipeline: format!("train {model}"),
+        pipeline: job.to_string(),
         message,
     }
 }
@@ -148,25 +153,8 @@ pub(crate) async fn train_in_run(
         ));
     }
     let view = store.feature_view(&options.feature_view).await?;
-    let label = match view.spec().labels.as_slice() {
-        [label] => label.clone(),
-        [] => {
-            return Err(invalid(
-                model,
-                format!("feature view {} has no label", view.label()),
-            ))
-        }
-        more => {
-            return Err(invalid(
-                model,
-                format!(
-                    "feature view {} has {} labels; training takes one",
-                    view.label(),
-                    more.len()
-                ),
-            ))
-        }
-    };
+    let job = format!("train {model}");
+    let label = single_label(&job, &view)?;
     progress.phase("reading training data", None);
     let train_rows = view
         .read_training_data(options.training_dataset, "train")
@@ -174,20 +162,13 @@ pub(crate) async fn train_in_run(
     let test_rows = view
         .read_training_data(options.training_dataset, "test")
         .await?;
-    let features = view.feature_columns(&train_rows)?;
-
-    // Fit on train only, then apply what is stored: the same numbers serving will read.
-    let fitted = Preprocessor::fit(&train_rows, &features, &view.spec().transforms)
-        .map_err(|e| invalid(model, e.to_string()))?;
-    let preprocessor: Preprocessor =
-        serde_json::from_slice(&serde_json::to_vec(&fitted).expect("serialises"))
-            .expect("a fitted preprocessor parses back");
+    let preprocessor = fit_preprocessor(&job, &view, &train_rows)?;
     let classifier = matches!(
         options.algorithm.as_str(),
         "logistic_regression" | "gbdt_classifier"
     );
-    let y_train = labels(model, &train_rows, &label, classifier)?;
-    let y_test = labels(model, &test_rows, &label, classifier)?;
+    let y_train = labels(&job, &train_rows, &label, classifier)?;
+    let y_test = labels(&job, &test_rows, &label, classifier)?;
     let (x_train, train_nulls) = preprocessor
         .matrix(&train_rows)
         .map_err(|e| invalid(model, e.to_string()))?;
@@ -273,62 +254,19 @@ pub(crate) async fn train_in_run(
     let hash = ModelArtefact::hash(&bytes);
     let artefact = ModelArtefact::from_bytes(&bytes, &hash, "in memory")?;
     let predictions = artefact.predict(&test_rows)?;
-    let metrics = if classifier {
-        let positives: Vec<bool> = y_test.iter().map(|y| *y == 1.0).collect();
-        let m = classification_metrics(&predictions, &positives, 0.5)?;
-        BTreeMap::from([
-            ("roc_auc".to_string(), m.roc_auc),
-            ("log_loss".to_string(), m.log_loss),
-            ("accuracy".to_string(), m.accuracy),
-            ("precision".to_string(), m.precision),
-            ("recall".to_string(), m.recall),
-            ("f1".to_string(), m.f1),
-        ])
-    } else {
-        let m = regression_metrics(&predictions, &y_test)?;
-        BTreeMap::from([
-            ("rmse".to_string(), m.rmse),
-            ("mae".to_string(), m.mae),
-            ("r2".to_string(), m.r2),
-        ])
-    };
+    let metrics = score(classifier, &predictions, &y_test)?;
 
-    // Content-addressed: a registered artefact is never overwritten.
-    let relative = format!("{model}/{}.json", &hash[..32]);
-    write_artefact(&store.work_dir().join(MODELS_DIR).join(&relative), &bytes)?;
-    let spec = ModelSpec {
-        name: model.to_string(),
-        algorithm: options.algorithm.clone(),
+    let registration = Registration {
+        model,
+        algorithm: &options.algorithm,
         params: options.params.clone(),
         metrics: metrics.clone(),
-        inputs: artefact
-            .preprocessor
-            .output_names()
-            .into_iter()
-            .map(|name| ModelColumn {
-                name,
-                column_type: "float64".into(),
-            })
-            .collect(),
-        outputs: vec![ModelColumn {
-            name: if classifier {
-                format!("{label}_probability")
-            } else {
-                format!("{label}_prediction")
-            },
-            column_type: "float64".into(),
-        }],
-        lineage: ModelLineage {
-            feature_view: view.spec().name.clone(),
-            feature_view_version: view.spec().version,
-            training_dataset: options.training_dataset,
-            run_id: Some(run.id),
-        },
-        description: options.description.clone(),
-        artefact: relative.clone(),
-        artefact_hash: hash,
+        view: &view,
+        training_dataset: options.training_dataset,
+        description: &options.description,
+        classifier,
     };
-    let version = store.catalog().register_model(&spec).await?;
+    let (version, relative) = registration.register(store, &artefact, &bytes, run).await?;
     run.progress.rows_in = (train_rows.num_rows() + test_rows.num_rows()) as u64;
     run.progress.state = serde_json::json!({ "model": model, "version": version });
     Ok(TrainReport {
@@ -344,6 +282,131 @@ pub(crate) async fn train_in_run(
         artefact: relative,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The label of a view that has exactly one.
+pub(crate) fn single_label(job: &str, view: &FeatureView) -> Result<String> {
+    match view.spec().labels.as_slice() {
+        [label] => Ok(label.clone()),
+        [] => Err(invalid_in(
+            job,
+            format!("feature view {} has no label", view.label()),
+        )),
+        more => Err(invalid_in(
+            job,
+            format!(
+                "feature view {} has {} labels; a model takes one",
+                view.label(),
+                more.len()
+            ),
+        )),
+    }
+}
+
+/// The view's transforms fitted on the train split, as serving will load
+/// them (through their JSON form).
+pub(crate) fn fit_preprocessor(
+    job: &str,
+    view: &FeatureView,
+    train_rows: &RecordBatch,
+) -> Result<Preprocessor> {
+    let features = view.feature_columns(train_rows)?;
+    let fitted = Preprocessor::fit(train_rows, &features, &view.spec().transforms)
+        .map_err(|e| invalid_in(job, e.to_string()))?;
+    Ok(
+        serde_json::from_slice(&serde_json::to_vec(&fitted).expect("serialises"))
+            .expect("a fitted preprocessor parses back"),
+    )
+}
+
+/// Test-split metrics: ranking and calibration for classifiers, errors for regressors.
+pub(crate) fn score(
+    classifier: bool,
+    predictions: &[f64],
+    y_test: &[f64],
+) -> Result<BTreeMap<String, f64>> {
+    Ok(if classifier {
+        let positives: Vec<bool> = y_test.iter().map(|y| *y == 1.0).collect();
+        let m = classification_metrics(predictions, &positives, 0.5)?;
+        BTreeMap::from([
+            ("roc_auc".to_string(), m.roc_auc),
+            ("log_loss".to_string(), m.log_loss),
+            ("accuracy".to_string(), m.accuracy),
+            ("precision".to_string(), m.precision),
+            ("recall".to_string(), m.recall),
+            ("f1".to_string(), m.f1),
+        ])
+    } else {
+        let m = regression_metrics(predictions, y_test)?;
+        BTreeMap::from([
+            ("rmse".to_string(), m.rmse),
+            ("mae".to_string(), m.mae),
+            ("r2".to_string(), m.r2),
+        ])
+    })
+}
+
+/// What the registry records of a new model version besides its artefact.
+pub(crate) struct Registration<'a> {
+    pub model: &'a str,
+    pub algorithm: &'a str,
+    pub params: BTreeMap<String, String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub view: &'a FeatureView<'a>,
+    pub training_dataset: u32,
+    pub description: &'a str,
+    pub classifier: bool,
+}
+
+impl Registration<'_> {
+    /// Writes the artefact (content-addressed: a registered artefact is never
+    /// overwritten) and registers the version. Returns it and the artefact's path.
+    pub async fn register(
+        self,
+        store: &FeatureStore,
+        artefact: &ModelArtefact,
+        bytes: &[u8],
+        run: &RunLog,
+    ) -> Result<(u32, String)> {
+        let hash = ModelArtefact::hash(bytes);
+        let relative = format!("{}/{}.json", self.model, &hash[..32]);
+        write_artefact(&store.work_dir().join(MODELS_DIR).join(&relative), bytes)?;
+        let label = &artefact.label;
+        let spec = ModelSpec {
+            name: self.model.to_string(),
+            algorithm: self.algorithm.to_string(),
+            params: self.params,
+            metrics: self.metrics,
+            inputs: artefact
+                .preprocessor
+                .output_names()
+                .into_iter()
+                .map(|name| ModelColumn {
+                    name,
+                    column_type: "float64".into(),
+                })
+                .collect(),
+            outputs: vec![ModelColumn {
+                name: if self.classifier {
+                    format!("{label}_probability")
+                } else {
+                    format!("{label}_prediction")
+                },
+                column_type: "float64".into(),
+            }],
+            lineage: ModelLineage {
+                feature_view: self.view.spec().name.clone(),
+                feature_view_version: self.view.spec().version,
+                training_dataset: self.training_dataset,
+                run_id: Some(run.id),
+            },
+            description: self.description.to_string(),
+            artefact: relative.clone(),
+            artefact_hash: hash,
+        };
+        let version = store.catalog().register_model(&spec).await?;
+        Ok((version, relative))
+    }
 }
 
 /// Loads a registered model's artefact, checking its hash.
@@ -380,19 +443,24 @@ fn write_artefact(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The label as f64; for classifiers it must be 0/1 or boolean, and never null.
-fn labels(model: &str, batch: &RecordBatch, label: &str, classifier: bool) -> Result<Vec<f64>> {
+pub(crate) fn labels(
+    job: &str,
+    batch: &RecordBatch,
+    label: &str,
+    classifier: bool,
+) -> Result<Vec<f64>> {
     let column = batch.column_by_name(label).ok_or_else(|| {
-        invalid(
-            model,
+        invalid_in(
+            job,
             format!("the training data has no label column '{label}'"),
         )
     })?;
     if column.null_count() > 0 {
-        return Err(invalid(model, format!("label '{label}' has nulls")));
+        return Err(invalid_in(job, format!("label '{label}' has nulls")));
     }
     let values = cast(column, &DataType::Float64).map_err(|_| {
-        invalid(
-            model,
+        invalid_in(
+            job,
             format!(
                 "label '{label}' has type {}, not a number",
                 column.data_type()
@@ -402,8 +470,8 @@ fn labels(model: &str, batch: &RecordBatch, label: &str, classifier: bool) -> Re
     let values: Vec<f64> = values.as_primitive::<Float64Type>().values().to_vec();
     if classifier {
         if let Some(bad) = values.iter().find(|v| **v != 0.0 && **v != 1.0) {
-            return Err(invalid(
-                model,
+            return Err(invalid_in(
+                job,
                 format!("a classifier needs label '{label}' to be 0/1 or true/false; found {bad}"),
             ));
         }

@@ -1,11 +1,11 @@
-//! `train` and `models list|show|alias|best`.
+//! `train` and `models list|show|alias|import|best`.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use serde_json::json;
 use sluice_featurestore::FeatureStore;
-use sluice_pipelines::{train as train_model, TrainOptions};
+use sluice_pipelines::{import_onnx, train as train_model, ImportOptions, TrainOptions};
 use sluice_types::NameRef;
 
 use crate::args::ModelsAction;
@@ -121,6 +121,40 @@ pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
                 .ok_or_else(|| user_error(format!("'{alias}' is not NAME@ALIAS")))?;
             store.catalog().set_alias(name, alias, version).await?;
             println!("{name}@{alias} -> version {version}");
+        }
+        ModelsAction::Import {
+            model,
+            onnx,
+            feature_view,
+            td,
+            output,
+            description,
+            json,
+        } => {
+            let options = ImportOptions {
+                model,
+                onnx,
+                feature_view: NameRef::parse(&feature_view)
+                    .map_err(|e| user_error(e.to_string()))?,
+                training_dataset: td,
+                output,
+                description,
+            };
+            let report = import_onnx(store, &options).await?;
+            if json.json {
+                return print_json(&report);
+            }
+            println!(
+                "registered {} version {} (onnx, output '{}'): {} features, tested on {} rows",
+                report.model,
+                report.version,
+                report.output,
+                report.features.len(),
+                report.test_rows
+            );
+            for (name, value) in &report.metrics {
+                println!("  {name:<10} {value:.4}");
+            }
         }
         ModelsAction::Best {
             model,
