@@ -2,9 +2,13 @@
 //! time (decimal, for the server-side comparison) and the encoded row (the
 //! shared codec), under a prefix per project and feature-group version.
 
+use std::future::Future;
+use std::time::Duration;
+
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, RedisResult};
 use sluice_types::FeatureGroupSpec;
 
 use crate::assemble::ReadAssembler;
@@ -32,8 +36,18 @@ end
 return written
 "#;
 
+/// Tries per request. Every request here is idempotent (newest-wins upserts,
+/// reads, deletes), so one that failed on a dropped connection is sent again
+/// once the connection is back.
+const ATTEMPTS: u32 = 5;
+/// The wait before the second try; it doubles before each further one
+/// (50 + 100 + 200 + 400 ms: a restart of a second and a half is ridden out).
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// A request unanswered for this long counts as failed (and is retried).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct RedisOnlineStore {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     prefix: String,
     upsert: redis::Script,
 }
@@ -46,8 +60,14 @@ impl RedisOnlineStore {
             message: e.to_string(),
         };
         let client = redis::Client::open(url).map_err(open_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(ATTEMPTS as usize - 1)
+            .set_min_delay(FIRST_BACKOFF)
+            .set_max_delay(FIRST_BACKOFF * 8)
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
         let connection = client
-            .get_multiplexed_async_connection()
+            .get_connection_manager_with_config(config)
             .await
             .map_err(open_error)?;
         Ok(Self {
@@ -55,6 +75,38 @@ impl RedisOnlineStore {
             prefix: prefix.to_string(),
             upsert: redis::Script::new(UPSERT_NEWEST),
         })
+    }
+
+    /// Runs `request` on the connection, retrying with backoff when the
+    /// connection failed (the manager reconnects meanwhile); after the last
+    /// try the error says how many were made.
+    async fn retrying<T, F, Fut>(&self, fg: &FeatureGroupSpec, mut request: F) -> Result<T>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let mut delay = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            match request(self.connection.clone()).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) if attempt < ATTEMPTS && connection_failed(&e) => {
+                    tracing::warn!(
+                        "Redis request failed ({e}); try {} of {ATTEMPTS} in {delay:?}",
+                        attempt + 1
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) if connection_failed(&e) => {
+                    return Err(storage_error(fg)(format!(
+                        "Redis unreachable after {ATTEMPTS} tries over {:?}: {e}",
+                        FIRST_BACKOFF * ((1 << (ATTEMPTS - 1)) - 1)
+                    )))
+                }
+                Err(e) => return Err(storage_error(fg)(e)),
+            }
+        }
+        unreachable!("the last try returns")
     }
 
     fn key_prefix(&self, fg: &FeatureGroupSpec) -> Vec<u8> {
@@ -80,7 +132,6 @@ impl RedisOnlineStore {
 #[async_trait]
 impl OnlineStore for RedisOnlineStore {
     async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
-        let err = storage_error::<redis::RedisError>(fg);
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
         let prefix = self.key_prefix(fg);
@@ -88,7 +139,6 @@ impl OnlineStore for RedisOnlineStore {
             rows_older: superseded,
             ..Default::default()
         };
-        let mut connection = self.connection.clone();
         let mut row_buf = Vec::new();
         for chunk in candidates.chunks(WRITE_CHUNK) {
             let mut invocation = self.upsert.prepare_invoke();
@@ -101,10 +151,12 @@ impl OnlineStore for RedisOnlineStore {
                     .arg(candidate.event_time)
                     .arg(row_buf.as_slice());
             }
-            let written: u64 = invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(&err)?;
+            let invocation = &invocation;
+            let written: u64 = self
+                .retrying(fg, move |mut connection| async move {
+                    invocation.invoke_async(&mut connection).await
+                })
+                .await?;
             metrics.rows_written += written;
             metrics.rows_older += chunk.len() as u64 - written;
         }
@@ -126,11 +178,12 @@ impl OnlineStore for RedisOnlineStore {
         for key in &redis_keys {
             pipeline.cmd("HGET").arg(key).arg("r");
         }
-        let mut connection = self.connection.clone();
-        let stored: Vec<Option<Vec<u8>>> = pipeline
-            .query_async(&mut connection)
-            .await
-            .map_err(storage_error::<redis::RedisError>(fg))?;
+        let stored: Vec<Option<Vec<u8>>> = self
+            .retrying(fg, |mut connection| {
+                let pipeline = &pipeline;
+                async move { pipeline.query_async(&mut connection).await }
+            })
+            .await?;
         for bytes in &stored {
             answer.push(bytes.as_deref())?;
         }
@@ -142,11 +195,17 @@ impl OnlineStore for RedisOnlineStore {
         if redis_keys.is_empty() {
             return Ok(0);
         }
-        let mut connection = self.connection.clone();
-        redis::cmd("DEL")
-            .arg(&redis_keys)
-            .query_async(&mut connection)
-            .await
-            .map_err(storage_error::<redis::RedisError>(fg))
+        let mut delete = redis::cmd("DEL");
+        delete.arg(&redis_keys);
+        let delete = &delete;
+        self.retrying(fg, move |mut connection| async move {
+            delete.query_async(&mut connection).await
+        })
+        .await
     }
+}
+
+/// Failures of the connection rather than of the request itself.
+fn connection_failed(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
