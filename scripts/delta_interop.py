@@ -1,0 +1,110 @@
+"""Sluice's offline tables are plain Delta tables: other engines read them and
+write to them. A check for CI, on a project made by `sluice quickstart`:
+
+1. For each feature group, the rows that `sluice read` returns equal, as a
+   multiset, the rows that the `deltalake` package (delta-rs's Python
+   binding, what Polars reads Delta with) returns and the rows that DuckDB
+   reads from the table's current Parquet files.
+2. An external writer (`deltalake.write_deltalake`) appends rows to a
+   table: `sluice read` returns them, and a later `sluice ingest` upserts on
+   top of that commit.
+
+    python scripts/delta_interop.py --sluice target/debug/sluice --project DIR
+
+Needs the deltalake, duckdb and pyarrow packages. Exits non-zero on any difference.
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import deltalake
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+
+def sluice(args, *command):
+    subprocess.run([args.sluice, "--project", str(args.project), *command], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def sluice_rows(args, group, work):
+    out = work / f"{group}-{len(list(work.iterdir()))}.parquet"
+    sluice(args, "read", group, "--out", str(out))
+    return pq.read_table(out)
+
+
+def differences(db, left, right):
+    """Rows in one table and not the other, counting repeats."""
+    db.register("l", left)
+    db.register("r", right)
+    missing = db.execute("SELECT count(*) FROM (SELECT * FROM l EXCEPT ALL SELECT * FROM r)").fetchall()[0][0]
+    extra = db.execute("SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM l)").fetchall()[0][0]
+    db.unregister("l")
+    db.unregister("r")
+    return missing + extra
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sluice", required=True)
+    parser.add_argument("--project", required=True, type=Path)
+    args = parser.parse_args()
+    offline = args.project / ".sluice" / "offline"
+    db = duckdb.connect()
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tables = sorted(p.parent for p in offline.glob("*/v*/_delta_log"))
+        if not tables:
+            sys.exit(f"no Delta tables under {offline}")
+        for table_dir in tables:
+            group = f"{table_dir.parent.name}:{table_dir.name[1:]}"
+            ours = sluice_rows(args, group, work)
+            table = deltalake.DeltaTable(str(table_dir))
+            theirs = table.to_pyarrow_table().select(ours.column_names)
+            files = table.file_uris()
+            columns = ", ".join(f'"{c}"' for c in ours.column_names)
+            result = db.cursor().execute(f"SELECT {columns} FROM read_parquet(?)", [files])
+            by_duckdb = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()
+            for reader, rows in [("deltalake", theirs), ("duckdb", by_duckdb)]:
+                diff = differences(db, ours, rows)
+                status = "same rows" if diff == 0 and rows.num_rows == ours.num_rows else f"{diff} rows differ"
+                print(f"{group} (commit {table.version()}): sluice {ours.num_rows} rows, {reader} {rows.num_rows}: {status}")
+                if status != "same rows":
+                    failures.append(f"{group} via {reader}")
+
+        # An external append, then an ingest on top of it.
+        labels_dir = offline / "fraud_labels" / "v1"
+        before = sluice_rows(args, "fraud_labels", work)
+        keys = pc.add(before.column("card_id").slice(0, 3), 1_000_000_000)
+        appended = before.slice(0, 3).set_column(0, "card_id", keys)
+        version_before = deltalake.DeltaTable(str(labels_dir)).version()
+        deltalake.write_deltalake(str(labels_dir), appended, mode="append")
+        after = sluice_rows(args, "fraud_labels", work)
+        expected = pa.concat_tables([before, appended.cast(before.schema)])
+        if differences(db, after, expected) != 0:
+            failures.append("external append not seen by sluice read")
+        print(f"external append (commit {version_before} -> {version_before + 1}): sluice reads {after.num_rows} rows, expected {expected.num_rows}")
+
+        changed = appended.set_column(
+            appended.column_names.index("amount"), "amount", pc.multiply(appended.column("amount"), 2.0)
+        )
+        staged = work / "changed.parquet"
+        pq.write_table(changed, staged)
+        sluice(args, "ingest", "fraud_labels", str(staged))
+        final = sluice_rows(args, "fraud_labels", work)
+        expected = pa.concat_tables([before, changed.cast(before.schema)])
+        if differences(db, final, expected) != 0 or final.num_rows != expected.num_rows:
+            failures.append("ingest after the external append")
+        print(f"sluice ingest over it: {final.num_rows} rows, the 3 external rows replaced (upsert)")
+    if failures:
+        sys.exit("interop failures: " + "; ".join(failures))
+
+
+if __name__ == "__main__":
+    main()
