@@ -2,6 +2,7 @@
 //! `<root>/<name>/v<version>/`, Parquet files plus a transaction log whose
 //! atomic commits give both crash safety and time travel.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -34,13 +35,35 @@ use crate::{Error, Result};
 /// Name of the input-order column the staging step may add; the last row per identity wins.
 pub const SEQUENCE_COLUMN: &str = "__sluice_seq";
 
+/// Commit attempts of one append racing other writers of the same table.
+const APPEND_COMMIT_TRIES: u32 = 20;
+
 pub struct DeltaOfflineStore {
     root: Url,
+    /// Object-store settings (`aws_endpoint`, `aws_region`, …); empty for local disk.
+    storage_options: HashMap<String, String>,
 }
 
 impl DeltaOfflineStore {
     pub fn new(root: Url) -> Self {
-        Self { root }
+        Self::with_storage_options(root, HashMap::new())
+    }
+
+    /// A store on object storage; options the URL does not give come from
+    /// the standard environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, …).
+    pub fn with_storage_options(root: Url, storage_options: HashMap<String, String>) -> Self {
+        Self {
+            root,
+            storage_options,
+        }
+    }
+
+    fn builder(&self, fg: &FeatureGroupSpec, operation: &'static str) -> Result<DeltaTable> {
+        DeltaTableBuilder::from_url(self.table_url(fg))
+            .map(|b| b.with_storage_options(self.storage_options.clone()))
+            .and_then(|b| b.build())
+            .map_err(delta(fg, operation))
     }
 
     fn table_url(&self, fg: &FeatureGroupSpec) -> Url {
@@ -55,9 +78,7 @@ impl DeltaOfflineStore {
         if url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists()) {
             return Ok(None);
         }
-        let mut table = DeltaTableBuilder::from_url(url)
-            .and_then(|b| b.build())
-            .map_err(delta(fg, "open"))?;
+        let mut table = self.builder(fg, "open")?;
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
@@ -72,9 +93,7 @@ impl DeltaOfflineStore {
         if url.scheme() == "file" && url.to_file_path().is_ok_and(|p| !p.exists()) {
             return Ok(None);
         }
-        let table = DeltaTableBuilder::from_url(url)
-            .and_then(|b| b.build())
-            .map_err(delta(fg, "open"))?;
+        let table = self.builder(fg, "open")?;
         match BlindDeltaTable::try_new_with_log_store(table.log_store()).await {
             Ok(table) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
@@ -114,9 +133,7 @@ impl DeltaOfflineStore {
             std::fs::create_dir_all(&path)
                 .map_err(|e| delta(fg, "create")(DeltaTableError::from(e)))?;
         }
-        DeltaTableBuilder::from_url(url)
-            .and_then(|b| b.build())
-            .map_err(delta(fg, "create"))
+        self.builder(fg, "create")
     }
 }
 
@@ -286,7 +303,22 @@ impl OfflineStore for DeltaOfflineStore {
             writer.write(batch).await.map_err(delta(fg, "append"))?;
         }
         let adds = writer.flush().await.map_err(delta(fg, "append"))?;
-        let version = table.commit(adds).await.map_err(delta(fg, "append"))?;
+        // Appends never conflict in what they change, so losing the race for
+        // a commit number only means committing the same files at the next one.
+        let mut tries = 1;
+        let version = loop {
+            match table.commit(adds.clone()).await {
+                Ok(version) => break version,
+                Err(DeltaTableError::VersionAlreadyExists(_)) if tries < APPEND_COMMIT_TRIES => {
+                    tries += 1;
+                    table = self
+                        .open_for_append(fg)
+                        .await?
+                        .expect("a table that refused a commit exists");
+                }
+                Err(e) => return Err(delta(fg, "append")(e)),
+            }
+        };
         Ok(CommitMetrics {
             version,
             rows_inserted: rows,

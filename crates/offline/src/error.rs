@@ -1,6 +1,6 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("offline store backend '{scheme}' is not available (known: file)")]
+    #[error("offline store backend '{scheme}' is not available (known: file, s3)")]
     UnknownScheme { scheme: String },
 
     #[error("offline store URL '{url}' is not usable: {reason}")]

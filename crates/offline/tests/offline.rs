@@ -1,4 +1,6 @@
-//! The offline-store checks, against the Delta Lake backend on local disk.
+//! The offline-store checks, against the Delta Lake backend on local disk and
+//! on S3-compatible object storage (the moto server that `.ci/run` starts on
+//! 127.0.0.1:9010 with the bucket `sluice-test`; each fixture takes its own prefix).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +33,15 @@ fn fg() -> FeatureGroupSpec {
     }
 }
 
+/// Where the S3 conformance runs; `.ci/run` starts it.
+const S3_ENDPOINT: &str = "http://127.0.0.1:9010";
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Local,
+    S3,
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     store: OfflineStoreRef,
@@ -38,9 +49,23 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Self {
+    fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_offline_store("file://offline", dir.path()).unwrap();
+        let url = match backend {
+            Backend::Local => "file://offline".to_string(),
+            Backend::S3 => {
+                let endpoint = S3_ENDPOINT;
+                assert!(
+                    std::net::TcpStream::connect(endpoint.trim_start_matches("http://")).is_ok(),
+                    "an S3 server must listen on {endpoint} for this suite (.ci/run starts one)"
+                );
+                format!(
+                    "s3://sluice-test/{}?aws_endpoint={endpoint}&aws_allow_http=true&aws_region=us-east-1&aws_access_key_id=test&aws_secret_access_key=test",
+                    uuid::Uuid::new_v4()
+                )
+            }
+        };
+        let store = open_offline_store(&url, dir.path()).unwrap();
         Self {
             dir,
             store,
@@ -121,9 +146,8 @@ fn apply(model: &mut State, rows: &[(i64, i64, f64)]) {
     }
 }
 
-#[tokio::test]
-async fn time_travel_returns_each_commit_exactly() {
-    let mut f = Fixture::new();
+async fn time_travel_returns_each_commit_exactly(backend: Backend) {
+    let mut f = Fixture::new(backend);
     assert!(
         f.read(ReadAt::Latest).await.is_empty(),
         "a never-written group reads as empty"
@@ -178,9 +202,8 @@ async fn time_travel_returns_each_commit_exactly() {
     );
 }
 
-#[tokio::test]
-async fn deletes_remove_only_the_keys_rows() {
-    let mut f = Fixture::new();
+async fn deletes_remove_only_the_keys_rows(backend: Backend) {
+    let mut f = Fixture::new(backend);
     let rows = vec![
         (1, 1, 1.0),
         (1, 2, 1.1),
@@ -226,8 +249,7 @@ async fn deletes_remove_only_the_keys_rows() {
     );
 }
 
-#[tokio::test]
-async fn random_upserts_match_a_model() {
+async fn random_upserts_match_a_model(backend: Backend) {
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
@@ -237,7 +259,7 @@ async fn random_upserts_match_a_model() {
     );
     for _ in 0..4 {
         let writes = strategy.new_tree(&mut runner).unwrap().current();
-        let mut f = Fixture::new();
+        let mut f = Fixture::new(backend);
         let mut model = State::new();
         for (i, rows) in writes.iter().enumerate() {
             // Odd writes append, with event times no earlier write used, as append requires.
@@ -261,9 +283,8 @@ async fn random_upserts_match_a_model() {
     }
 }
 
-#[tokio::test]
-async fn appends_add_rows_as_one_commit_each() {
-    let mut f = Fixture::new();
+async fn appends_add_rows_as_one_commit_each(backend: Backend) {
+    let mut f = Fixture::new(backend);
     let first = vec![(1, 1, 1.0), (2, 1, 2.0)];
     let staged = f.stage(&first);
     let metrics = f.store.append(&fg(), &[staged]).await.unwrap();
@@ -307,6 +328,34 @@ async fn appends_add_rows_as_one_commit_each() {
     assert_eq!(f.read(ReadAt::Latest).await, model);
 }
 
+/// Writers that race for the same commit number: the store's commit is
+/// conditional (create-if-absent), so the loser retries at the next number
+/// and every row lands exactly once.
+async fn concurrent_appends_all_land(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let first = f.stage(&[(0, 0, 0.0)]);
+    f.store.append(&fg(), &[first]).await.unwrap();
+    let batches: Vec<Vec<(i64, i64, f64)>> = (1..=4)
+        .map(|w| (0..5).map(|i| (w * 100 + i, w, i as f64)).collect())
+        .collect();
+    let staged: Vec<PathBuf> = batches.iter().map(|rows| f.stage(rows)).collect();
+    let writes = staged.iter().map(|path| {
+        let store = f.store.clone();
+        let path = path.clone();
+        async move { store.append(&fg(), &[path]).await }
+    });
+    let results = futures::future::join_all(writes).await;
+    let mut versions: Vec<u64> = results.into_iter().map(|r| r.unwrap().version).collect();
+    versions.sort();
+    assert_eq!(versions, vec![1, 2, 3, 4], "one commit each, none lost");
+    let mut model = State::new();
+    apply(&mut model, &[(0, 0, 0.0)]);
+    for rows in &batches {
+        apply(&mut model, rows);
+    }
+    assert_eq!(f.read(ReadAt::Latest).await, model);
+}
+
 #[test]
 fn unknown_scheme_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -315,4 +364,62 @@ fn unknown_scheme_is_named() {
         .unwrap()
         .to_string();
     assert!(err.contains("'hdfs'"), "{err}");
+}
+
+mod local {
+    use super::Backend;
+
+    #[tokio::test]
+    async fn concurrent_appends_all_land() {
+        super::concurrent_appends_all_land(Backend::Local).await
+    }
+
+    #[tokio::test]
+    async fn time_travel_returns_each_commit_exactly() {
+        super::time_travel_returns_each_commit_exactly(Backend::Local).await
+    }
+
+    #[tokio::test]
+    async fn deletes_remove_only_the_keys_rows() {
+        super::deletes_remove_only_the_keys_rows(Backend::Local).await
+    }
+
+    #[tokio::test]
+    async fn random_upserts_match_a_model() {
+        super::random_upserts_match_a_model(Backend::Local).await
+    }
+
+    #[tokio::test]
+    async fn appends_add_rows_as_one_commit_each() {
+        super::appends_add_rows_as_one_commit_each(Backend::Local).await
+    }
+}
+
+mod s3 {
+    use super::Backend;
+
+    #[tokio::test]
+    async fn concurrent_appends_all_land() {
+        super::concurrent_appends_all_land(Backend::S3).await
+    }
+
+    #[tokio::test]
+    async fn time_travel_returns_each_commit_exactly() {
+        super::time_travel_returns_each_commit_exactly(Backend::S3).await
+    }
+
+    #[tokio::test]
+    async fn deletes_remove_only_the_keys_rows() {
+        super::deletes_remove_only_the_keys_rows(Backend::S3).await
+    }
+
+    #[tokio::test]
+    async fn random_upserts_match_a_model() {
+        super::random_upserts_match_a_model(Backend::S3).await
+    }
+
+    #[tokio::test]
+    async fn appends_add_rows_as_one_commit_each() {
+        super::appends_add_rows_as_one_commit_each(Backend::S3).await
+    }
 }
