@@ -9,16 +9,22 @@ write to them. A check for CI, on a project made by `sluice quickstart`:
    table: `sluice read` returns them, and a later `sluice ingest` upserts on
    top of that commit.
 
-    python scripts/delta_interop.py --sluice target/debug/sluice --project DIR
+With `--offline s3://bucket/prefix?aws_endpoint=…` (the URL the project's
+offline store was given) the tables are read on the S3 server, by deltalake
+only (DuckDB's S3 support is an extension it would download).
+
+    python scripts/delta_interop.py --sluice target/debug/sluice --project DIR [--offline URL]
 
 Needs the deltalake, duckdb and pyarrow packages. Exits non-zero on any difference.
 """
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import deltalake
 import duckdb
@@ -28,8 +34,20 @@ import pyarrow.parquet as pq
 
 
 def sluice(args, *command):
-    subprocess.run([args.sluice, "--project", str(args.project), *command], check=True,
-                   stdout=subprocess.DEVNULL)
+    return subprocess.run([args.sluice, "--project", str(args.project), *command], check=True,
+                          stdout=subprocess.PIPE).stdout
+
+
+def table_locations(args):
+    """(group label, table URI, storage options) of every feature-group version."""
+    groups = json.loads(sluice(args, "list", "feature-groups", "--json"))
+    if args.offline:
+        url = urlsplit(args.offline)
+        root = f"{url.scheme}://{url.netloc}{url.path.rstrip('/')}"
+        options = dict(parse_qsl(url.query))
+    else:
+        root, options = str(args.project / ".sluice" / "offline"), None
+    return [(f"{g['name']}:{g['version']}", f"{root}/{g['name']}/v{g['version']}", options) for g in groups]
 
 
 def sluice_rows(args, group, work):
@@ -53,25 +71,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sluice", required=True)
     parser.add_argument("--project", required=True, type=Path)
+    parser.add_argument("--offline", help="the project's offline store URL, when not on local disk")
     args = parser.parse_args()
-    offline = args.project / ".sluice" / "offline"
     db = duckdb.connect()
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        tables = sorted(p.parent for p in offline.glob("*/v*/_delta_log"))
-        if not tables:
-            sys.exit(f"no Delta tables under {offline}")
-        for table_dir in tables:
-            group = f"{table_dir.parent.name}:{table_dir.name[1:]}"
+        locations = table_locations(args)
+        for group, uri, options in locations:
             ours = sluice_rows(args, group, work)
-            table = deltalake.DeltaTable(str(table_dir))
-            theirs = table.to_pyarrow_table().select(ours.column_names)
-            files = table.file_uris()
-            columns = ", ".join(f'"{c}"' for c in ours.column_names)
-            result = db.cursor().execute(f"SELECT {columns} FROM read_parquet(?)", [files])
-            by_duckdb = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()
-            for reader, rows in [("deltalake", theirs), ("duckdb", by_duckdb)]:
+            try:
+                table = deltalake.DeltaTable(uri, storage_options=options)
+            except deltalake.exceptions.TableNotFoundError:
+                print(f"{group}: never written")
+                continue
+            readers = [("deltalake", table.to_pyarrow_table().select(ours.column_names))]
+            if options is None:
+                columns = ", ".join(f'"{c}"' for c in ours.column_names)
+                result = db.cursor().execute(f"SELECT {columns} FROM read_parquet(?)", [table.file_uris()])
+                readers.append(("duckdb", (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()))
+            for reader, rows in readers:
                 diff = differences(db, ours, rows)
                 status = "same rows" if diff == 0 and rows.num_rows == ours.num_rows else f"{diff} rows differ"
                 print(f"{group} (commit {table.version()}): sluice {ours.num_rows} rows, {reader} {rows.num_rows}: {status}")
@@ -79,12 +98,12 @@ def main():
                     failures.append(f"{group} via {reader}")
 
         # An external append, then an ingest on top of it.
-        labels_dir = offline / "fraud_labels" / "v1"
+        _, labels_uri, options = next(t for t in locations if t[0] == "fraud_labels:1")
         before = sluice_rows(args, "fraud_labels", work)
         keys = pc.add(before.column("card_id").slice(0, 3), 1_000_000_000)
         appended = before.slice(0, 3).set_column(0, "card_id", keys)
-        version_before = deltalake.DeltaTable(str(labels_dir)).version()
-        deltalake.write_deltalake(str(labels_dir), appended, mode="append")
+        version_before = deltalake.DeltaTable(labels_uri, storage_options=options).version()
+        deltalake.write_deltalake(labels_uri, appended, mode="append", storage_options=options)
         after = sluice_rows(args, "fraud_labels", work)
         expected = pa.concat_tables([before, appended.cast(before.schema)])
         if differences(db, after, expected) != 0:

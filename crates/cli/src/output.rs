@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use futures::StreamExt;
 use serde::Serialize;
 use sluice_featurestore::BatchStream;
@@ -54,55 +55,72 @@ pub fn print_table(batches: &[RecordBatch]) -> Result<()> {
     Ok(())
 }
 
-/// Streams batches into a .parquet or .csv file; returns the row count.
-pub async fn write_stream(mut stream: BatchStream, path: &Path) -> Result<u64> {
+/// Writes one batch to a .parquet or .csv file; see [`write_stream`].
+pub async fn write_batch(batch: &RecordBatch, path: &Path) -> Result<u64> {
+    let rows = futures::stream::iter([Ok(batch.clone())]).boxed();
+    write_stream(rows, batch.schema(), path).await
+}
+
+/// Writes rows of `schema` to a .parquet or .csv file (chosen by extension):
+/// a valid file with the schema even when there are no rows, and written
+/// beside the target then renamed, so a failure leaves no partial file.
+pub async fn write_stream(mut stream: BatchStream, schema: SchemaRef, path: &Path) -> Result<u64> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    let file = || File::create(path).with_context(|| format!("cannot create {}", path.display()));
-    let mut rows = 0u64;
-    match extension {
-        "parquet" => {
-            let mut writer: Option<parquet::arrow::ArrowWriter<File>> = None;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                if writer.is_none() {
-                    writer = Some(parquet::arrow::ArrowWriter::try_new(
-                        file()?,
-                        batch.schema(),
-                        None,
-                    )?);
-                }
-                rows += batch.num_rows() as u64;
-                writer.as_mut().expect("created above").write(&batch)?;
-            }
-            match writer {
-                Some(writer) => {
-                    writer.close()?;
-                }
-                None => {
-                    file()?;
-                }
-            }
-        }
-        "csv" => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.6fZ".to_string())
-                .build(BufWriter::new(file()?));
+        .unwrap_or_default()
+        .to_string();
+    if extension != "parquet" && extension != "csv" {
+        return Err(user_error(format!(
+            "--out {}: use a .parquet or .csv file name",
+            path.display()
+        )));
+    }
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    let staged = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let file =
+        File::create(&staged).with_context(|| format!("cannot create {}", path.display()))?;
+    let written = async {
+        let mut rows = 0u64;
+        if extension == "parquet" {
+            let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
             }
+            writer.close()?;
+        } else {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.6fZ".to_string())
+                .build(BufWriter::new(file));
+            // The header comes with the first batch, so an empty one goes first.
+            writer.write(&RecordBatch::new_empty(schema))?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch)?;
+            }
+            writer
+                .into_inner()
+                .into_inner()
+                .map_err(|e| e.into_error())?;
         }
-        _ => {
-            return Err(user_error(format!(
-                "--out {}: use a .parquet or .csv file name",
-                path.display()
-            )))
+        anyhow::Ok(rows)
+    }
+    .await;
+    match written {
+        Ok(rows) => {
+            std::fs::rename(&staged, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            Err(e.context(format!("writing {}", path.display())))
         }
     }
-    Ok(rows)
 }

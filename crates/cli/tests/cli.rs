@@ -332,6 +332,24 @@ fn ingest_read_lookup_and_delete_across_formats() {
         3,
         "commit 0 had three rows"
     );
+    let before_any = project.path("before.parquet");
+    project.ok(&[
+        "read",
+        "tx",
+        "--as-of",
+        "2000-01-01T00:00:00Z",
+        "--out",
+        before_any.to_str().unwrap(),
+    ]);
+    let file = std::fs::File::open(&before_any).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
+    assert_eq!(
+        reader.schema().fields().len(),
+        4,
+        "no rows, still a Parquet file with the group's columns"
+    );
     let limited = project.ok(&["read", "tx", "--limit", "2"]);
     assert!(limited.contains("first 2 rows"), "{limited}");
 

@@ -6,12 +6,11 @@ use anyhow::Result;
 use arrow::array::RecordBatch;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use chrono::Utc;
-use futures::StreamExt;
 use futures::TryStreamExt;
 use serde_json::json;
 use sluice_featurestore::{FeatureGroup, FeatureView, ReadAt};
 
-use crate::output::{print_json, print_table, rows_as_json, user_error, write_stream};
+use crate::output::{print_json, print_table, rows_as_json, user_error, write_batch, write_stream};
 use crate::progress::Bar;
 
 const DEFAULT_PRINT_LIMIT: usize = 20;
@@ -56,7 +55,7 @@ pub async fn read(
         (None, None) => ReadAt::Latest,
     };
     if let Some(path) = out {
-        let rows = write_stream(fg.read(at, limit).await?, path).await?;
+        let rows = write_stream(fg.read(at, limit).await?, fg.spec().arrow_schema(), path).await?;
         println!("wrote {rows} rows to {}", path.display());
         return Ok(());
     }
@@ -94,7 +93,7 @@ pub async fn features(
     };
     match out {
         Some(path) => {
-            let rows = write_stream(futures::stream::iter([Ok(joined)]).boxed(), path).await?;
+            let rows = write_batch(&joined, path).await?;
             println!("wrote {rows} rows to {}", path.display());
         }
         None => print_table(&[joined])?,

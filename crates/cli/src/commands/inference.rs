@@ -5,12 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use futures::StreamExt;
 use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{predict as predict_batch, PredictOptions};
 use sluice_types::ProjectConfig;
 
-use crate::output::{print_json, print_table, write_stream};
+use crate::output::{print_json, print_table, write_batch};
 use crate::progress::Bar;
 
 /// Rows `predict` prints when not writing a file.
@@ -24,11 +23,7 @@ pub async fn predict(
 ) -> Result<()> {
     let (report, predictions) = predict_batch(store, options, &Bar::new()).await?;
     if let Some(path) = out {
-        write_stream(
-            futures::stream::iter([Ok(predictions.clone())]).boxed(),
-            path,
-        )
-        .await?;
+        write_batch(&predictions, path).await?;
     }
     if json {
         return print_json(&report);

@@ -13,7 +13,6 @@ use anyhow::{ensure, Context, Result};
 use arrow::array::AsArray;
 use arrow::datatypes::Float64Type;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use sluice_datagen::fraud::{fraud_data, FraudOptions};
 use sluice_datagen::{write_batches, FileFormat};
 use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
@@ -24,7 +23,7 @@ use sluice_types::config::ServerConfig;
 use sluice_types::{NameRef, Split};
 
 use crate::commands::bench::percentiles;
-use crate::output::{user_error, write_stream};
+use crate::output::{user_error, write_batch};
 use crate::progress::Bar;
 
 /// Marks a directory as made by the quickstart, so that `--force` may replace it.
@@ -213,11 +212,7 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
     )
     .await?;
     let out = dir.join("predictions.parquet");
-    write_stream(
-        futures::stream::iter([Ok(predictions.clone())]).boxed(),
-        &out,
-    )
-    .await?;
+    write_batch(&predictions, &out).await?;
     println!(
         "5. batch inference over the last day: {} predictions -> feature group {} and {}",
         report.rows,

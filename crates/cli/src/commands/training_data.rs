@@ -3,13 +3,12 @@
 use anyhow::Result;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde_json::json;
 use sluice_featurestore::{FeatureStore, FeatureView, TrainingDataOptions};
 use sluice_types::{NameRef, Split};
 
 use crate::args::TrainingDataAction;
-use crate::output::{print_json, print_table, user_error, write_stream};
+use crate::output::{print_json, print_table, user_error, write_batch};
 
 pub fn time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     text.map(|t| {
@@ -87,8 +86,7 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
             let rows = view.read_training_data(td, &split).await?;
             match out {
                 Some(path) => {
-                    let written =
-                        write_stream(futures::stream::iter([Ok(rows)]).boxed(), &path).await?;
+                    let written = write_batch(&rows, &path).await?;
                     println!("wrote {written} rows to {}", path.display());
                 }
                 None => print_table(&[rows])?,
