@@ -24,11 +24,18 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        // Errors reach the user as one line from `main`; library logs only when asked for.
+        // A command's own error reaches the user as one line from `main`;
+        // what goes wrong in the background (a prediction-log commit, a model
+        // reload, a Redis retry) is logged as it happens. Other crates' logs
+        // only when asked for, with SLUICE_LOG.
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "off,sluice_server=warn,sluice_pipelines=warn,sluice_online=warn",
+                )
+            }),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -108,6 +108,23 @@ impl FeatureStore {
         &self.catalog
     }
 
+    /// Stores an immutable, content-named file (a model artefact) beside
+    /// the offline tables, so every process that reads the tables reads it
+    /// too (the object store in production).
+    pub async fn put_file(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        Ok(self.offline.put_file(path, bytes).await?)
+    }
+
+    /// A file stored by `put_file`, or `None`.
+    pub async fn get_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.offline.get_file(path).await?)
+    }
+
+    /// Where a stored file lives, for messages.
+    pub fn file_location(&self, path: &str) -> String {
+        self.offline.file_location(path)
+    }
+
     /// The project's definition files, parsed and checked.
     pub fn definitions(&self) -> Result<Definitions> {
         Ok(Definitions::load(&self.dir)?)

@@ -59,6 +59,23 @@ impl DeltaOfflineStore {
         }
     }
 
+    /// The store's root as an object store, for files that are not tables.
+    fn files(&self) -> std::result::Result<deltalake::logstore::ObjectStoreRef, DeltaTableError> {
+        deltalake::logstore::store_for(&self.root, self.storage_options.iter())
+    }
+
+    fn file_error<'a>(
+        &'a self,
+        path: &'a str,
+        operation: &'static str,
+    ) -> impl Fn(String) -> Error + 'a {
+        move |message| Error::File {
+            location: self.file_location(path),
+            operation,
+            message,
+        }
+    }
+
     fn builder(&self, fg: &FeatureGroupSpec, operation: &'static str) -> Result<DeltaTable> {
         DeltaTableBuilder::from_url(self.table_url(fg))
             .map(|b| b.with_storage_options(self.storage_options.clone()))
@@ -297,9 +314,12 @@ impl OfflineStore for DeltaOfflineStore {
             .await
             .map_err(query(fg, "read of staged rows"))?;
         let mut rows = 0;
+        let schema = fg.arrow_schema();
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(query(fg, "read of staged rows"))?;
             rows += batch.num_rows() as u64;
+            // The reader hands strings back as views; the table stores plain strings.
+            let batch = conform(&schema, batch)?;
             writer.write(batch).await.map_err(delta(fg, "append"))?;
         }
         let adds = writer.flush().await.map_err(delta(fg, "append"))?;
@@ -411,6 +431,43 @@ impl OfflineStore for DeltaOfflineStore {
             elapsed_ms: started.elapsed().as_millis() as u64,
             ..Default::default()
         }))
+    }
+
+    async fn put_file(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        let fail = self.file_error(path, "write");
+        let store = self.files().map_err(|e| fail(e.to_string()))?;
+        let location = object_store::path::Path::parse(path).map_err(|e| fail(e.to_string()))?;
+        let create = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match store.put_opts(&location, bytes.into(), create).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+
+    async fn get_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let fail = self.file_error(path, "read");
+        let store = self.files().map_err(|e| fail(e.to_string()))?;
+        let location = object_store::path::Path::parse(path).map_err(|e| fail(e.to_string()))?;
+        match store.get(&location).await {
+            Ok(found) => Ok(Some(
+                found
+                    .bytes()
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+
+    fn file_location(&self, path: &str) -> String {
+        let mut shown = self.root.clone();
+        shown.set_query(None);
+        format!("{shown}{path}")
     }
 
     async fn latest_version(&self, fg: &FeatureGroupSpec) -> Result<Option<u64>> {

@@ -29,6 +29,13 @@ pub enum Error {
         source: Box<deltalake::datafusion::error::DataFusionError>,
     },
 
+    #[error("offline store file {location}: {operation} failed: {message}")]
+    File {
+        location: String,
+        operation: &'static str,
+        message: String,
+    },
+
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }

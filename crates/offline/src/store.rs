@@ -67,6 +67,19 @@ pub trait OfflineStore: Send + Sync {
         keys: &RecordBatch,
     ) -> Result<Option<CommitMetrics>>;
 
+    /// Stores an immutable file (a model artefact) at `path`, relative to the
+    /// store's root, beside the tables: on local disk or the object store
+    /// alike. Callers name files by their content's hash, so a file already
+    /// there is left as it is. The write is atomic: a reader sees all of the
+    /// file or none of it.
+    async fn put_file(&self, path: &str, bytes: Vec<u8>) -> Result<()>;
+
+    /// A file stored by `put_file`, or `None` when there is none at `path`.
+    async fn get_file(&self, path: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Where `path` lives, for messages.
+    fn file_location(&self, path: &str) -> String;
+
     /// The newest commit version, `None` before the first write.
     async fn latest_version(&self, fg: &FeatureGroupSpec) -> Result<Option<u64>>;
 }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
-    AsArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt64Array,
+    AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimestampMicrosecondType};
 use futures::TryStreamExt;
@@ -29,8 +30,14 @@ fn fg() -> FeatureGroupSpec {
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),
             ColumnSpec::new("x", ColumnType::Float64).nullable(),
+            ColumnSpec::new("tag", ColumnType::String).nullable(),
         ],
     }
+}
+
+/// The text column's value for a row: derived from `x`, so reads can check it.
+fn tag(x: f64) -> String {
+    format!("x={x}")
 }
 
 /// Where the S3 conformance runs; `.ci/run` starts it.
@@ -97,6 +104,7 @@ impl Fixture {
                         .with_timezone("UTC"),
                 ),
                 Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| tag(r.2)))),
                 Arc::new(UInt64Array::from_iter_values(0..rows.len() as u64)),
             ],
         )
@@ -131,7 +139,9 @@ impl Fixture {
             let id = batch.column(0).as_primitive::<Int64Type>();
             let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
             let x = batch.column(2).as_primitive::<Float64Type>();
+            let tags = batch.column(3).as_string::<i32>();
             for i in 0..batch.num_rows() {
+                assert_eq!(tags.value(i), tag(x.value(i)), "text travels with its row");
                 let previous = state.insert((id.value(i), ts.value(i)), x.value(i));
                 assert!(previous.is_none(), "one row per (key, event time)");
             }
@@ -356,6 +366,29 @@ async fn concurrent_appends_all_land(backend: Backend) {
     assert_eq!(f.read(ReadAt::Latest).await, model);
 }
 
+/// Model artefacts go beside the tables: written once, read back whole.
+async fn files_are_kept_beside_the_tables(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let path = ".models/fraud/abc123.json";
+    assert_eq!(f.store.get_file(path).await.unwrap(), None);
+    let bytes: Vec<u8> = (0..50_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    f.store.put_file(path, bytes.clone()).await.unwrap();
+    assert_eq!(f.store.get_file(path).await.unwrap(), Some(bytes.clone()));
+    // Content-named, so a second put of the same name keeps the first file.
+    f.store.put_file(path, b"other".to_vec()).await.unwrap();
+    assert_eq!(f.store.get_file(path).await.unwrap(), Some(bytes));
+    let shown = f.store.file_location(path);
+    assert!(shown.ends_with("/.models/fraud/abc123.json"), "{shown}");
+    assert!(
+        !shown.contains("secret"),
+        "no credentials in messages: {shown}"
+    );
+    // Files do not disturb the tables.
+    let staged = f.stage(&[(1, 1, 1.0)]);
+    f.store.upsert(&fg(), &[staged]).await.unwrap();
+    assert_eq!(f.read(ReadAt::Latest).await.len(), 1);
+}
+
 #[test]
 fn unknown_scheme_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,6 +401,11 @@ fn unknown_scheme_is_named() {
 
 mod local {
     use super::Backend;
+
+    #[tokio::test]
+    async fn files_are_kept_beside_the_tables() {
+        super::files_are_kept_beside_the_tables(Backend::Local).await
+    }
 
     #[tokio::test]
     async fn concurrent_appends_all_land() {
@@ -397,6 +435,11 @@ mod local {
 
 mod s3 {
     use super::Backend;
+
+    #[tokio::test]
+    async fn files_are_kept_beside_the_tables() {
+        super::files_are_kept_beside_the_tables(Backend::S3).await
+    }
 
     #[tokio::test]
     async fn concurrent_appends_all_land() {

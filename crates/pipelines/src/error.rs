@@ -33,6 +33,9 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    #[error("model artefact {location} is missing")]
+    MissingArtefact { location: String },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

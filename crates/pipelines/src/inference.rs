@@ -32,7 +32,7 @@ pub struct ServingModel {
 impl ServingModel {
     /// Loads the artefact (checking its hash) and resolves the model's feature view version.
     pub async fn load(store: &FeatureStore, record: ModelRecord) -> Result<Self> {
-        let artefact = load_artefact(store, &record.spec)?;
+        let artefact = load_artefact(store, &record.spec).await?;
         let lineage = &record.spec.lineage;
         let view = store
             .feature_view(&NameRef {

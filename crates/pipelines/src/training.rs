@@ -3,7 +3,6 @@
 //! split gives the metrics; the registry records lineage and the artefact's hash.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -20,8 +19,12 @@ use sluice_types::{ModelColumn, ModelLineage, ModelSpec, NameRef};
 use crate::run_log::RunLog;
 use crate::{Error, Result};
 
-/// Where model artefacts live, under the project's working folder.
-pub const MODELS_DIR: &str = "models";
+/// Where model artefacts live: beside the offline tables (on the object
+/// store in production), in a folder no feature group can be named.
+pub const MODELS_DIR: &str = ".models";
+/// Where artefacts were kept before, under the project's working folder;
+/// still read, so models registered then keep loading.
+const LOCAL_MODELS_DIR: &str = "models";
 
 pub const ALGORITHMS: &[&str] = &[
     "logistic_regression",
@@ -370,7 +373,9 @@ impl Registration<'_> {
     ) -> Result<(u32, String)> {
         let hash = ModelArtefact::hash(bytes);
         let relative = format!("{}/{}.json", self.model, &hash[..32]);
-        write_artefact(&store.work_dir().join(MODELS_DIR).join(&relative), bytes)?;
+        store
+            .put_file(&format!("{MODELS_DIR}/{relative}"), bytes.to_vec())
+            .await?;
         let label = &artefact.label;
         let spec = ModelSpec {
             name: self.model.to_string(),
@@ -410,36 +415,32 @@ impl Registration<'_> {
 }
 
 /// Loads a registered model's artefact, checking its hash.
-pub fn load_artefact(store: &FeatureStore, spec: &ModelSpec) -> Result<ModelArtefact> {
-    let path = store.work_dir().join(MODELS_DIR).join(&spec.artefact);
-    let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
+pub async fn load_artefact(store: &FeatureStore, spec: &ModelSpec) -> Result<ModelArtefact> {
+    let path = format!("{MODELS_DIR}/{}", spec.artefact);
+    let location = store.file_location(&path);
+    let bytes = match store.get_file(&path).await? {
+        Some(bytes) => bytes,
+        None => {
+            let earlier = store.work_dir().join(LOCAL_MODELS_DIR).join(&spec.artefact);
+            match std::fs::read(&earlier) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::MissingArtefact { location })
+                }
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: earlier,
+                        source,
+                    })
+                }
+            }
+        }
+    };
     Ok(ModelArtefact::from_bytes(
         &bytes,
         &spec.artefact_hash,
-        &path.display().to_string(),
+        &location,
     )?)
-}
-
-fn write_artefact(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if path.exists() {
-        // Same hash, same bytes: the artefact is already there.
-        return Ok(());
-    }
-    let dir = path.parent().expect("artefacts live in a folder");
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let temporary: PathBuf = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes).map_err(io)?;
-    std::fs::File::open(&temporary)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
 }
 
 /// The label as f64; for classifiers it must be 0/1 or boolean, and never null.

@@ -174,7 +174,7 @@ async fn imported_models_predict_what_onnxruntime_predicted() {
         assert_eq!(record.spec.algorithm, "onnx");
         assert_eq!(record.spec.lineage.run_id, Some(report.run_id));
         assert_eq!(record.spec.outputs[0].name, "label_probability");
-        let artefact = load_artefact(&store, &record.spec).unwrap();
+        let artefact = load_artefact(&store, &record.spec).await.unwrap();
 
         // Every row of the dataset, through the registered artefact, against onnxruntime.
         let expected: HashMap<i64, f64> = ids

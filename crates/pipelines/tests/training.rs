@@ -175,7 +175,7 @@ async fn trains_registers_and_guards_artefacts() {
     );
 
     // The artefact predicts what training evaluated: same metrics from a fresh load.
-    let artefact = load_artefact(&store, &record.spec).unwrap();
+    let artefact = load_artefact(&store, &record.spec).await.unwrap();
     let view = store
         .feature_view(&NameRef::parse("fraud").unwrap())
         .await
@@ -195,16 +195,23 @@ async fn trains_registers_and_guards_artefacts() {
     assert_eq!(again.roc_auc, logistic.metrics["roc_auc"]);
 
     // Tampering is refused at load time, never a wrong prediction.
+    // Beside the offline tables (the project's default offline store is .sluice/offline).
     let path = dir
         .path()
-        .join(".sluice/models")
+        .join(".sluice/offline/.models")
         .join(&record.spec.artefact);
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("\"mean\"", "\"mean\" ", 1)).unwrap();
-    let err = load_artefact(&store, &record.spec).unwrap_err().to_string();
+    let err = load_artefact(&store, &record.spec)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unusable") && err.contains("hash"), "{err}");
     std::fs::remove_file(&path).unwrap();
-    let err = load_artefact(&store, &record.spec).unwrap_err().to_string();
+    let err = load_artefact(&store, &record.spec)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&record.spec.artefact), "{err}");
 }
 
