@@ -399,70 +399,33 @@ fn unknown_scheme_is_named() {
     assert!(err.contains("'hdfs'"), "{err}");
 }
 
-mod local {
-    use super::Backend;
-
-    #[tokio::test]
-    async fn files_are_kept_beside_the_tables() {
-        super::files_are_kept_beside_the_tables(Backend::Local).await
-    }
-
-    #[tokio::test]
-    async fn concurrent_appends_all_land() {
-        super::concurrent_appends_all_land(Backend::Local).await
-    }
-
-    #[tokio::test]
-    async fn time_travel_returns_each_commit_exactly() {
-        super::time_travel_returns_each_commit_exactly(Backend::Local).await
-    }
-
-    #[tokio::test]
-    async fn deletes_remove_only_the_keys_rows() {
-        super::deletes_remove_only_the_keys_rows(Backend::Local).await
-    }
-
-    #[tokio::test]
-    async fn random_upserts_match_a_model() {
-        super::random_upserts_match_a_model(Backend::Local).await
-    }
-
-    #[tokio::test]
-    async fn appends_add_rows_as_one_commit_each() {
-        super::appends_add_rows_as_one_commit_each(Backend::Local).await
-    }
+/// Every case above, once per backend.
+macro_rules! on_backend {
+    ($module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
+        mod $module {
+            use super::Backend;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case($backend).await
+                }
+            )*
+        }
+    };
 }
 
-mod s3 {
-    use super::Backend;
-
-    #[tokio::test]
-    async fn files_are_kept_beside_the_tables() {
-        super::files_are_kept_beside_the_tables(Backend::S3).await
-    }
-
-    #[tokio::test]
-    async fn concurrent_appends_all_land() {
-        super::concurrent_appends_all_land(Backend::S3).await
-    }
-
-    #[tokio::test]
-    async fn time_travel_returns_each_commit_exactly() {
-        super::time_travel_returns_each_commit_exactly(Backend::S3).await
-    }
-
-    #[tokio::test]
-    async fn deletes_remove_only_the_keys_rows() {
-        super::deletes_remove_only_the_keys_rows(Backend::S3).await
-    }
-
-    #[tokio::test]
-    async fn random_upserts_match_a_model() {
-        super::random_upserts_match_a_model(Backend::S3).await
-    }
-
-    #[tokio::test]
-    async fn appends_add_rows_as_one_commit_each() {
-        super::appends_add_rows_as_one_commit_each(Backend::S3).await
-    }
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        on_backend!(local, Backend::Local, [$($case),*]);
+        on_backend!(s3, Backend::S3, [$($case),*]);
+    };
 }
+
+on_every_backend!(
+    time_travel_returns_each_commit_exactly,
+    deletes_remove_only_the_keys_rows,
+    random_upserts_match_a_model,
+    appends_add_rows_as_one_commit_each,
+    concurrent_appends_all_land,
+    files_are_kept_beside_the_tables,
+);

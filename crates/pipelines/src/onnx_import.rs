@@ -14,7 +14,9 @@ use sluice_models::{Estimator, ModelArtefact, OnnxModel, ARTEFACT_FORMAT};
 use sluice_types::NameRef;
 
 use crate::run_log::RunLog;
-use crate::training::{fit_preprocessor, invalid_in, labels, score, single_label, Registration};
+use crate::training::{
+    fit_preprocessor, invalid_in, labels, score, single_label, train_and_test, Registration,
+};
 use crate::{Error, Result};
 
 /// The algorithm name imported models are registered under.
@@ -78,12 +80,7 @@ async fn import_in_run(
 
     let view = store.feature_view(&options.feature_view).await?;
     let label = single_label(&job, &view)?;
-    let train_rows = view
-        .read_training_data(options.training_dataset, "train")
-        .await?;
-    let test_rows = view
-        .read_training_data(options.training_dataset, "test")
-        .await?;
+    let (train_rows, test_rows) = train_and_test(&view, options.training_dataset).await?;
     let preprocessor = fit_preprocessor(&job, &view, &train_rows)?;
     let features = preprocessor.output_names();
     if onnx.width() != features.len() {

@@ -159,12 +159,7 @@ pub(crate) async fn train_in_run(
     let job = format!("train {model}");
     let label = single_label(&job, &view)?;
     progress.phase("reading training data", None);
-    let train_rows = view
-        .read_training_data(options.training_dataset, "train")
-        .await?;
-    let test_rows = view
-        .read_training_data(options.training_dataset, "test")
-        .await?;
+    let (train_rows, test_rows) = train_and_test(&view, options.training_dataset).await?;
     let preprocessor = fit_preprocessor(&job, &view, &train_rows)?;
     let classifier = matches!(
         options.algorithm.as_str(),
@@ -285,6 +280,17 @@ pub(crate) async fn train_in_run(
         artefact: relative,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// A training dataset's `train` and `test` splits.
+pub(crate) async fn train_and_test(
+    view: &FeatureView<'_>,
+    training_dataset: u32,
+) -> Result<(RecordBatch, RecordBatch)> {
+    Ok((
+        view.read_training_data(training_dataset, "train").await?,
+        view.read_training_data(training_dataset, "test").await?,
+    ))
 }
 
 /// The label of a view that has exactly one.
