@@ -2,11 +2,14 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("online store backend '{scheme}' is not available (known: embedded, redis)")]
+    #[error("online store backend '{scheme}' is not available (known: embedded, redis, rediss, redis+cluster, rediss+cluster)")]
     UnknownScheme { scheme: String },
 
     #[error("online store URL '{url}' has no scheme; expected e.g. embedded://.sluice/online")]
     BadUrl { url: String },
+
+    #[error("online store URL '{url}': a Redis Cluster has only database 0")]
+    ClusterDatabase { url: String },
 
     #[error("cannot open online store at {path}: {message}")]
     Open { path: PathBuf, message: String },

@@ -1,14 +1,25 @@
-//! The production online store: Redis. One hash per key, holding the event
-//! time (decimal, for the server-side comparison) and the encoded row (the
-//! shared codec), under a prefix per project and feature-group version.
+//! The production online store: Redis, one server or a Redis Cluster. One
+//! hash per key, holding the event time (decimal, for the server-side
+//! comparison) and the encoded row (the shared codec), under a prefix per
+//! project and feature-group version.
+//!
+//! On a cluster, a script or pipeline may only touch keys of one hash slot,
+//! so every request is split by slot and the parts are sent concurrently; on
+//! a single server everything is one slot.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, RedisResult};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
+use redis::ScriptInvocation;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use sluice_types::FeatureGroupSpec;
 
 use crate::assemble::ReadAssembler;
@@ -45,9 +56,47 @@ const ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// A request unanswered for this long counts as failed (and is retried).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Per-slot requests in flight at once on a cluster.
+const SLOTS_IN_FLIGHT: usize = 64;
+
+/// The connection: a single server's (reconnecting) manager, or a cluster
+/// connection that follows the slot map and its redirections itself.
+#[derive(Clone)]
+enum Link {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Link::Server(c) => c.req_packed_command(cmd),
+            Link::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::Server(c) => c.get_db(),
+            Link::Cluster(c) => c.get_db(),
+        }
+    }
+}
 
 pub struct RedisOnlineStore {
-    connection: ConnectionManager,
+    link: Link,
     prefix: String,
     upsert: redis::Script,
 }
@@ -70,11 +119,57 @@ impl RedisOnlineStore {
             .get_connection_manager_with_config(config)
             .await
             .map_err(open_error)?;
-        Ok(Self {
-            connection,
+        Ok(Self::over(Link::Server(connection), prefix))
+    }
+
+    /// Connects to a Redis Cluster through any of `nodes` (`redis://host:port`
+    /// each; the rest of the cluster is discovered from them). `shown` names
+    /// the cluster in errors.
+    pub async fn connect_cluster(nodes: &[String], shown: &str, prefix: &str) -> Result<Self> {
+        let open_error = |e: redis::RedisError| Error::Open {
+            path: shown.into(),
+            message: e.to_string(),
+        };
+        let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .retries(ATTEMPTS - 1)
+            .min_retry_wait(FIRST_BACKOFF.as_millis() as u64)
+            .max_retry_wait((FIRST_BACKOFF * 8).as_millis() as u64)
+            .connection_timeout(RESPONSE_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .build()
+            .map_err(open_error)?;
+        let connection = client.get_async_connection().await.map_err(open_error)?;
+        Ok(Self::over(Link::Cluster(connection), prefix))
+    }
+
+    fn over(link: Link, prefix: &str) -> Self {
+        Self {
+            link,
             prefix: prefix.to_string(),
             upsert: redis::Script::new(UPSERT_NEWEST),
-        })
+        }
+    }
+
+    /// `items` grouped by the hash slot of their key, in their original
+    /// order within each group; one group on a single server.
+    fn by_slot<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        key: impl Fn(&T) -> &[u8],
+    ) -> Vec<Vec<T>> {
+        match self.link {
+            Link::Server(_) => vec![items.into_iter().collect()],
+            Link::Cluster(_) => {
+                let mut groups: HashMap<Slot, Vec<T>> = HashMap::new();
+                for item in items {
+                    groups
+                        .entry(Slot::for_key(key(&item)))
+                        .or_default()
+                        .push(item);
+                }
+                groups.into_values().collect()
+            }
+        }
     }
 
     /// Runs `request` on the connection, retrying with backoff when the
@@ -82,12 +177,12 @@ impl RedisOnlineStore {
     /// try the error says how many were made.
     async fn retrying<T, F, Fut>(&self, fg: &FeatureGroupSpec, mut request: F) -> Result<T>
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Link) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let mut delay = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            match request(self.connection.clone()).await {
+            match request(self.link.clone()).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) if attempt < ATTEMPTS && connection_failed(&e) => {
                     tracing::warn!(
@@ -107,6 +202,35 @@ impl RedisOnlineStore {
             }
         }
         unreachable!("the last try returns")
+    }
+
+    /// One newest-wins script call (its keys all in one slot); answers the rows written.
+    async fn upsert_chunk(
+        &self,
+        fg: &FeatureGroupSpec,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<u64> {
+        let invocation = &invocation;
+        self.retrying(fg, move |mut link| async move {
+            invocation.invoke_async(&mut link).await
+        })
+        .await
+    }
+
+    /// One pipelined read of keys in one slot; answers (row, stored bytes) pairs.
+    async fn read_slot(
+        &self,
+        fg: &FeatureGroupSpec,
+        pipeline: Pipeline,
+        rows: Vec<usize>,
+    ) -> Result<Vec<(usize, Option<Vec<u8>>)>> {
+        let pipeline = &pipeline;
+        let stored: Vec<Option<Vec<u8>>> = self
+            .retrying(fg, move |mut link| async move {
+                pipeline.query_async(&mut link).await
+            })
+            .await?;
+        Ok(rows.into_iter().zip(stored).collect())
     }
 
     fn key_prefix(&self, fg: &FeatureGroupSpec) -> Vec<u8> {
@@ -135,32 +259,36 @@ impl OnlineStore for RedisOnlineStore {
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
         let prefix = self.key_prefix(fg);
-        let mut metrics = WriteMetrics {
-            rows_older: superseded,
-            ..Default::default()
-        };
         let mut row_buf = Vec::new();
-        for chunk in candidates.chunks(WRITE_CHUNK) {
-            let mut invocation = self.upsert.prepare_invoke();
-            for candidate in chunk {
-                codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
-                let mut key = prefix.clone();
-                key.extend_from_slice(&candidate.key);
-                invocation
-                    .key(key)
-                    .arg(candidate.event_time)
-                    .arg(row_buf.as_slice());
-            }
-            let invocation = &invocation;
-            let written: u64 = self
-                .retrying(fg, move |mut connection| async move {
-                    invocation.invoke_async(&mut connection).await
-                })
-                .await?;
-            metrics.rows_written += written;
-            metrics.rows_older += chunk.len() as u64 - written;
+        let mut keyed = Vec::with_capacity(candidates.len());
+        for candidate in &candidates {
+            let mut key = prefix.clone();
+            key.extend_from_slice(&candidate.key);
+            codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
+            keyed.push((key, candidate.event_time, row_buf.clone()));
         }
-        Ok(metrics)
+        let mut calls = Vec::new();
+        for group in self.by_slot(keyed, |(key, _, _)| key) {
+            for chunk in group.chunks(WRITE_CHUNK) {
+                let mut invocation = self.upsert.prepare_invoke();
+                for (key, event_time, row) in chunk {
+                    invocation
+                        .key(key.as_slice())
+                        .arg(*event_time)
+                        .arg(row.as_slice());
+                }
+                calls.push(self.upsert_chunk(fg, invocation));
+            }
+        }
+        let mut written = 0;
+        let mut answers = stream::iter(calls).buffer_unordered(SLOTS_IN_FLIGHT);
+        while let Some(chunk_written) = answers.try_next().await? {
+            written += chunk_written;
+        }
+        Ok(WriteMetrics {
+            rows_written: written,
+            rows_older: superseded + candidates.len() as u64 - written,
+        })
     }
 
     async fn read(
@@ -174,16 +302,22 @@ impl OnlineStore for RedisOnlineStore {
         if redis_keys.is_empty() {
             return answer.finish();
         }
-        let mut pipeline = redis::pipe();
-        for key in &redis_keys {
-            pipeline.cmd("HGET").arg(key).arg("r");
+        let mut calls = Vec::new();
+        for group in self.by_slot(redis_keys.iter().enumerate(), |(_, key)| key) {
+            let mut pipeline = redis::pipe();
+            for (_, key) in &group {
+                pipeline.cmd("HGET").arg(key).arg("r");
+            }
+            let rows = group.into_iter().map(|(row, _)| row).collect();
+            calls.push(self.read_slot(fg, pipeline, rows));
         }
-        let stored: Vec<Option<Vec<u8>>> = self
-            .retrying(fg, |mut connection| {
-                let pipeline = &pipeline;
-                async move { pipeline.query_async(&mut connection).await }
-            })
-            .await?;
+        let mut stored: Vec<Option<Vec<u8>>> = vec![None; redis_keys.len()];
+        let mut answers = stream::iter(calls).buffer_unordered(SLOTS_IN_FLIGHT);
+        while let Some(group) = answers.try_next().await? {
+            for (row, bytes) in group {
+                stored[row] = bytes;
+            }
+        }
         for bytes in &stored {
             answer.push(bytes.as_deref())?;
         }
@@ -198,8 +332,8 @@ impl OnlineStore for RedisOnlineStore {
         let mut delete = redis::cmd("DEL");
         delete.arg(&redis_keys);
         let delete = &delete;
-        self.retrying(fg, move |mut connection| async move {
-            delete.query_async(&mut connection).await
+        self.retrying(fg, move |mut link| async move {
+            delete.query_async(&mut link).await
         })
         .await
     }
