@@ -18,7 +18,7 @@ use crate::{Error, Result};
 pub struct FeatureGroup<'a> {
     pub(crate) store: &'a FeatureStore,
     pub(crate) spec: Arc<FeatureGroupSpec>,
-    created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 /// What `show` prints.

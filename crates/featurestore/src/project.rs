@@ -23,14 +23,17 @@ pub struct InitReport {
     pub files: Vec<PathBuf>,
 }
 
-/// An open project and its backends.
+/// An open project and its backends. Cloning is cheap and shares the
+/// backends (the online store too, once opened), so a clone can be moved
+/// into a background task.
+#[derive(Clone)]
 pub struct FeatureStore {
     dir: PathBuf,
     pub(crate) catalog: CatalogRef,
     pub(crate) offline: OfflineStoreRef,
     /// Opened on first use: the embedded store admits one process at a time,
     /// and commands that never touch it (listing, reading, runs) should not wait for it.
-    online: tokio::sync::OnceCell<OnlineStoreRef>,
+    online: Arc<tokio::sync::OnceCell<OnlineStoreRef>>,
     online_url: String,
 }
 
@@ -82,7 +85,7 @@ impl FeatureStore {
             dir: dir.to_path_buf(),
             catalog,
             offline,
-            online: tokio::sync::OnceCell::new(),
+            online: Arc::new(tokio::sync::OnceCell::new()),
             online_url: storage.online.clone(),
         })
     }

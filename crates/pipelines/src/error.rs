@@ -20,6 +20,9 @@ pub enum Error {
     #[error("pipeline '{pipeline}': NATS: {message}")]
     Nats { pipeline: String, message: String },
 
+    #[error("pipeline '{pipeline}': the background offline commit did not finish: {message}")]
+    CommitTask { pipeline: String, message: String },
+
     #[error("pipeline '{pipeline}' is already running (lock {path})")]
     AlreadyRunning { pipeline: String, path: PathBuf },
 

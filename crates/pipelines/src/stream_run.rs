@@ -3,7 +3,10 @@
 //!
 //! Durability order per commit: offline commit, online flush (step writes
 //! are deferred), dead letters, checkpoint (stream sequence + aggregation
-//! state, written atomically), then the ack.
+//! state, written atomically), then the ack. The first two run on a
+//! background task while consumption goes on, so events arriving during a
+//! Delta commit are not held up; at most one commit is in flight, and its
+//! checkpoint is the state as of the moment it began.
 //! A restart resumes from the checkpoint's sequence with the state it
 //! saved, so a crash anywhere replays only events whose effects were not
 //! checkpointed; replaying them rewrites the same rows (upserts by key and
@@ -19,7 +22,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use sluice_catalog::RunStatus;
-use sluice_featurestore::{FeatureGroup, FeatureStore};
+use sluice_featurestore::{FeatureGroup, FeatureStore, IngestMetrics};
 use sluice_transforms::{CompiledAggregation, StreamAggregator};
 use sluice_types::coerce::InputCoercer;
 use sluice_types::NameRef;
@@ -41,7 +44,7 @@ const STEP_MESSAGES: usize = 2_000;
 const POLL: Duration = Duration::from_millis(50);
 
 /// What a restart continues from.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Checkpoint {
     /// The last stream sequence whose effects are committed.
     sequence: u64,
@@ -99,8 +102,18 @@ struct StreamRun<'a> {
     pending_events: u64,
     pending_since: Option<Instant>,
     last_message: Option<jetstream::Message>,
+    in_flight: Option<InFlight>,
     /// Microseconds from each message's publication to its effect being readable online.
     freshness: Vec<u64>,
+}
+
+/// A commit whose offline write and online flush run in the background;
+/// the rest of its durability order waits for them.
+struct InFlight {
+    offline: Option<tokio::task::JoinHandle<sluice_featurestore::Result<IngestMetrics>>>,
+    letters: Vec<DeadLetter>,
+    checkpoint: Checkpoint,
+    last_message: Option<jetstream::Message>,
 }
 
 /// Event-to-online-store latency over a run, from JetStream's publish times.
@@ -224,6 +237,7 @@ pub(crate) async fn run_stream(
         pending_events: 0,
         pending_since: None,
         last_message: None,
+        in_flight: None,
         freshness: Vec::new(),
     };
     let started = Instant::now();
@@ -265,12 +279,15 @@ pub(crate) async fn run_stream(
                 consumed += step.len() as u64;
                 run.step(step).await?;
             }
+            if run.in_flight.as_ref().is_some_and(InFlight::is_finished) {
+                run.finish_commit().await?;
+            }
             let due = run.pending_events >= commit_every
                 || run
                     .pending_since
                     .is_some_and(|t| t.elapsed() >= commit_interval);
-            if due {
-                run.commit().await?;
+            if due && run.in_flight.is_none() {
+                run.begin_commit()?;
             }
             // Idle means no message arrived, not time spent working.
             if busy {
@@ -413,18 +430,24 @@ impl StreamRun<'_> {
 
     /// Makes everything consumed so far durable, then acknowledges it.
     async fn commit(&mut self) -> Result<()> {
+        self.finish_commit().await?;
+        self.begin_commit()?;
+        self.finish_commit().await
+    }
+
+    /// Starts committing everything consumed so far: the offline write and
+    /// online flush on a background task, the rest kept for `finish_commit`.
+    fn begin_commit(&mut self) -> Result<()> {
+        debug_assert!(self.in_flight.is_none(), "one commit at a time");
         if self.pending_events == 0 && self.pending_letters.is_empty() {
             return Ok(());
         }
-        if !self.pending_rows.is_empty() {
+        let rows = std::mem::take(&mut self.pending_rows);
+        let offline = (!rows.is_empty()).then(|| {
             let label = format!("pipeline {} run {}", self.pipeline(), self.log.id);
-            let rows = std::mem::take(&mut self.pending_rows);
-            let metrics = self.sink.commit_offline(rows, &label).await?;
-            self.log.progress.offline_version = Some(metrics.offline_version);
-        }
-        self.sink.flush_online().await?;
+            self.sink.commit_offline_in_background(rows, label)
+        });
         let letters = std::mem::take(&mut self.pending_letters);
-        self.dead_letters.append(&letters)?;
         self.checkpoint.dead_letters +=
             letters.iter().filter(|l| l.sequence.is_some()).count() as u64;
         self.checkpoint.aggregation = match &self.aggregator {
@@ -434,21 +457,53 @@ impl StreamRun<'_> {
             ),
             None => None,
         };
-        self.checkpoint.save(&self.dir)?;
-        if let Some(message) = self.last_message.take() {
+        self.in_flight = Some(InFlight {
+            offline,
+            letters,
+            checkpoint: self.checkpoint.clone(),
+            last_message: self.last_message.take(),
+        });
+        self.pending_events = 0;
+        self.pending_since = None;
+        Ok(())
+    }
+
+    /// Waits for the commit in flight (if any), then writes its dead letters
+    /// and checkpoint and acknowledges its messages.
+    async fn finish_commit(&mut self) -> Result<()> {
+        let Some(commit) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match commit.offline {
+            Some(task) => {
+                let metrics = task.await.map_err(|e| Error::CommitTask {
+                    pipeline: self.pipeline().to_string(),
+                    message: e.to_string(),
+                })??;
+                self.log.progress.offline_version = Some(metrics.offline_version);
+            }
+            None => self.sink.flush_online().await?,
+        }
+        self.dead_letters.append(&commit.letters)?;
+        commit.checkpoint.save(&self.dir)?;
+        if let Some(message) = commit.last_message {
             message.double_ack().await.map_err(|e| Error::Nats {
                 pipeline: self.pipeline().to_string(),
                 message: format!("acknowledge: {e}"),
             })?;
         }
-        self.pending_events = 0;
-        self.pending_since = None;
         self.log.progress.state = serde_json::json!({
-            "sequence": self.checkpoint.sequence,
-            "late_events": self.checkpoint.late_events,
-            "dead_letters": self.checkpoint.dead_letters,
+            "sequence": commit.checkpoint.sequence,
+            "late_events": commit.checkpoint.late_events,
+            "dead_letters": commit.checkpoint.dead_letters,
         });
         self.log.save().await
+    }
+}
+
+impl InFlight {
+    fn is_finished(&self) -> bool {
+        self.offline.as_ref().is_none_or(|task| task.is_finished())
     }
 }
 
