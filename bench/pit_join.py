@@ -77,10 +77,13 @@ joins = [{{ feature_group = "big:1", on = ["k"] }}, {{ feature_group = "small:1"
 """
 
 
-def through_store(sluice, tmp, spine, big, small, con):
+def through_store(sluice, tmp, spine, big, small, con, budget_mb=None):
     """Ingests both tables into a Sluice project, then times `sluice features` from the offline store."""
     project = os.path.join(tmp, 'project')
     subprocess.run([sluice, 'init', project], check=True, capture_output=True)
+    if budget_mb is not None:
+        with open(os.path.join(project, 'sluice.toml'), 'a') as f:
+            f.write(f'\n[join]\nmemory_budget_mb = {budget_mb}\n')
     os.remove(os.path.join(project, 'features', 'example.toml'))
     columns = lambda prefix, floats, ints: ', '.join(
         [f'{{ name = "{prefix}{j + 1}", type = "float64" }}' for j in range(floats)]
@@ -112,6 +115,8 @@ def main():
     parser.add_argument('--sluice', default='target/release/sluice')
     parser.add_argument('--through-store', action='store_true',
                         help='ingest the tables and time `sluice features` reading the offline store')
+    parser.add_argument('--join-budget-mb', type=int,
+                        help='with --through-store: the join\'s memory budget (feature tables beyond it are spilled)')
     args = parser.parse_args()
     import duckdb
 
@@ -126,7 +131,7 @@ def main():
                      make_timestamp(1704067200000000 + (hash(i, 8) % 31536000000000)::BIGINT) AS ts,
                      (i % 2)::BIGINT AS label FROM range({spine_rows}) t(i)) TO '{spine}' (FORMAT parquet)""")
         if args.through_store:
-            ours, ours_mb = through_store(args.sluice, tmp, spine, big, small, con)
+            ours, ours_mb = through_store(args.sluice, tmp, spine, big, small, con, args.join_budget_mb)
         else:
             ours, ours_mb = timed([args.sluice, 'bench', 'join', '--spine', spine, '--features', big, '--features', small, '--json'])
         theirs, theirs_mb = timed([sys.executable, '-c', DUCKDB_JOIN, spine, big, small])
@@ -138,7 +143,8 @@ def main():
     if args.through_store:
         seconds = {name: (m['stage_ms'] + m['offline_ms'] + m['online_ms']) / 1000 for name, m in ours['ingest'].items()}
         print(f'  (ingest, not compared: big {seconds["big"]:.1f} s, small {seconds["small"]:.1f} s)')
-        print(f'  sluice  {ours["total_s"]:7.2f} s  `sluice features` from Delta, output to Parquet  peak {ours_mb:7.0f} MB')
+        budget = f', join budget {args.join_budget_mb} MB' if args.join_budget_mb is not None else ''
+        print(f'  sluice  {ours["total_s"]:7.2f} s  `sluice features` from Delta, output to Parquet{budget}  peak {ours_mb:7.0f} MB')
     else:
         print(f'  sluice  {ours["total_s"]:7.2f} s  (read {ours["read_s"]:.2f} s, join {ours["join_s"]:.2f} s)  peak {ours_mb:7.0f} MB')
     print(f'  duckdb  {theirs["total_s"]:7.2f} s  ASOF JOIN                           peak {theirs_mb:7.0f} MB')

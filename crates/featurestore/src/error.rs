@@ -72,6 +72,13 @@ pub enum Error {
     #[error("invalid key '{text}': {reason}")]
     InvalidKey { text: String, reason: String },
 
+    #[error("feature view '{feature_view}': join: {source}")]
+    Join {
+        feature_view: String,
+        #[source]
+        source: Box<sluice_pitjoin::Error>,
+    },
+
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
 }

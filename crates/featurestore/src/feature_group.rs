@@ -56,7 +56,7 @@ impl<'a> FeatureGroup<'a> {
 
     /// Streams one state of the offline history, at most `limit` rows.
     pub async fn read(&self, at: ReadAt, limit: Option<usize>) -> Result<BatchStream> {
-        let stream = self.store.offline.scan(&self.spec, at).await?;
+        let stream = self.store.offline.scan(&self.spec, at, None).await?;
         let Some(limit) = limit else {
             return Ok(stream);
         };
@@ -152,7 +152,12 @@ impl<'a> FeatureGroup<'a> {
 
     /// Rows in the latest offline state.
     pub async fn count_rows(&self) -> Result<u64> {
-        let stream = self.store.offline.scan(&self.spec, ReadAt::Latest).await?;
+        let first = [self.spec.columns[0].name.clone()];
+        let stream = self
+            .store
+            .offline
+            .scan(&self.spec, ReadAt::Latest, Some(&first))
+            .await?;
         stream
             .try_fold(0u64, |n, batch| {
                 std::future::ready(Ok(n + batch.num_rows() as u64))

@@ -6,14 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use futures::TryStreamExt;
 use sluice_offline::ReadAt;
 use sluice_online::LookupStatus;
-use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
+use sluice_pitjoin::{point_in_time_join, point_in_time_join_spilled, FeatureInput, JoinOptions};
 use sluice_transforms::OnDemandFeatures;
 use sluice_types::coerce::InputCoercer;
 use sluice_types::{FeatureGroupSpec, FeatureViewSpec, NameRef};
 
+use crate::join_tables::{JoinInput, TableReader, Tables};
 use crate::project::FeatureStore;
 use crate::resolved_view::ResolvedView;
 use crate::sources::FileSource;
@@ -191,43 +191,61 @@ impl FeatureView<'_> {
         time: &str,
         states: &[ReadAt],
     ) -> Result<RecordBatch> {
-        let mut tables: Vec<Vec<RecordBatch>> = Vec::with_capacity(self.groups.len());
-        for (group, state) in self.groups.iter().zip(states) {
-            let mut batches: Vec<RecordBatch> =
-                group.read(*state, None).await?.try_collect().await?;
-            if batches.is_empty() {
-                batches.push(RecordBatch::new_empty(group.spec().arrow_schema()));
-            }
-            tables.push(batches);
-        }
-        let labels: Vec<String> = self.groups.iter().map(FeatureGroup::label).collect();
-        let inputs: Vec<FeatureInput> = self
+        let inputs: Vec<JoinInput> = self
             .spec
             .joins
             .iter()
             .zip(&self.groups)
-            .zip(tables.iter().zip(&labels))
-            .map(|((join, group), (batches, label))| {
-                let pairs = join.on.pairs();
-                FeatureInput {
-                    name: label,
-                    batches,
-                    spine_keys: pairs.iter().map(|(s, _)| s.to_string()).collect(),
-                    keys: pairs.iter().map(|(_, g)| g.to_string()).collect(),
-                    event_time: group.spec().event_time.clone().unwrap_or_default(),
-                    write_order: None,
-                    features: join.selected(group.spec()),
-                    ttl_micros: join.ttl.as_ref().map(|t| t.as_micros()),
-                }
-            })
+            .map(|(join, group)| JoinInput::new(join, group.spec(), group.label()))
             .collect();
-        let joined =
-            point_in_time_join(spine, time, &inputs, &JoinOptions::default()).map_err(|e| {
-                Error::InvalidSpine {
-                    feature_view: self.label(),
-                    message: e.to_string(),
-                }
-            })?;
+        let mut reader = TableReader::new(
+            self.store.join_budget,
+            self.store.work_dir().join("spill"),
+            self.label(),
+        );
+        for ((group, state), input) in self.groups.iter().zip(states).zip(&inputs) {
+            let columns = input.columns();
+            let rows = self
+                .store
+                .offline
+                .scan(group.spec(), *state, Some(&columns))
+                .await?;
+            reader.table(input, rows).await?;
+        }
+        let no_rows: Vec<RecordBatch> = Vec::new();
+        let joined = match reader.finish() {
+            Tables::InMemory(tables) => {
+                let feature_inputs: Vec<FeatureInput> = inputs
+                    .iter()
+                    .zip(&tables)
+                    .map(|(input, batches)| input.feature_input(batches))
+                    .collect();
+                point_in_time_join(spine, time, &feature_inputs, &JoinOptions::default())
+            }
+            Tables::Spilled(mut spilled) => {
+                tracing::info!(
+                    feature_view = %self.label(),
+                    budget_mb = self.store.join_budget >> 20,
+                    "feature tables exceed the join's memory budget: joining from spill files"
+                );
+                let feature_inputs: Vec<FeatureInput> = inputs
+                    .iter()
+                    .map(|input| input.feature_input(&no_rows))
+                    .collect();
+                point_in_time_join_spilled(
+                    spine,
+                    time,
+                    &feature_inputs,
+                    &mut spilled,
+                    self.store.join_budget,
+                    &JoinOptions::default(),
+                )
+            }
+        }
+        .map_err(|e| Error::InvalidSpine {
+            feature_view: self.label(),
+            message: e.to_string(),
+        })?;
         self.resolved().with_on_demand(joined, time)
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod feature_group;
 mod feature_view;
 mod ingest;
+mod join_tables;
 mod plan;
 mod progress;
 mod project;

@@ -35,6 +35,8 @@ pub struct FeatureStore {
     /// and commands that never touch it (listing, reading, runs) should not wait for it.
     online: Arc<tokio::sync::OnceCell<OnlineStoreRef>>,
     online_url: String,
+    /// Bytes of feature rows a join holds in memory before spilling.
+    pub(crate) join_budget: usize,
 }
 
 impl FeatureStore {
@@ -87,7 +89,14 @@ impl FeatureStore {
             offline,
             online: Arc::new(tokio::sync::OnceCell::new()),
             online_url: storage.online.clone(),
+            join_budget: config.join.memory_budget_mb.saturating_mul(1 << 20),
         })
+    }
+
+    /// Sets how many bytes of feature rows a join holds before spilling
+    /// (`[join] memory_budget_mb` in `sluice.toml` sets it on open).
+    pub fn set_join_budget(&mut self, bytes: usize) {
+        self.join_budget = bytes;
     }
 
     /// The online store, opened on first use.

@@ -333,3 +333,73 @@ async fn bad_on_demand_features_are_refused_at_apply_with_the_feature_named() {
     }
     assert!(store.catalog().feature_views().await.unwrap().is_empty());
 }
+
+/// Past the join's memory budget the feature tables are spilled to disk by
+/// key hash and joined in parts: the answer is the same as in memory, in
+/// spine order, and the spill files are gone afterwards.
+#[tokio::test]
+async fn a_join_over_its_memory_budget_spills_and_gives_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    FeatureStore::init(dir.path()).unwrap();
+    std::fs::write(dir.path().join("features/view.toml"), VIEW).unwrap();
+    let mut store = FeatureStore::open(dir.path()).await.unwrap();
+    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    let fg = store
+        .feature_group(&NameRef::parse("transactions").unwrap())
+        .await
+        .unwrap();
+    let options = TransactionsOptions::new(20_000)
+        .with_keys(300)
+        .ending_at(1_700_000_000_000_000);
+    fg.ingest_batches(transactions(options), "generated", &NoProgress)
+        .await
+        .unwrap();
+
+    // Spine rows in no particular order, over known and unknown accounts.
+    let rows = 3_000i64;
+    let accounts: Vec<i64> = (0..rows).map(|i| (i * 7919) % 320 - 10).collect();
+    let times: Vec<i64> = (0..rows)
+        .map(|i| 1_700_000_000_000_000 - ((i * 104_729) % 25_000) * 1_000_000)
+        .collect();
+    let spine = RecordBatch::try_from_iter([
+        ("account", Arc::new(Int64Array::from(accounts)) as _),
+        (
+            "at",
+            Arc::new(arrow::array::TimestampMicrosecondArray::from(times).with_timezone("UTC"))
+                as _,
+        ),
+        (
+            "paid",
+            Arc::new(Float64Array::from(vec![1.0; rows as usize])) as _,
+        ),
+    ])
+    .unwrap();
+    let in_memory = {
+        let view = store
+            .feature_view(&NameRef::parse("spend").unwrap())
+            .await
+            .unwrap();
+        view.features_for(&spine, "at").await.unwrap()
+    };
+    let found = in_memory.column_by_name("amount").unwrap();
+    assert!(
+        found.null_count() > 0 && found.null_count() < found.len(),
+        "the spine must both find and miss rows"
+    );
+
+    store.set_join_budget(16 * 1024);
+    let spilled = {
+        let view = store
+            .feature_view(&NameRef::parse("spend").unwrap())
+            .await
+            .unwrap();
+        view.features_for(&spine, "at").await.unwrap()
+    };
+    assert_eq!(spilled, in_memory);
+    let spill_dir = store.work_dir().join("spill");
+    assert_eq!(
+        std::fs::read_dir(&spill_dir).unwrap().count(),
+        0,
+        "spill files are removed after the join"
+    );
+}

@@ -347,8 +347,28 @@ impl OfflineStore for DeltaOfflineStore {
         })
     }
 
-    async fn scan(&self, fg: &FeatureGroupSpec, at: ReadAt) -> Result<BatchStream> {
-        let schema = fg.arrow_schema();
+    async fn scan(
+        &self,
+        fg: &FeatureGroupSpec,
+        at: ReadAt,
+        columns: Option<&[String]>,
+    ) -> Result<BatchStream> {
+        let schema = match columns {
+            None => fg.arrow_schema(),
+            Some(names) => {
+                let full = fg.arrow_schema();
+                let indices = names
+                    .iter()
+                    .map(|name| {
+                        full.index_of(name).map_err(|_| Error::UnknownColumn {
+                            feature_group: label(fg),
+                            column: name.clone(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                std::sync::Arc::new(full.project(&indices)?)
+            }
+        };
         let Some(mut table) = self.open(fg).await? else {
             if at == ReadAt::Latest {
                 return Ok(futures::stream::empty().boxed());
@@ -392,7 +412,9 @@ impl OfflineStore for DeltaOfflineStore {
                     .map_err(no_such_state)?
             }
         }
-        let stream = parallel_scan(&table).await.map_err(query(fg, "scan"))?;
+        let stream = parallel_scan(&table, columns)
+            .await
+            .map_err(query(fg, "scan"))?;
         let name = label(fg);
         Ok(stream
             .map(move |batch| {
@@ -479,6 +501,7 @@ impl OfflineStore for DeltaOfflineStore {
 /// Parquet decoding uses every core; batches arrive in no particular order.
 async fn parallel_scan(
     table: &DeltaTable,
+    columns: Option<&[String]>,
 ) -> std::result::Result<
     BoxStream<'static, std::result::Result<RecordBatch, DataFusionError>>,
     DataFusionError,
@@ -491,10 +514,12 @@ async fn parallel_scan(
         .table_provider()
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let partitions = ctx
-        .read_table(provider)?
-        .execute_stream_partitioned()
-        .await?;
+    let mut frame = ctx.read_table(provider)?;
+    if let Some(columns) = columns {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        frame = frame.select_columns(&names)?;
+    }
+    let partitions = frame.execute_stream_partitioned().await?;
     let (sender, receiver) = tokio::sync::mpsc::channel(partitions.len().max(1) * 2);
     for mut partition in partitions {
         let sender = sender.clone();

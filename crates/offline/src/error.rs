@@ -13,6 +13,12 @@ pub enum Error {
         message: String,
     },
 
+    #[error("feature group {feature_group} has no column '{column}'")]
+    UnknownColumn {
+        feature_group: String,
+        column: String,
+    },
+
     #[error("feature group {feature_group}: offline {operation} failed: {source}")]
     Delta {
         feature_group: String,

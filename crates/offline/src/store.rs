@@ -55,9 +55,16 @@ pub trait OfflineStore: Send + Sync {
     /// Creates the table on first use.
     async fn append(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics>;
 
-    /// Streams the rows of one state of the history. A feature group never
-    /// written reads as empty at `Latest` and as an error at any other state.
-    async fn scan(&self, fg: &FeatureGroupSpec, at: ReadAt) -> Result<BatchStream>;
+    /// Streams the rows of one state of the history: every column, or only
+    /// `columns` (in that order; the others are not decoded). A feature
+    /// group never written reads as empty at `Latest` and as an error at any
+    /// other state.
+    async fn scan(
+        &self,
+        fg: &FeatureGroupSpec,
+        at: ReadAt,
+        columns: Option<&[String]>,
+    ) -> Result<BatchStream>;
 
     /// Removes every row of the given keys (a batch of the primary-key
     /// columns) as one commit. Returns `None` when there was nothing to delete.

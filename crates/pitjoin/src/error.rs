@@ -3,6 +3,13 @@ pub enum Error {
     #[error("{side}: no batches given; pass at least one, possibly empty")]
     NoChunks { side: String },
 
+    #[error("join spill file {path}: {source}")]
+    Spill {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{side}: no column '{column}'")]
     MissingColumn { side: String, column: String },
 

@@ -10,7 +10,9 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
 use proptest::prelude::*;
-use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
+use sluice_pitjoin::{
+    point_in_time_join, point_in_time_join_spilled, FeatureInput, JoinOptions, SpilledTable,
+};
 
 fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -90,8 +92,69 @@ fn values(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// The same join with every input's rows spilled to disk and joined a group
+/// of buckets at a time, each group at most `budget` bytes.
+fn join_spilled(
+    spine: &RecordBatch,
+    time: &str,
+    inputs: &[FeatureInput],
+    budget: usize,
+    threads: usize,
+) -> RecordBatch {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tables: Vec<SpilledTable> = inputs
+        .iter()
+        .map(|input| {
+            let mut table = SpilledTable::create(
+                input.name,
+                &input.keys,
+                input.batches[0].schema(),
+                dir.path(),
+            )
+            .unwrap();
+            for batch in input.batches {
+                table.push(batch).unwrap();
+            }
+            table
+        })
+        .collect();
+    point_in_time_join_spilled(
+        spine,
+        time,
+        inputs,
+        &mut tables,
+        budget,
+        &JoinOptions { threads },
+    )
+    .unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Spilled, with budgets from "one bucket per group" to "all in one group".
+    #[test]
+    fn spilled_matches_brute_force(
+        spine_rows in rows_strategy(60),
+        a_rows in rows_strategy(120),
+        b_rows in rows_strategy(80),
+        ttl in prop::option::of(0i64..15),
+        budget in prop::sample::select(vec![0usize, 2_000, 20_000, usize::MAX]),
+    ) {
+        let spine = table(&spine_rows, "label");
+        let split = a_rows.len() / 2;
+        let a = [table(&a_rows[..split], "a"), table(&a_rows[split..], "a")];
+        let b = [table(&b_rows, "b")];
+        let inputs = [
+            FeatureInput { name: "a", batches: &a, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
+            FeatureInput { name: "b", batches: &b, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
+        ];
+        let joined = join_spilled(&spine, "ts", &inputs, budget, 2);
+        prop_assert_eq!(joined.num_rows(), spine_rows.len());
+        prop_assert_eq!(values(&joined, "label"), spine_rows.iter().map(|r| Some(r.2)).collect::<Vec<_>>(), "spine order kept");
+        prop_assert_eq!(values(&joined, "a"), reference(&spine_rows, &a_rows, None));
+        prop_assert_eq!(values(&joined, "b"), reference(&spine_rows, &b_rows, ttl));
+    }
 
     #[test]
     fn matches_brute_force(
@@ -167,7 +230,18 @@ fn write_order_breaks_ties_and_composite_string_keys_match_exactly() {
         features: vec!["x".into()],
         ttl_micros: None,
     };
-    let joined = point_in_time_join(&spine, "at", &[input], &JoinOptions::default()).unwrap();
+    let joined = point_in_time_join(
+        &spine,
+        "at",
+        std::slice::from_ref(&input),
+        &JoinOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        join_spilled(&spine, "at", &[input], 0, 2),
+        joined,
+        "spilled bucket by bucket, composite string keys give the same answer"
+    );
     let x = joined.column(3).as_string::<i32>();
     assert_eq!(
         x.value(0),

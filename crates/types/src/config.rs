@@ -32,6 +32,24 @@ impl Default for StorageConfig {
 pub struct ProjectConfig {
     pub storage: StorageConfig,
     pub server: ServerConfig,
+    pub join: JoinConfig,
+}
+
+/// `[join]`: how the point-in-time join uses memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JoinConfig {
+    /// Feature rows held in memory for one join, in MiB; larger feature
+    /// tables are spilled to disk by key hash and joined in parts.
+    pub memory_budget_mb: usize,
+}
+
+impl Default for JoinConfig {
+    fn default() -> Self {
+        Self {
+            memory_budget_mb: 4096,
+        }
+    }
 }
 
 /// `[server]`: what `sluice serve` serves and who may call it.
