@@ -24,21 +24,12 @@ pub enum KeyIds {
 }
 
 impl KeyIds {
-    /// Assigns an id to every distinct key of the feature table; returns the ids per row (`None` for null keys).
-    pub fn build(keys: &[ArrayRef]) -> Result<(Self, Vec<Option<u32>>)> {
+    /// Assigns an id to every distinct key of the feature table, in order of
+    /// first appearance; returns the ids per row (`None` for null keys).
+    pub fn build(keys: &[ArrayRef], threads: usize) -> Result<(Self, Vec<Option<u32>>)> {
         if let [only] = keys {
             if only.data_type() == &DataType::Int64 {
-                let values: &Int64Array = only.as_primitive::<Int64Type>();
-                let mut ids =
-                    HashMap::with_capacity_and_hasher(values.len() / 4, RandomState::default());
-                let row_ids = (0..values.len())
-                    .map(|i| {
-                        values.is_valid(i).then(|| {
-                            let next = ids.len() as u32;
-                            *ids.entry(values.value(i)).or_insert(next)
-                        })
-                    })
-                    .collect();
+                let (ids, row_ids) = int64_ids(only.as_primitive::<Int64Type>(), threads);
                 return Ok((KeyIds::Int64(ids), row_ids));
             }
         }
@@ -49,8 +40,7 @@ impl KeyIds {
         )?;
         let rows = converter.convert_columns(keys)?;
         let valid = all_valid(keys);
-        let mut ids: HashMap<Box<[u8]>, u32, RandomState> =
-            HashMap::with_capacity_and_hasher(rows.num_rows() / 4, RandomState::default());
+        let mut ids: HashMap<Box<[u8]>, u32, RandomState> = HashMap::default();
         let row_ids = (0..rows.num_rows())
             .map(|i| {
                 valid(i).then(|| {
@@ -100,6 +90,75 @@ impl KeyIds {
             }
         }
     }
+}
+
+/// Ids for a single int64 key column, on `threads` cores: each thread numbers
+/// the keys of its chunk of rows in a map of its own (sized by what it finds:
+/// a map presized for every row would be mostly empty and miss the cache on
+/// every probe), then the chunks' keys are numbered globally in chunk order,
+/// which is the order of first appearance, and each thread translates its
+/// rows' local ids.
+fn int64_ids(
+    values: &Int64Array,
+    threads: usize,
+) -> (HashMap<i64, u32, RandomState>, Vec<Option<u32>>) {
+    const NULL: u32 = u32::MAX;
+    let chunk = values.len().div_ceil(threads.max(1)).max(1);
+    let locals: Vec<(Vec<i64>, Vec<u32>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..values.len())
+            .step_by(chunk)
+            .map(|start| {
+                let part = values.slice(start, chunk.min(values.len() - start));
+                scope.spawn(move || {
+                    let mut local: HashMap<i64, u32, RandomState> = HashMap::default();
+                    let mut distinct = Vec::new();
+                    let local_ids = (0..part.len())
+                        .map(|i| {
+                            if part.is_null(i) {
+                                return NULL;
+                            }
+                            let key = part.value(i);
+                            *local.entry(key).or_insert_with(|| {
+                                distinct.push(key);
+                                distinct.len() as u32 - 1
+                            })
+                        })
+                        .collect();
+                    (distinct, local_ids)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("key numbering does not panic"))
+            .collect()
+    });
+    let mut ids: HashMap<i64, u32, RandomState> = HashMap::default();
+    let global: Vec<Vec<u32>> = locals
+        .iter()
+        .map(|(distinct, _)| {
+            distinct
+                .iter()
+                .map(|key| {
+                    let next = ids.len() as u32;
+                    *ids.entry(*key).or_insert(next)
+                })
+                .collect()
+        })
+        .collect();
+    let mut row_ids: Vec<Option<u32>> = vec![None; values.len()];
+    std::thread::scope(|scope| {
+        for ((out, (_, local_ids)), global) in row_ids.chunks_mut(chunk).zip(&locals).zip(&global) {
+            scope.spawn(move || {
+                for (slot, local) in out.iter_mut().zip(local_ids) {
+                    if *local != NULL {
+                        *slot = Some(global[*local as usize]);
+                    }
+                }
+            });
+        }
+    });
+    (ids, row_ids)
 }
 
 fn all_valid(keys: &[ArrayRef]) -> impl Fn(usize) -> bool + '_ {

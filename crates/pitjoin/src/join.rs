@@ -206,7 +206,7 @@ fn probe(
         .as_ref()
         .map(|w| w.as_primitive::<Int64Type>().values().as_ref());
 
-    let (ids, row_ids) = KeyIds::build(&keys)?;
+    let (ids, row_ids) = KeyIds::build(&keys, options.threads)?;
     // A row without an event time can never be "at or before" anything.
     let row_ids: Vec<Option<u32>> = row_ids
         .into_iter()

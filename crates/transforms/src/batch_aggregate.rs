@@ -20,7 +20,7 @@ pub fn aggregate_batch(
 ) -> Result<RecordBatch> {
     let schema = plan.output_schema(&input.schema())?;
     let (keys, columns) = plan.read_input(input)?;
-    let (ids, row_ids) = KeyIds::build(&keys)?;
+    let (ids, row_ids) = KeyIds::build(&keys, threads)?;
     let groups = SortedGroups::build(&row_ids, ids.len(), &columns.times, None, threads);
     let events = gather(&columns, &groups);
     let values = evaluate_groups(plan, &events, &groups.starts, threads);
