@@ -131,19 +131,18 @@ impl FeatureGroup<'_> {
         .await
     }
 
-    /// `commit_offline` then `flush_online`, as a task on `runtime`, so the
+    /// `commit_offline` then `flush_online`, on a task of its own, so the
     /// caller goes on (a streaming pipeline keeps consuming) while Delta
     /// commits. The answer is the commit's metrics once both are done.
     pub fn commit_offline_in_background(
         &self,
         batches: Vec<RecordBatch>,
         source_label: String,
-        runtime: &tokio::runtime::Handle,
     ) -> tokio::task::JoinHandle<Result<IngestMetrics>> {
         let store = self.store.clone();
         let spec = self.spec.clone();
         let created_at = self.created_at;
-        runtime.spawn(async move {
+        tokio::spawn(async move {
             let fg = FeatureGroup::new(&store, spec, created_at);
             let metrics = fg.commit_offline(batches, &source_label).await?;
             fg.flush_online().await?;

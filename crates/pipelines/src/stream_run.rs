@@ -6,10 +6,7 @@
 //! state, written atomically), then the ack. The first two run on a
 //! background task while consumption goes on, so events arriving during a
 //! Delta commit are not held up; at most one commit is in flight, and its
-//! checkpoint is the state as of the moment it began. That task runs on a
-//! runtime of its own (one worker thread): Delta's scan and write tasks are
-//! CPU-bound and would otherwise occupy the workers the consumer needs, and
-//! between threads the operating system shares the cores preemptively.
+//! checkpoint is the state as of the moment it began.
 //! A restart resumes from the checkpoint's sequence with the state it
 //! saved, so a crash anywhere replays only events whose effects were not
 //! checkpointed; replaying them rewrites the same rows (upserts by key and
@@ -91,40 +88,8 @@ impl Checkpoint {
     }
 }
 
-/// The runtime background commits run on; shut down without waiting when
-/// the run ends (by then no commit is in flight), including on an error.
-struct CommitRuntime(Option<tokio::runtime::Runtime>);
-
-impl CommitRuntime {
-    fn start(pipeline: &str) -> Result<Self> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sluice-commit")
-            .enable_all()
-            .build()
-            .map(|runtime| Self(Some(runtime)))
-            .map_err(|e| Error::CommitTask {
-                pipeline: pipeline.to_string(),
-                message: format!("cannot start its runtime: {e}"),
-            })
-    }
-
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.as_ref().expect("running until dropped").handle()
-    }
-}
-
-impl Drop for CommitRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 struct StreamRun<'a> {
     check: &'a PipelineCheck,
-    commit_runtime: CommitRuntime,
     dir: PathBuf,
     sink: FeatureGroup<'a>,
     decoder: MessageDecoder,
@@ -260,7 +225,6 @@ pub(crate) async fn run_stream(
     let log = RunLog::start(store.catalog(), &spec.name, &check.sink).await?;
     let mut run = StreamRun {
         check,
-        commit_runtime: CommitRuntime::start(&spec.name)?,
         dead_letters: DeadLetterFile::open(&dir)?,
         dir,
         sink,
@@ -481,8 +445,7 @@ impl StreamRun<'_> {
         let rows = std::mem::take(&mut self.pending_rows);
         let offline = (!rows.is_empty()).then(|| {
             let label = format!("pipeline {} run {}", self.pipeline(), self.log.id);
-            self.sink
-                .commit_offline_in_background(rows, label, self.commit_runtime.handle())
+            self.sink.commit_offline_in_background(rows, label)
         });
         let letters = std::mem::take(&mut self.pending_letters);
         self.checkpoint.dead_letters +=
