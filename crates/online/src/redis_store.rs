@@ -58,6 +58,10 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Per-slot requests in flight at once on a cluster.
 const SLOTS_IN_FLIGHT: usize = 64;
+/// On a cluster, each feature group's keys share this many hash tags (so
+/// this many slots): a 100-key lookup is at most this many pipelines, sent
+/// concurrently, instead of one per key.
+const CLUSTER_BUCKETS: u16 = 16;
 
 /// The connection: a single server's (reconnecting) manager, or a cluster
 /// connection that follows the slot map and its redirections itself.
@@ -237,17 +241,33 @@ impl RedisOnlineStore {
         format!("{}:{}:{}:", self.prefix, fg.name, fg.version).into_bytes()
     }
 
+    /// The Redis key of an encoded primary key: `PREFIX:NAME:VERSION:KEY`
+    /// on one server; `{PREFIX:NAME:VERSION:B}KEY` on a cluster, where the
+    /// hash tag's bucket `B` is derived from the key.
+    fn redis_key(&self, prefix: &[u8], encoded: &[u8]) -> Vec<u8> {
+        match self.link {
+            Link::Server(_) => [prefix, encoded].concat(),
+            Link::Cluster(_) => {
+                let bucket = crc16::State::<crc16::XMODEM>::calculate(encoded) % CLUSTER_BUCKETS;
+                let mut key = Vec::with_capacity(prefix.len() + encoded.len() + 6);
+                key.push(b'{');
+                key.extend_from_slice(prefix);
+                key.extend_from_slice(format!("{bucket:02}}}").as_bytes());
+                key.extend_from_slice(encoded);
+                key
+            }
+        }
+    }
+
     /// The Redis key of every row of `keys`, in order.
     fn redis_keys(&self, fg: &FeatureGroupSpec, keys: &RecordBatch) -> Result<Vec<Vec<u8>>> {
         let views = codec::views(fg, keys, fg.primary_key.iter().map(String::as_str))?;
         let prefix = self.key_prefix(fg);
         Ok((0..keys.num_rows())
             .map(|row| {
-                let mut key = prefix.clone();
                 let mut encoded = Vec::new();
                 codec::encode_values(&views, row, &mut encoded);
-                key.extend_from_slice(&encoded);
-                key
+                self.redis_key(&prefix, &encoded)
             })
             .collect())
     }
@@ -262,8 +282,7 @@ impl OnlineStore for RedisOnlineStore {
         let mut row_buf = Vec::new();
         let mut keyed = Vec::with_capacity(candidates.len());
         for candidate in &candidates {
-            let mut key = prefix.clone();
-            key.extend_from_slice(&candidate.key);
+            let key = self.redis_key(&prefix, &candidate.key);
             codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
             keyed.push((key, candidate.event_time, row_buf.clone()));
         }

@@ -21,17 +21,24 @@ async fn store_under(prefix: &str) -> OnlineStoreRef {
 
 sluice_online::online_store_conformance!(fresh_store);
 
-/// Keys of one feature group land on every node, so reads and writes really
-/// were split by slot (a single-slot shortcut would pass the suite on one node).
+/// Keys of one feature group land on every node (its 16 hash-tag buckets
+/// spread over the three; the prefix is fixed so that the spread is), so
+/// reads and writes really were split by slot (a single-slot shortcut would
+/// pass the suite on one node).
 #[tokio::test]
 async fn keys_spread_over_every_node_and_read_back_in_order() {
     use sluice_online::conformance::{lookup, rows, test_feature_group};
     use sluice_online::LookupStatus;
-    let prefix = format!("sluice-test-{}", uuid::Uuid::new_v4());
-    let store = store_under(&prefix).await;
+    let prefix = "sluice-test-spread";
+    let store = store_under(prefix).await;
     let fg = test_feature_group("spread", None);
     let ids: Vec<i64> = (0..300).collect();
     let written: Vec<(i64, i64, f64)> = ids.iter().map(|&id| (id, 10, id as f64 / 4.0)).collect();
+    // Left over from an interrupted earlier run.
+    store
+        .delete(&fg, &sluice_online::conformance::keys(&fg, &ids))
+        .await
+        .unwrap();
     let metrics = store.write(&fg, &rows(&fg, &written)).await.unwrap();
     assert_eq!(metrics.rows_written, 300);
 
@@ -52,7 +59,7 @@ async fn keys_spread_over_every_node_and_read_back_in_order() {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:*"))
+            .arg(format!("{{{prefix}:*"))
             .query_async(&mut connection)
             .await
             .unwrap();
