@@ -279,22 +279,20 @@ impl OnlineStore for RedisOnlineStore {
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
         let prefix = self.key_prefix(fg);
+        let keyed = candidates
+            .iter()
+            .map(|candidate| (self.redis_key(&prefix, &candidate.key), candidate));
         let mut row_buf = Vec::new();
-        let mut keyed = Vec::with_capacity(candidates.len());
-        for candidate in &candidates {
-            let key = self.redis_key(&prefix, &candidate.key);
-            codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
-            keyed.push((key, candidate.event_time, row_buf.clone()));
-        }
         let mut calls = Vec::new();
-        for group in self.by_slot(keyed, |(key, _, _)| key) {
+        for group in self.by_slot(keyed, |(key, _)| key) {
             for chunk in group.chunks(WRITE_CHUNK) {
                 let mut invocation = self.upsert.prepare_invoke();
-                for (key, event_time, row) in chunk {
+                for (key, candidate) in chunk {
+                    codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
                     invocation
                         .key(key.as_slice())
-                        .arg(*event_time)
-                        .arg(row.as_slice());
+                        .arg(candidate.event_time)
+                        .arg(row_buf.as_slice());
                 }
                 calls.push(self.upsert_chunk(fg, invocation));
             }

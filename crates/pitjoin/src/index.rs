@@ -33,12 +33,7 @@ impl KeyIds {
                 return Ok((KeyIds::Int64(ids), row_ids));
             }
         }
-        let converter = RowConverter::new(
-            keys.iter()
-                .map(|k| SortField::new(k.data_type().clone()))
-                .collect(),
-        )?;
-        let rows = converter.convert_columns(keys)?;
+        let (converter, rows) = key_rows(keys)?;
         let valid = all_valid(keys);
         let mut ids: HashMap<Box<[u8]>, u32, RandomState> = HashMap::default();
         let row_ids = (0..rows.num_rows())
@@ -159,6 +154,18 @@ fn int64_ids(
         }
     });
     (ids, row_ids)
+}
+
+/// Arrow's row encoding of key columns: equal bytes exactly when the keys
+/// are equal, for any column types. The converter encodes the other side's keys.
+pub(crate) fn key_rows(keys: &[ArrayRef]) -> Result<(RowConverter, Rows)> {
+    let converter = RowConverter::new(
+        keys.iter()
+            .map(|k| SortField::new(k.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(keys)?;
+    Ok((converter, rows))
 }
 
 fn all_valid(keys: &[ArrayRef]) -> impl Fn(usize) -> bool + '_ {

@@ -16,9 +16,9 @@ use arrow::compute::{interleave, take_record_batch};
 use arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use arrow::row::{RowConverter, SortField};
 use foldhash::quality::FixedState;
 
+use crate::index::key_rows;
 use crate::join::point_in_time_join;
 use crate::{Error, FeatureInput, JoinOptions, Result};
 
@@ -42,12 +42,7 @@ pub fn buckets_of(keys: &[ArrayRef]) -> Result<Vec<u16>> {
                 .collect());
         }
     }
-    let converter = RowConverter::new(
-        keys.iter()
-            .map(|k| SortField::new(k.data_type().clone()))
-            .collect(),
-    )?;
-    let rows = converter.convert_columns(keys)?;
+    let (_, rows) = key_rows(keys)?;
     Ok((0..rows.num_rows())
         .map(|i| bucket(BUCKET_HASH.hash_one(rows.row(i).as_ref())))
         .collect())
@@ -292,21 +287,19 @@ fn join_one_spilled(
         }
         parts.push(features);
     }
-    // Features of an input with no spine rows at all still need their columns.
-    let template = {
-        let empty_spine = probe.slice(0, 0);
+    if parts.is_empty() {
+        // No spine rows: the empty join still gives the feature columns' types.
         let empty = [RecordBatch::new_empty(table.schema.clone())];
         let part_input = FeatureInput {
             batches: &empty,
             ..input.clone()
         };
-        let joined = point_in_time_join(&empty_spine, spine_time, &[part_input], options)?;
-        joined.project(&(probe.num_columns()..joined.num_columns()).collect::<Vec<_>>())?
-    };
-    if parts.is_empty() {
-        parts.push(template.clone());
+        let joined = point_in_time_join(&probe.slice(0, 0), spine_time, &[part_input], options)?;
+        parts.push(
+            joined.project(&(probe.num_columns()..joined.num_columns()).collect::<Vec<_>>())?,
+        );
     }
-    let schema = template.schema();
+    let schema = parts[0].schema();
     let mut columns = Vec::with_capacity(schema.fields().len());
     for column in 0..schema.fields().len() {
         let arrays: Vec<&dyn Array> = parts.iter().map(|p| p.column(column).as_ref()).collect();

@@ -132,6 +132,19 @@ fn join_spilled(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
+    #[test]
+    fn matches_brute_force(
+        spine_rows in rows_strategy(60),
+        a_rows in rows_strategy(120),
+        b_rows in rows_strategy(80),
+        ttl in prop::option::of(0i64..15),
+        threads in 1usize..4,
+    ) {
+        check_against_reference(&spine_rows, &a_rows, &b_rows, ttl, |spine, inputs| {
+            point_in_time_join(spine, "ts", inputs, &JoinOptions { threads }).unwrap()
+        })?;
+    }
+
     /// Spilled, with budgets from "one bucket per group" to "all in one group".
     #[test]
     fn spilled_matches_brute_force(
@@ -141,44 +154,45 @@ proptest! {
         ttl in prop::option::of(0i64..15),
         budget in prop::sample::select(vec![0usize, 2_000, 20_000, usize::MAX]),
     ) {
-        let spine = table(&spine_rows, "label");
-        let split = a_rows.len() / 2;
-        let a = [table(&a_rows[..split], "a"), table(&a_rows[split..], "a")];
-        let b = [table(&b_rows, "b")];
-        let inputs = [
-            FeatureInput { name: "a", batches: &a, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
-            FeatureInput { name: "b", batches: &b, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
-        ];
-        let joined = join_spilled(&spine, "ts", &inputs, budget, 2);
-        prop_assert_eq!(joined.num_rows(), spine_rows.len());
-        prop_assert_eq!(values(&joined, "label"), spine_rows.iter().map(|r| Some(r.2)).collect::<Vec<_>>(), "spine order kept");
-        prop_assert_eq!(values(&joined, "a"), reference(&spine_rows, &a_rows, None));
-        prop_assert_eq!(values(&joined, "b"), reference(&spine_rows, &b_rows, ttl));
+        check_against_reference(&spine_rows, &a_rows, &b_rows, ttl, |spine, inputs| {
+            join_spilled(spine, "ts", inputs, budget, 2)
+        })?;
     }
+}
 
-    #[test]
-    fn matches_brute_force(
-        spine_rows in rows_strategy(60),
-        a_rows in rows_strategy(120),
-        b_rows in rows_strategy(80),
-        ttl in prop::option::of(0i64..15),
-        threads in 1usize..4,
-    ) {
-        let spine = table(&spine_rows, "label");
-        // Table a arrives in two chunks, b in one.
-        let split = a_rows.len() / 2;
-        let a = [table(&a_rows[..split], "a"), table(&a_rows[split..], "a")];
-        let b = [table(&b_rows, "b")];
-        let inputs = [
-            FeatureInput { name: "a", batches: &a, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["a".into()], ttl_micros: None },
-            FeatureInput { name: "b", batches: &b, spine_keys: vec!["k".into()], keys: vec!["k".into()], event_time: "ts".into(), write_order: None, features: vec!["b".into()], ttl_micros: ttl },
-        ];
-        let joined = point_in_time_join(&spine, "ts", &inputs, &JoinOptions { threads }).unwrap();
-        prop_assert_eq!(joined.num_rows(), spine_rows.len());
-        prop_assert_eq!(values(&joined, "label"), spine_rows.iter().map(|r| Some(r.2)).collect::<Vec<_>>(), "spine order kept");
-        prop_assert_eq!(values(&joined, "a"), reference(&spine_rows, &a_rows, None));
-        prop_assert_eq!(values(&joined, "b"), reference(&spine_rows, &b_rows, ttl));
-    }
+/// Joins table a (in two chunks) and b (one chunk, with `ttl`) onto the
+/// spine with `join`, and compares with the brute-force reference.
+fn check_against_reference(
+    spine_rows: &[(Option<i64>, Option<i64>, f64)],
+    a_rows: &[(Option<i64>, Option<i64>, f64)],
+    b_rows: &[(Option<i64>, Option<i64>, f64)],
+    ttl: Option<i64>,
+    join: impl Fn(&RecordBatch, &[FeatureInput]) -> RecordBatch,
+) -> Result<(), TestCaseError> {
+    let spine = table(spine_rows, "label");
+    let split = a_rows.len() / 2;
+    let a = [table(&a_rows[..split], "a"), table(&a_rows[split..], "a")];
+    let b = [table(b_rows, "b")];
+    let input = |name: &'static str, batches, ttl_micros| FeatureInput {
+        name,
+        batches,
+        spine_keys: vec!["k".into()],
+        keys: vec!["k".into()],
+        event_time: "ts".into(),
+        write_order: None,
+        features: vec![name.into()],
+        ttl_micros,
+    };
+    let joined = join(&spine, &[input("a", &a, None), input("b", &b, ttl)]);
+    prop_assert_eq!(joined.num_rows(), spine_rows.len());
+    prop_assert_eq!(
+        values(&joined, "label"),
+        spine_rows.iter().map(|r| Some(r.2)).collect::<Vec<_>>(),
+        "spine order kept"
+    );
+    prop_assert_eq!(values(&joined, "a"), reference(spine_rows, a_rows, None));
+    prop_assert_eq!(values(&joined, "b"), reference(spine_rows, b_rows, ttl));
+    Ok(())
 }
 
 #[test]
