@@ -300,6 +300,8 @@ pub async fn composite_string_keys_and_nulls(store: OnlineStoreRef) {
 #[derive(Debug, Clone)]
 pub enum Op {
     Write(Vec<(i64, i64, f64)>),
+    WriteDeferred(Vec<(i64, i64, f64)>),
+    Flush,
     Delete(Vec<i64>),
     Read(Vec<i64>, i64),
 }
@@ -308,14 +310,17 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     let id = 0i64..6;
     let ts = 0i64..12;
     prop_oneof![
-        4 => prop::collection::vec((id.clone(), ts.clone(), -100.0f64..100.0), 1..6).prop_map(Op::Write),
+        2 => prop::collection::vec((id.clone(), ts.clone(), -100.0f64..100.0), 1..6).prop_map(Op::Write),
+        2 => prop::collection::vec((id.clone(), ts.clone(), -100.0f64..100.0), 1..6).prop_map(Op::WriteDeferred),
+        1 => Just(Op::Flush),
         1 => prop::collection::vec(id.clone(), 1..3).prop_map(Op::Delete),
         3 => (prop::collection::vec(id, 1..6), 0i64..30).prop_map(|(ids, now)| Op::Read(ids, now)),
     ]
 }
 
-/// Random interleavings of writes (late and tied events), deletes and reads
-/// across a TTL boundary, checked against a brute-force model.
+/// Random interleavings of writes and deferred writes (late and tied
+/// events), flushes, deletes and reads across a TTL boundary, checked
+/// against a brute-force model.
 pub fn random_interleavings_match_model<F, Fut>(make: F)
 where
     F: Fn() -> Fut,
@@ -339,14 +344,20 @@ where
                 let mut model: HashMap<i64, (i64, f64)> = HashMap::new();
                 for op in &ops {
                     match op {
-                        Op::Write(batch) => {
-                            store.write(&fg, &rows(&fg, batch)).await.unwrap();
+                        Op::Write(batch) | Op::WriteDeferred(batch) => {
+                            let batch_rows = rows(&fg, batch);
+                            if matches!(op, Op::Write(_)) {
+                                store.write(&fg, &batch_rows).await.unwrap();
+                            } else {
+                                store.write_deferred(&fg, &batch_rows).await.unwrap();
+                            }
                             for &(id, ts, x) in batch {
                                 if model.get(&id).is_none_or(|(old, _)| ts >= *old) {
                                     model.insert(id, (ts, x));
                                 }
                             }
                         }
+                        Op::Flush => store.flush().await.unwrap(),
                         Op::Delete(ids) => {
                             store.delete(&fg, &keys(&fg, ids)).await.unwrap();
                             for id in ids {

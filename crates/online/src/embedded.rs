@@ -1,15 +1,18 @@
 //! The embedded default: one redb file (copy-on-write B-trees, ACID, crash-safe)
-//! with one table per feature-group version.
+//! with one table per feature-group version; deferred writes wait in memory
+//! (`deferred`) for the next flush.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use sluice_types::FeatureGroupSpec;
 
 use crate::assemble::ReadAssembler;
 use crate::codec;
+use crate::deferred::DeferredRows;
 use crate::error::storage_error;
 use crate::newest::newest_per_key;
 use crate::store::{OnlineRead, OnlineStore, WriteMetrics};
@@ -18,8 +21,19 @@ use crate::{Error, Result};
 const DB_FILE: &str = "online.redb";
 
 pub struct EmbeddedOnlineStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: Database,
     path: PathBuf,
+    /// Rows of `write_deferred` not yet committed. Readers take this lock
+    /// before they open a redb read transaction, so a row leaves it only
+    /// after a commit every later reader sees.
+    deferred: RwLock<DeferredRows>,
+    /// Held by a flush from its snapshot to its commit, and by a delete, so
+    /// that a flush cannot put back a key deleted after it took its snapshot.
+    flushing: Mutex<()>,
 }
 
 impl EmbeddedOnlineStore {
@@ -32,55 +46,172 @@ impl EmbeddedOnlineStore {
         std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
         let path = dir.join(DB_FILE);
         let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
-        Ok(Self { db, path })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                deferred: RwLock::default(),
+                flushing: Mutex::default(),
+            }),
+        })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
+    }
+}
+
+impl Inner {
+    fn deferred(&self) -> RwLockReadGuard<'_, DeferredRows> {
+        self.deferred.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One atomic write transaction, durable when `durability` is `Immediate`.
-    fn write_with(
-        &self,
-        fg: &FeatureGroupSpec,
-        rows: &RecordBatch,
-        durability: Durability,
-    ) -> Result<WriteMetrics> {
+    fn deferred_mut(&self) -> RwLockWriteGuard<'_, DeferredRows> {
+        self.deferred
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_flushing(&self) -> MutexGuard<'_, ()> {
+        self.flushing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One durable write transaction. While the feature group has deferred
+    /// rows, the rows join them and are flushed, so that a deferred row
+    /// cannot hide a newer one committed here.
+    fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
+        let err = storage_error::<redb::Error>(fg);
+        let name = table_name(fg);
+        {
+            // Held through the commit, so no deferred row of this group appears meanwhile.
+            let deferred = self.deferred();
+            if !deferred.holds(&name) {
+                let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
+                let (candidates, superseded) = newest_per_key(fg, rows)?;
+                let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+                let mut metrics = WriteMetrics {
+                    rows_older: superseded,
+                    ..Default::default()
+                };
+                let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+                {
+                    let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
+                    let mut row_buf = Vec::new();
+                    for candidate in &candidates {
+                        let stored = table
+                            .get(candidate.key.as_slice())
+                            .map_err(|e| err(e.into()))?
+                            .and_then(|guard| codec::stored_event_time(guard.value()));
+                        if stored.is_some_and(|stored| stored > candidate.event_time) {
+                            metrics.rows_older += 1;
+                            continue;
+                        }
+                        codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
+                        table
+                            .insert(candidate.key.as_slice(), row_buf.as_slice())
+                            .map_err(|e| err(e.into()))?;
+                        metrics.rows_written += 1;
+                    }
+                }
+                txn.commit().map_err(|e| err(e.into()))?;
+                return Ok(metrics);
+            }
+        }
+        let metrics = self.write_deferred(fg, rows)?;
+        self.flush()?;
+        Ok(metrics)
+    }
+
+    /// Applies the newest-wins rule against deferred and committed rows and
+    /// keeps the winners in memory.
+    fn write_deferred(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
         let err = storage_error::<redb::Error>(fg);
         let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
         let (candidates, superseded) = newest_per_key(fg, rows)?;
         let name = table_name(fg);
-        let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
         let mut metrics = WriteMetrics {
             rows_older: superseded,
             ..Default::default()
         };
-        let mut txn = self.db.begin_write().map_err(|e| err(e.into()))?;
-        txn.set_durability(durability)
-            .map_err(|e| err(redb::Error::from(e)))?;
-        {
-            let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
-            let mut row_buf = Vec::new();
-            for candidate in &candidates {
+        let mut deferred = self.deferred_mut();
+        let committed = self.committed_table(fg, &name)?;
+        let write = deferred.begin_write();
+        for candidate in candidates {
+            let current = match deferred
+                .table(&name)
+                .and_then(|t| t.event_time(&candidate.key))
+            {
+                Some(time) => Some(time),
+                None => match &committed {
+                    Some(table) => table
+                        .get(candidate.key.as_slice())
+                        .map_err(|e| err(e.into()))?
+                        .and_then(|guard| codec::stored_event_time(guard.value())),
+                    None => None,
+                },
+            };
+            if current.is_some_and(|current| current > candidate.event_time) {
+                metrics.rows_older += 1;
+                continue;
+            }
+            let mut row = Vec::new();
+            codec::encode_row(&all, candidate.row, candidate.event_time, &mut row);
+            deferred.insert(&name, write, candidate.key, row, candidate.event_time);
+            metrics.rows_written += 1;
+        }
+        Ok(metrics)
+    }
+
+    /// The feature group's committed rows as of now, `None` before its first commit.
+    fn committed_table(
+        &self,
+        fg: &FeatureGroupSpec,
+        name: &str,
+    ) -> Result<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>> {
+        let err = storage_error::<redb::Error>(fg);
+        let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
+        match txn.open_table(definition) {
+            Ok(table) => Ok(Some(table)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(err(e.into())),
+        }
+    }
+
+    /// Commits every deferred row in one durable transaction (a key's row
+    /// only if no newer one was committed since), then forgets them.
+    fn flush(&self) -> Result<()> {
+        let failed = |message: String| Error::Open {
+            path: self.path.clone(),
+            message,
+        };
+        let _flushing = self.lock_flushing();
+        let snapshot = self.deferred().snapshot();
+        if snapshot.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| failed(e.to_string()))?;
+        for (name, rows) in &snapshot.tables {
+            let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+            let mut table = txn
+                .open_table(definition)
+                .map_err(|e| failed(e.to_string()))?;
+            for row in rows {
                 let stored = table
-                    .get(candidate.key.as_slice())
-                    .map_err(|e| err(e.into()))?;
-                let newer_stored = stored
-                    .and_then(|guard| codec::stored_event_time(guard.value()))
-                    .is_some_and(|stored_time| stored_time > candidate.event_time);
-                if newer_stored {
-                    metrics.rows_older += 1;
+                    .get(row.key.as_slice())
+                    .map_err(|e| failed(e.to_string()))?
+                    .and_then(|guard| codec::stored_event_time(guard.value()));
+                if stored.is_some_and(|stored| stored > row.event_time) {
                     continue;
                 }
-                codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
                 table
-                    .insert(candidate.key.as_slice(), row_buf.as_slice())
-                    .map_err(|e| err(e.into()))?;
-                metrics.rows_written += 1;
+                    .insert(row.key.as_slice(), row.row.as_slice())
+                    .map_err(|e| failed(e.to_string()))?;
             }
         }
-        txn.commit().map_err(|e| err(e.into()))?;
-        Ok(metrics)
+        txn.commit().map_err(|e| failed(e.to_string()))?;
+        self.deferred_mut().remove_flushed(&snapshot);
+        Ok(())
     }
 }
 
@@ -91,7 +222,7 @@ fn table_name(fg: &FeatureGroupSpec) -> String {
 #[async_trait]
 impl OnlineStore for EmbeddedOnlineStore {
     async fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
-        self.write_with(fg, rows, Durability::Immediate)
+        self.inner.write(fg, rows)
     }
 
     async fn write_deferred(
@@ -99,17 +230,19 @@ impl OnlineStore for EmbeddedOnlineStore {
         fg: &FeatureGroupSpec,
         rows: &RecordBatch,
     ) -> Result<WriteMetrics> {
-        self.write_with(fg, rows, Durability::None)
+        self.inner.write_deferred(fg, rows)
     }
 
-    /// An empty durable commit persists every `Durability::None` commit before it.
+    /// On a blocking thread: the commit waits for the disk, and the runtime's
+    /// workers have readers and deferred writers to serve meanwhile.
     async fn flush(&self) -> Result<()> {
-        let failed = |message: String| Error::Open {
-            path: self.path.clone(),
-            message,
-        };
-        let txn = self.db.begin_write().map_err(|e| failed(e.to_string()))?;
-        txn.commit().map_err(|e| failed(e.to_string()))
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.flush())
+            .await
+            .map_err(|e| Error::Open {
+                path: self.inner.path.clone(),
+                message: format!("flush task failed: {e}"),
+            })?
     }
 
     async fn read(
@@ -121,17 +254,17 @@ impl OnlineStore for EmbeddedOnlineStore {
         let err = storage_error::<redb::Error>(fg);
         let mut answer = ReadAssembler::new(fg, keys, now_micros)?;
         let name = table_name(fg);
-        let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
-        let table = match txn.open_table(definition) {
-            Ok(table) => Some(table),
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(err(e.into())),
-        };
+        let deferred = self.inner.deferred();
+        let pending = deferred.table(&name);
+        let table = self.inner.committed_table(fg, &name)?;
         let mut key_buf = Vec::new();
         for row in 0..keys.num_rows() {
             key_buf.clear();
             codec::encode_values(answer.key_views(), row, &mut key_buf);
+            if let Some(bytes) = pending.as_ref().and_then(|p| p.row(&key_buf)) {
+                answer.push(Some(bytes))?;
+                continue;
+            }
             let guard = match &table {
                 Some(table) => table.get(key_buf.as_slice()).map_err(|e| err(e.into()))?,
                 None => None,
@@ -146,7 +279,9 @@ impl OnlineStore for EmbeddedOnlineStore {
         let key_views = codec::views(fg, keys, fg.primary_key.iter().map(String::as_str))?;
         let name = table_name(fg);
         let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let _flushing = self.inner.lock_flushing();
+        let mut deferred = self.inner.deferred_mut();
+        let txn = self.inner.db.begin_write().map_err(|e| err(e.into()))?;
         let mut removed = 0;
         {
             let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
@@ -154,11 +289,12 @@ impl OnlineStore for EmbeddedOnlineStore {
             for row in 0..keys.num_rows() {
                 key_buf.clear();
                 codec::encode_values(&key_views, row, &mut key_buf);
-                if table
+                let was_deferred = deferred.remove(&name, &key_buf);
+                let was_committed = table
                     .remove(key_buf.as_slice())
                     .map_err(|e| err(e.into()))?
-                    .is_some()
-                {
+                    .is_some();
+                if was_deferred || was_committed {
                     removed += 1;
                 }
             }

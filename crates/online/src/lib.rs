@@ -10,6 +10,7 @@ mod assemble;
 mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod deferred;
 mod embedded;
 mod error;
 mod factory;

@@ -480,6 +480,14 @@ impl StreamRun<'_> {
                     pipeline: self.pipeline().to_string(),
                     message: e.to_string(),
                 })??;
+                tracing::debug!(
+                    pipeline = self.pipeline(),
+                    rows = metrics.rows,
+                    version = metrics.offline_version,
+                    stage_ms = metrics.stage_ms,
+                    offline_ms = metrics.offline_ms,
+                    "offline commit"
+                );
                 self.log.progress.offline_version = Some(metrics.offline_version);
             }
             None => self.sink.flush_online().await?,
