@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::StreamExt;
 use serde::Serialize;
-use sluice_featurestore::BatchStream;
+use sluice_featurestore::{parquet_encodings, BatchStream};
 
 /// An error in what the user asked for (exit status 1), as opposed to a failure of ours (2).
 #[derive(Debug)]
@@ -85,7 +85,8 @@ pub async fn write_stream(mut stream: BatchStream, schema: SchemaRef, path: &Pat
     let written = async {
         let mut rows = 0u64;
         if extension == "parquet" {
-            let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
+            let properties = parquet_encodings(&schema).build();
+            let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(properties))?;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 rows += batch.num_rows() as u64;

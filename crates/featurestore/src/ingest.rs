@@ -144,6 +144,15 @@ impl FeatureGroup<'_> {
         let created_at = self.created_at;
         tokio::spawn(async move {
             let fg = FeatureGroup::new(&store, spec, created_at);
+            // A stream's steps leave hundreds of small batches; staged as
+            // one, the checks and the Parquet writer run once per column.
+            let batches = match batches.first() {
+                Some(first) if batches.len() > 1 => {
+                    vec![arrow::compute::concat_batches(&first.schema(), &batches)
+                        .map_err(sluice_types::Error::from)?]
+                }
+                _ => batches,
+            };
             let metrics = fg.commit_offline(batches, &source_label).await?;
             fg.flush_online().await?;
             Ok(metrics)

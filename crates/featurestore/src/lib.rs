@@ -31,7 +31,7 @@ pub use resolved_view::ResolvedView;
 pub use sluice_catalog::{
     CommitOperation, CommitRecord, ModelRecord, RunProgress, RunRecord, RunStatus,
 };
-pub use sluice_offline::{BatchStream, ReadAt};
+pub use sluice_offline::{parquet_encodings, BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};
 pub use sources::FileSource;
 pub use training_data::TrainingDataOptions;

@@ -10,8 +10,7 @@ use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
-use sluice_offline::SEQUENCE_COLUMN;
+use sluice_offline::{parquet_encodings, SEQUENCE_COLUMN};
 
 use crate::{Error, Result};
 
@@ -43,7 +42,7 @@ impl Staging {
         fields.push(Field::new(SEQUENCE_COLUMN, DataType::UInt64, false));
         let staged_schema = Arc::new(Schema::new(fields));
         let file = dir.join("rows.parquet");
-        let properties = WriterProperties::builder()
+        let properties = parquet_encodings(&staged_schema)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let writer = File::create(&file).map_err(|e| fail(&e)).and_then(|f| {

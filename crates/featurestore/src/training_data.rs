@@ -572,8 +572,9 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     };
     std::fs::create_dir_all(path.parent().expect("a file has a parent")).map_err(|e| fail(&e))?;
     let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| fail(&e))?;
+    let properties = sluice_offline::parquet_encodings(&batch.schema()).build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
+        .map_err(|e| fail(&e))?;
     writer.write(batch).map_err(|e| fail(&e))?;
     writer.close().map_err(|e| fail(&e))?;
     Ok(())

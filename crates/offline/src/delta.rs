@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deltalake::datafusion::dataframe::DataFrame;
@@ -17,7 +17,7 @@ use deltalake::datafusion::logical_expr::col;
 use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use deltalake::operations::write::WriteBuilder;
 use deltalake::parquet::basic::Compression;
-use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -25,7 +25,7 @@ use deltalake::{BlindDeltaTable, DeltaTable, DeltaTableBuilder, DeltaTableError}
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
-use sluice_types::{ColumnType, FeatureGroupSpec};
+use sluice_types::FeatureGroupSpec;
 use url::Url;
 
 use crate::predicates::{keys_predicate, merge_predicate, row_identity};
@@ -221,21 +221,33 @@ async fn has_duplicates(fg: &FeatureGroupSpec, df: &DataFrame) -> Result<bool> {
     Ok(found > 0)
 }
 
-/// Parquet settings for stored data: dictionary encoding only for text columns,
-/// where values repeat; for numbers it costs more write time than it saves.
+/// Parquet settings for stored data: snappy, dictionary encoding as
+/// [`parquet_encodings`] chooses.
 fn writer_properties(fg: &FeatureGroupSpec) -> WriterProperties {
-    fg.columns
+    parquet_encodings(&fg.arrow_schema())
+        .set_compression(Compression::SNAPPY)
+        .build()
+}
+
+/// Dictionary encoding only for text columns, where values repeat; for
+/// numbers and times it costs more write time than it saves (the writer
+/// builds a dictionary, finds it too large and falls back, per page).
+pub fn parquet_encodings(schema: &Schema) -> WriterPropertiesBuilder {
+    schema
+        .fields()
         .iter()
-        .filter(|c| c.column_type == ColumnType::String)
+        .filter(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        })
         .fold(
-            WriterProperties::builder()
-                .set_dictionary_enabled(false)
-                .set_compression(Compression::SNAPPY),
-            |builder, c| {
-                builder.set_column_dictionary_enabled(ColumnPath::from(c.name.as_str()), true)
+            WriterProperties::builder().set_dictionary_enabled(false),
+            |builder, f| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true)
             },
         )
-        .build()
 }
 
 /// Casts a scanned batch to the feature group's declared schema (the reader may

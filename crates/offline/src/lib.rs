@@ -13,7 +13,7 @@ mod factory;
 mod predicates;
 mod store;
 
-pub use delta::{DeltaOfflineStore, SEQUENCE_COLUMN};
+pub use delta::{parquet_encodings, DeltaOfflineStore, SEQUENCE_COLUMN};
 pub use error::{Error, Result};
 pub use factory::open_offline_store;
 pub use store::{BatchStream, CommitMetrics, OfflineStore, OfflineStoreRef, ReadAt};

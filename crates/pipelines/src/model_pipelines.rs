@@ -159,8 +159,10 @@ fn stage_file(pipeline: &str, path: &Path, predictions: &RecordBatch) -> Result<
     let staged = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let file = File::create(&staged).map_err(io(&staged))?;
     let written = if name.ends_with(".parquet") {
-        let mut writer = parquet::arrow::ArrowWriter::try_new(file, predictions.schema(), None)
-            .map_err(|e| file_error(pipeline, path, e))?;
+        let properties = sluice_featurestore::parquet_encodings(&predictions.schema()).build();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, predictions.schema(), Some(properties))
+                .map_err(|e| file_error(pipeline, path, e))?;
         writer
             .write(predictions)
             .map_err(|e| file_error(pipeline, path, e))?;
