@@ -207,12 +207,19 @@ impl SortedGroups {
                 cursor[*id as usize] += 1;
             }
         }
-        sort_groups(&mut order, &starts, times, write_order, threads);
-        let times = order.iter().map(|row| times[*row as usize]).collect();
+        let mut sorted_times = vec![0i64; order.len()];
+        sort_groups(
+            &mut order,
+            &mut sorted_times,
+            &starts,
+            times,
+            write_order,
+            threads,
+        );
         Self {
             order,
             starts,
-            times,
+            times: sorted_times,
         }
     }
 
@@ -230,26 +237,26 @@ impl SortedGroups {
     }
 }
 
-/// Sorts every key group by (time, write order), splitting the groups across threads.
+/// Sorts every key group by (time, write order), splitting the groups across
+/// threads, and fills `sorted_times` with each entry's event time. A group's
+/// rows are scattered over the table, so each group's sort keys are gathered
+/// once into a small buffer and sorted there, in cache, rather than read from
+/// the table at every comparison.
 fn sort_groups(
     order: &mut [u32],
+    sorted_times: &mut [i64],
     starts: &[u32],
     times: &[i64],
     write_order: Option<&[i64]>,
     threads: usize,
 ) {
-    let sort_key = |row: &u32| {
-        (
-            times[*row as usize],
-            write_order.map_or(0, |w| w[*row as usize]),
-        )
-    };
     let groups = starts.len() - 1;
     let threads = threads.max(1).min(groups.max(1));
     // Split at group boundaries into pieces of about equal row counts.
     let total = order.len();
     let mut pieces = Vec::with_capacity(threads);
     let mut rest: &mut [u32] = order;
+    let mut rest_times: &mut [i64] = sorted_times;
     let mut first_group = 0;
     let mut consumed = 0usize;
     for t in 1..=threads {
@@ -263,18 +270,39 @@ fn sort_groups(
         }
         let end = starts[last_group] as usize;
         let (piece, tail) = std::mem::take(&mut rest).split_at_mut(end - consumed);
-        pieces.push((piece, first_group, last_group, consumed));
+        let (piece_times, tail_times) =
+            std::mem::take(&mut rest_times).split_at_mut(end - consumed);
+        pieces.push((piece, piece_times, first_group, last_group, consumed));
         rest = tail;
+        rest_times = tail_times;
         consumed = end;
         first_group = last_group;
     }
     std::thread::scope(|scope| {
-        for (piece, first, last, offset) in pieces {
+        for (piece, piece_times, first, last, offset) in pieces {
             scope.spawn(move || {
+                let mut keyed: Vec<(i64, i64, u32)> = Vec::new();
                 for g in first..last {
                     let (s, e) = (starts[g] as usize - offset, starts[g + 1] as usize - offset);
-                    if e - s > 1 {
-                        piece[s..e].sort_by_key(sort_key);
+                    keyed.clear();
+                    keyed.extend(piece[s..e].iter().map(|row| {
+                        let row_index = *row as usize;
+                        (
+                            times[row_index],
+                            write_order.map_or(0, |w| w[row_index]),
+                            *row,
+                        )
+                    }));
+                    // Rows are in input order within a group, so ordering by
+                    // row last keeps the stable order among full ties.
+                    keyed.sort_unstable();
+                    for ((slot, time), (t, _, row)) in piece[s..e]
+                        .iter_mut()
+                        .zip(&mut piece_times[s..e])
+                        .zip(&keyed)
+                    {
+                        *slot = *row;
+                        *time = *t;
                     }
                 }
             });
