@@ -102,6 +102,9 @@ def through_store(sluice, tmp, spine, big, small, con, budget_mb=None):
     measured = subprocess.run(['/usr/bin/time', '-v', sluice, '--project', project, 'features', 'bench',
                                '--spine', keys_only, '--time', 'ts', '--out', out], check=True, capture_output=True, text=True)
     elapsed = time.time() - start
+    if os.environ.get('SLUICE_LOG'):
+        # Sluice's own timings per phase, asked for with SLUICE_LOG=...=debug.
+        print(measured.stderr[:measured.stderr.find('\tCommand being timed')], file=sys.stderr)
     peak_mb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', measured.stderr).group(1)) / 1024
     names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{out}')").fetchall() if row[1] == 'DOUBLE']
     sums = con.execute('SELECT ' + ', '.join(f'count({c}), sum({c})' for c in names) + f" FROM read_parquet('{out}')").fetchone()

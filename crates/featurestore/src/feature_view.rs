@@ -204,6 +204,7 @@ impl FeatureView<'_> {
             self.label(),
         );
         for ((group, state), input) in self.groups.iter().zip(states).zip(&inputs) {
+            let started = std::time::Instant::now();
             let columns = input.columns();
             let rows = self
                 .store
@@ -211,7 +212,9 @@ impl FeatureView<'_> {
                 .scan(group.spec(), *state, Some(&columns))
                 .await?;
             reader.table(input, rows).await?;
+            tracing::debug!(feature_group = %input.label, ms = started.elapsed().as_millis() as u64, "read for the join");
         }
+        let started = std::time::Instant::now();
         let no_rows: Vec<RecordBatch> = Vec::new();
         let joined = match reader.finish() {
             Tables::InMemory(tables) => {
@@ -246,6 +249,7 @@ impl FeatureView<'_> {
             feature_view: self.label(),
             message: e.to_string(),
         })?;
+        tracing::debug!(feature_view = %self.label(), ms = started.elapsed().as_millis() as u64, "point-in-time join");
         self.resolved().with_on_demand(joined, time)
     }
 }

@@ -85,15 +85,19 @@ pub async fn features(
 ) -> Result<()> {
     let joined = match input {
         FeaturesFor::Spine(path, time) => {
+            let started = std::time::Instant::now();
             let time = view.spine_time(time)?;
             let spine = view.read_spine(path, &time)?;
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "spine read");
             view.features_for(&spine, &time).await?
         }
         FeaturesFor::Keys(keys, at) => view.features_as_of(&parse_keys(keys)?, at).await?,
     };
     match out {
         Some(path) => {
+            let started = std::time::Instant::now();
             let rows = write_batch(&joined, path).await?;
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "output written");
             println!("wrote {rows} rows to {}", path.display());
         }
         None => print_table(&[joined])?,
