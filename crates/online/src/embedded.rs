@@ -80,45 +80,55 @@ impl Inner {
     /// rows, the rows join them and are flushed, so that a deferred row
     /// cannot hide a newer one committed here.
     fn write(&self, fg: &FeatureGroupSpec, rows: &RecordBatch) -> Result<WriteMetrics> {
-        let err = storage_error::<redb::Error>(fg);
         let name = table_name(fg);
         {
             // Held through the commit, so no deferred row of this group appears meanwhile.
             let deferred = self.deferred();
             if !deferred.holds(&name) {
-                let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
-                let (candidates, superseded) = newest_per_key(fg, rows)?;
-                let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-                let mut metrics = WriteMetrics {
-                    rows_older: superseded,
-                    ..Default::default()
-                };
-                let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
-                {
-                    let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
-                    let mut row_buf = Vec::new();
-                    for candidate in &candidates {
-                        let stored = table
-                            .get(candidate.key.as_slice())
-                            .map_err(|e| err(e.into()))?
-                            .and_then(|guard| codec::stored_event_time(guard.value()));
-                        if stored.is_some_and(|stored| stored > candidate.event_time) {
-                            metrics.rows_older += 1;
-                            continue;
-                        }
-                        codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
-                        table
-                            .insert(candidate.key.as_slice(), row_buf.as_slice())
-                            .map_err(|e| err(e.into()))?;
-                        metrics.rows_written += 1;
-                    }
-                }
-                txn.commit().map_err(|e| err(e.into()))?;
-                return Ok(metrics);
+                return self.commit_rows(fg, &name, rows);
             }
         }
         let metrics = self.write_deferred(fg, rows)?;
         self.flush()?;
+        Ok(metrics)
+    }
+
+    /// Each key's newest row, unless a newer one is stored, in one durable transaction.
+    fn commit_rows(
+        &self,
+        fg: &FeatureGroupSpec,
+        name: &str,
+        rows: &RecordBatch,
+    ) -> Result<WriteMetrics> {
+        let err = storage_error::<redb::Error>(fg);
+        let all = codec::views(fg, rows, fg.columns.iter().map(|c| c.name.as_str()))?;
+        let (candidates, superseded) = newest_per_key(fg, rows)?;
+        let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+        let mut metrics = WriteMetrics {
+            rows_older: superseded,
+            ..Default::default()
+        };
+        let txn = self.db.begin_write().map_err(|e| err(e.into()))?;
+        {
+            let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
+            let mut row_buf = Vec::new();
+            for candidate in &candidates {
+                let stored = table
+                    .get(candidate.key.as_slice())
+                    .map_err(|e| err(e.into()))?
+                    .and_then(|guard| codec::stored_event_time(guard.value()));
+                if stored.is_some_and(|stored| stored > candidate.event_time) {
+                    metrics.rows_older += 1;
+                    continue;
+                }
+                codec::encode_row(&all, candidate.row, candidate.event_time, &mut row_buf);
+                table
+                    .insert(candidate.key.as_slice(), row_buf.as_slice())
+                    .map_err(|e| err(e.into()))?;
+                metrics.rows_written += 1;
+            }
+        }
+        txn.commit().map_err(|e| err(e.into()))?;
         Ok(metrics)
     }
 
