@@ -46,26 +46,17 @@ impl DeferredRows {
         self.tables.get(table).map(|rows| DeferredTable { rows })
     }
 
-    /// Starts one write: the rows it inserts are told apart from earlier ones.
-    pub fn begin_write(&mut self) -> u64 {
+    /// Starts one write into `table`: the rows it inserts are told apart
+    /// from earlier ones, and the table is looked up once, not per row.
+    pub fn writer(&mut self, table: &str) -> DeferredWriter<'_> {
         self.writes += 1;
-        self.writes
-    }
-
-    pub fn insert(&mut self, table: &str, write: u64, key: Vec<u8>, row: Vec<u8>, event_time: i64) {
-        let entry = Entry {
-            row,
-            event_time,
-            written_by: write,
-        };
-        match self.tables.get_mut(table) {
-            Some(rows) => {
-                rows.insert(key, entry);
-            }
-            None => {
-                self.tables
-                    .insert(table.to_string(), HashMap::from([(key, entry)]));
-            }
+        let write = self.writes;
+        if !self.tables.contains_key(table) {
+            self.tables.insert(table.to_string(), HashMap::new());
+        }
+        DeferredWriter {
+            rows: self.tables.get_mut(table).expect("inserted above"),
+            write,
         }
     }
 
@@ -131,8 +122,25 @@ impl<'a> DeferredTable<'a> {
     pub fn row(&self, key: &[u8]) -> Option<&'a [u8]> {
         self.rows.get(key).map(|entry| entry.row.as_slice())
     }
+}
 
+/// One write's access to one table's deferred rows.
+pub(crate) struct DeferredWriter<'a> {
+    rows: &'a mut HashMap<Vec<u8>, Entry>,
+    write: u64,
+}
+
+impl DeferredWriter<'_> {
     pub fn event_time(&self, key: &[u8]) -> Option<i64> {
         self.rows.get(key).map(|entry| entry.event_time)
+    }
+
+    pub fn insert(&mut self, key: Vec<u8>, row: Vec<u8>, event_time: i64) {
+        let entry = Entry {
+            row,
+            event_time,
+            written_by: self.write,
+        };
+        self.rows.insert(key, entry);
     }
 }

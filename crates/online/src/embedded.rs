@@ -113,10 +113,7 @@ impl Inner {
             let mut table = txn.open_table(definition).map_err(|e| err(e.into()))?;
             let mut row_buf = Vec::new();
             for candidate in &candidates {
-                let stored = table
-                    .get(candidate.key.as_slice())
-                    .map_err(|e| err(e.into()))?
-                    .and_then(|guard| codec::stored_event_time(guard.value()));
+                let stored = stored_time(&table, &candidate.key).map_err(|e| err(e.into()))?;
                 if stored.is_some_and(|stored| stored > candidate.event_time) {
                     metrics.rows_older += 1;
                     continue;
@@ -145,18 +142,12 @@ impl Inner {
         };
         let mut deferred = self.deferred_mut();
         let committed = self.committed_table(fg, &name)?;
-        let write = deferred.begin_write();
+        let mut writer = deferred.writer(&name);
         for candidate in candidates {
-            let current = match deferred
-                .table(&name)
-                .and_then(|t| t.event_time(&candidate.key))
-            {
+            let current = match writer.event_time(&candidate.key) {
                 Some(time) => Some(time),
                 None => match &committed {
-                    Some(table) => table
-                        .get(candidate.key.as_slice())
-                        .map_err(|e| err(e.into()))?
-                        .and_then(|guard| codec::stored_event_time(guard.value())),
+                    Some(table) => stored_time(table, &candidate.key).map_err(|e| err(e.into()))?,
                     None => None,
                 },
             };
@@ -166,7 +157,7 @@ impl Inner {
             }
             let mut row = Vec::new();
             codec::encode_row(&all, candidate.row, candidate.event_time, &mut row);
-            deferred.insert(&name, write, candidate.key, row, candidate.event_time);
+            writer.insert(candidate.key, row, candidate.event_time);
             metrics.rows_written += 1;
         }
         Ok(metrics)
@@ -207,10 +198,7 @@ impl Inner {
                 .open_table(definition)
                 .map_err(|e| failed(e.to_string()))?;
             for row in rows {
-                let stored = table
-                    .get(row.key.as_slice())
-                    .map_err(|e| failed(e.to_string()))?
-                    .and_then(|guard| codec::stored_event_time(guard.value()));
+                let stored = stored_time(&table, &row.key).map_err(|e| failed(e.to_string()))?;
                 if stored.is_some_and(|stored| stored > row.event_time) {
                     continue;
                 }
@@ -223,6 +211,16 @@ impl Inner {
         self.deferred_mut().remove_flushed(&snapshot);
         Ok(())
     }
+}
+
+/// The event time of the row stored under `key`, if any.
+fn stored_time(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> std::result::Result<Option<i64>, redb::StorageError> {
+    Ok(table
+        .get(key)?
+        .and_then(|guard| codec::stored_event_time(guard.value())))
 }
 
 fn table_name(fg: &FeatureGroupSpec) -> String {
