@@ -25,8 +25,6 @@ const ONLINE_BATCH_ROWS: usize = 262_144;
 enum Commit {
     /// Offline upsert, then the online store.
     Upsert,
-    /// Offline append, then the online store.
-    Append,
     /// Offline upsert only (the streaming runner writes online itself).
     OfflineOnly,
 }
@@ -104,15 +102,51 @@ impl FeatureGroup<'_> {
 
     /// Like `ingest_batches`, but the offline commit only adds rows, at a cost
     /// that does not grow with the table: for rows whose (primary key, event
-    /// time) is new by construction, as a prediction log's are. See
-    /// `OfflineStore::append`.
+    /// time) is new by construction, as a prediction log's are. The rows go
+    /// from memory to the store without staging (see `OfflineStore::append`).
     pub async fn append_batches(
         &self,
         batches: impl IntoIterator<Item = RecordBatch>,
         source_label: &str,
     ) -> Result<IngestMetrics> {
-        self.stage_and_commit(batches, source_label, Commit::Append, &crate::NoProgress)
-            .await
+        let started = Instant::now();
+        let coercer = InputCoercer::new(self.spec.clone());
+        let mut checked = Vec::new();
+        let mut rows = 0;
+        for batch in batches {
+            let batch = coercer.coerce(source_label, &batch, Position::Row(rows + 1))?;
+            rows += batch.num_rows();
+            checked.push(batch);
+        }
+        let mut metrics = IngestMetrics {
+            feature_group: self.label(),
+            rows: rows as u64,
+            stage_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        };
+        let offline_started = Instant::now();
+        let written = self.store.offline.append(&self.spec, &checked).await?;
+        metrics.offline_version = written.version;
+        metrics.offline_rows_inserted = written.rows_inserted;
+        self.record_commit(
+            written.version,
+            CommitOperation::Append,
+            rows as u64,
+            source_label.to_string(),
+        )
+        .await?;
+        metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
+        if self.spec.online {
+            let online_started = Instant::now();
+            let online = self.store.online().await?;
+            for batch in &checked {
+                let written = online.write(&self.spec, batch).await?;
+                metrics.online_rows_written += written.rows_written;
+                metrics.online_rows_older += written.rows_older;
+            }
+            metrics.online_ms = online_started.elapsed().as_millis() as u64;
+        }
+        Ok(metrics)
     }
 
     /// Like `ingest_batches`, but writes only the offline store: for
@@ -219,22 +253,13 @@ impl FeatureGroup<'_> {
         progress.phase("offline commit", None);
         let offline_started = Instant::now();
         let offline = &self.store.offline;
-        let (written, operation) = match commit {
-            Commit::Append => (
-                offline.append(&self.spec, &[staged]).await?,
-                CommitOperation::Append,
-            ),
-            Commit::Upsert | Commit::OfflineOnly => (
-                offline.upsert(&self.spec, &[staged]).await?,
-                CommitOperation::Ingest,
-            ),
-        };
+        let written = offline.upsert(&self.spec, &[staged]).await?;
         metrics.offline_version = written.version;
         metrics.offline_rows_inserted = written.rows_inserted;
         metrics.offline_rows_updated = written.rows_updated;
         self.record_commit(
             written.version,
-            operation,
+            CommitOperation::Ingest,
             staging.rows(),
             source_label.to_string(),
         )

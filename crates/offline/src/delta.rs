@@ -28,12 +28,16 @@ use object_store::ObjectStoreExt;
 use sluice_types::FeatureGroupSpec;
 use url::Url;
 
+use crate::last_wins::last_per_identity;
 use crate::predicates::{keys_predicate, merge_predicate, row_identity};
 use crate::store::{BatchStream, CommitMetrics, OfflineStore, ReadAt};
 use crate::{Error, Result};
 
 /// Name of the input-order column the staging step may add; the last row per identity wins.
 pub const SEQUENCE_COLUMN: &str = "__sluice_seq";
+
+/// Appends between checkpoints: Delta's default `delta.checkpointInterval`.
+const CHECKPOINT_INTERVAL: u64 = 100;
 
 /// Commit attempts of one append racing other writers of the same table.
 const APPEND_COMMIT_TRIES: u32 = 20;
@@ -115,6 +119,27 @@ impl DeltaOfflineStore {
             Ok(table) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(delta(fg, "open")(e)),
+        }
+    }
+
+    /// Writes a checkpoint of `version`. Blind appends skip the post-commit
+    /// hook that checkpoints merges, and without checkpoints every open
+    /// replays the whole log, so each append of a long-lived log (one a
+    /// second from a server) would cost more than the one before. The rows
+    /// are committed either way, so a failure is only reported.
+    async fn checkpoint(&self, fg: &FeatureGroupSpec, version: u64) {
+        let written = async {
+            let mut table = self.builder(fg, "checkpoint")?;
+            table
+                .load_version(version)
+                .await
+                .map_err(delta(fg, "checkpoint"))?;
+            deltalake::checkpoints::create_checkpoint(&table, None)
+                .await
+                .map_err(delta(fg, "checkpoint"))
+        };
+        if let Err(e) = written.await {
+            tracing::warn!("{e}");
         }
     }
 
@@ -250,9 +275,9 @@ pub fn parquet_encodings(schema: &Schema) -> WriterPropertiesBuilder {
         )
 }
 
-/// Casts a scanned batch to the feature group's declared schema (the reader may
-/// hand back view or large string types).
-fn conform(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+/// Casts a batch to the feature group's declared schema (the reader may hand
+/// back view or large string types; a caller's batch may differ in nullability).
+fn conform(schema: &SchemaRef, batch: RecordBatch) -> arrow::error::Result<RecordBatch> {
     if batch.schema().fields() == schema.fields() {
         return Ok(batch);
     }
@@ -261,15 +286,12 @@ fn conform(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
         .iter()
         .map(|field| {
             let array = batch.column_by_name(field.name()).ok_or_else(|| {
-                arrow::error::ArrowError::SchemaError(format!(
-                    "stored table has no column '{}'",
-                    field.name()
-                ))
+                arrow::error::ArrowError::SchemaError(format!("no column '{}'", field.name()))
             })?;
             cast_with_options(array, field.data_type(), &CastOptions::default())
         })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        .collect::<arrow::error::Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 #[async_trait]
@@ -312,28 +334,36 @@ impl OfflineStore for DeltaOfflineStore {
         })
     }
 
-    async fn append(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics> {
+    async fn append(
+        &self,
+        fg: &FeatureGroupSpec,
+        batches: &[RecordBatch],
+    ) -> Result<CommitMetrics> {
         let started = Instant::now();
-        let source = staged_source(fg, staged).await?;
+        let unfit = |source| Error::Rows {
+            feature_group: label(fg),
+            operation: "append",
+            source,
+        };
+        let schema = fg.arrow_schema();
+        let conformed = batches
+            .iter()
+            .map(|b| conform(&schema, b.clone()))
+            .collect::<arrow::error::Result<Vec<_>>>()
+            .map_err(unfit)?;
+        let batch = arrow::compute::concat_batches(&schema, &conformed).map_err(unfit)?;
+        let batch = last_per_identity(fg, batch).map_err(unfit)?;
+        let rows = batch.num_rows() as u64;
         let Some(mut table) = self.open_for_append(fg).await? else {
+            let source = SessionContext::new()
+                .read_batch(batch)
+                .map_err(query(fg, "write"))?;
             return self.create_with(fg, source, started).await;
         };
         let mut writer = RecordBatchWriter::for_blind_appends(&table)
             .map_err(delta(fg, "append"))?
             .with_writer_properties(writer_properties(fg));
-        let mut batches = source
-            .execute_stream()
-            .await
-            .map_err(query(fg, "read of staged rows"))?;
-        let mut rows = 0;
-        let schema = fg.arrow_schema();
-        while let Some(batch) = batches.next().await {
-            let batch = batch.map_err(query(fg, "read of staged rows"))?;
-            rows += batch.num_rows() as u64;
-            // The reader hands strings back as views; the table stores plain strings.
-            let batch = conform(&schema, batch)?;
-            writer.write(batch).await.map_err(delta(fg, "append"))?;
-        }
+        writer.write(batch).await.map_err(delta(fg, "append"))?;
         let adds = writer.flush().await.map_err(delta(fg, "append"))?;
         // Appends never conflict in what they change, so losing the race for
         // a commit number only means committing the same files at the next one.
@@ -351,6 +381,9 @@ impl OfflineStore for DeltaOfflineStore {
                 Err(e) => return Err(delta(fg, "append")(e)),
             }
         };
+        if version % CHECKPOINT_INTERVAL == 0 {
+            self.checkpoint(fg, version).await;
+        }
         Ok(CommitMetrics {
             version,
             rows_inserted: rows,
@@ -435,7 +468,7 @@ impl OfflineStore for DeltaOfflineStore {
                     operation: "scan",
                     source: Box::new(source),
                 })?;
-                conform(&schema, batch)
+                Ok(conform(&schema, batch)?)
             })
             .boxed())
     }

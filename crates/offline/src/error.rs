@@ -35,6 +35,16 @@ pub enum Error {
         source: Box<deltalake::datafusion::error::DataFusionError>,
     },
 
+    #[error(
+        "feature group {feature_group}: the rows to {operation} do not fit its schema: {source}"
+    )]
+    Rows {
+        feature_group: String,
+        operation: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
     #[error("offline store file {location}: {operation} failed: {message}")]
     File {
         location: String,

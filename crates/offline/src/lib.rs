@@ -10,6 +10,7 @@
 mod delta;
 mod error;
 mod factory;
+mod last_wins;
 mod predicates;
 mod store;
 

@@ -46,14 +46,16 @@ pub trait OfflineStore: Send + Sync {
     /// last one wins. Creates the table on first use.
     async fn upsert(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics>;
 
-    /// Adds the rows of `staged` as one commit without reading the stored
-    /// rows, so its cost does not grow with the table: for rows whose
-    /// identity is new by construction (a prediction log's request ids and
-    /// times). Repeats within `staged` collapse as in `upsert`; a row whose
-    /// (primary key, event time) is already stored is kept beside it, which
-    /// is why callers that cannot promise fresh identities must upsert.
-    /// Creates the table on first use.
-    async fn append(&self, fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<CommitMetrics>;
+    /// Adds `batches` (rows already checked against the feature group's
+    /// schema, held in memory) as one commit without reading the stored
+    /// rows or staging them to disk, so its cost does not grow with the
+    /// table: for rows whose identity is new by construction (a prediction
+    /// log's request ids and times). Repeats within `batches` collapse as in
+    /// `upsert`; a row whose (primary key, event time) is already stored is
+    /// kept beside it, which is why callers that cannot promise fresh
+    /// identities must upsert. Creates the table on first use.
+    async fn append(&self, fg: &FeatureGroupSpec, batches: &[RecordBatch])
+        -> Result<CommitMetrics>;
 
     /// Streams the rows of one state of the history: every column, or only
     /// `columns` (in that order; the others are not decoded). A feature

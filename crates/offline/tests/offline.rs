@@ -35,6 +35,23 @@ fn fg() -> FeatureGroupSpec {
     }
 }
 
+/// Rows in the feature group's schema, in memory, as appends take them.
+fn batch(rows: &[(i64, i64, f64)]) -> RecordBatch {
+    RecordBatch::try_new(
+        fg().arrow_schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| tag(r.2)))),
+        ],
+    )
+    .unwrap()
+}
+
 /// The text column's value for a row: derived from `x`, so reads can check it.
 fn tag(x: f64) -> String {
     format!("x={x}")
@@ -87,35 +104,27 @@ impl Fixture {
             .dir
             .path()
             .join(format!("staged-{}.parquet", self.staged));
-        let mut fields: Vec<Field> = fg()
-            .arrow_schema()
+        let rows = batch(rows);
+        let mut fields: Vec<Field> = rows
+            .schema()
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
         fields.push(Field::new("__sluice_seq", DataType::UInt64, false));
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| tag(r.2)))),
-                Arc::new(UInt64Array::from_iter_values(0..rows.len() as u64)),
-            ],
-        )
-        .unwrap();
+        let mut columns = rows.columns().to_vec();
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            0..rows.num_rows() as u64,
+        )));
+        let staged = RecordBatch::try_new(schema.clone(), columns).unwrap();
         let mut writer = parquet::arrow::ArrowWriter::try_new(
             std::fs::File::create(&path).unwrap(),
             schema,
             None,
         )
         .unwrap();
-        writer.write(&batch).unwrap();
+        writer.write(&staged).unwrap();
         writer.close().unwrap();
         path
     }
@@ -286,10 +295,10 @@ async fn random_upserts_match_a_model(backend: Backend) {
             } else {
                 rows.clone()
             };
-            let staged = f.stage(&rows);
             if i % 2 == 1 {
-                f.store.append(&fg(), &[staged]).await.unwrap();
+                f.store.append(&fg(), &[batch(&rows)]).await.unwrap();
             } else {
+                let staged = f.stage(&rows);
                 f.store.upsert(&fg(), &[staged]).await.unwrap();
             }
             apply(&mut model, &rows);
@@ -301,8 +310,7 @@ async fn random_upserts_match_a_model(backend: Backend) {
 async fn appends_add_rows_as_one_commit_each(backend: Backend) {
     let mut f = Fixture::new(backend);
     let first = vec![(1, 1, 1.0), (2, 1, 2.0)];
-    let staged = f.stage(&first);
-    let metrics = f.store.append(&fg(), &[staged]).await.unwrap();
+    let metrics = f.store.append(&fg(), &[batch(&first)]).await.unwrap();
     assert_eq!(
         (metrics.version, metrics.rows_inserted),
         (0, 2),
@@ -310,8 +318,11 @@ async fn appends_add_rows_as_one_commit_each(backend: Backend) {
     );
     // (4, 4) is repeated: the last copy wins, as in an upsert.
     let second = vec![(3, 1, 3.0), (1, 2, 1.5), (4, 4, 4.0), (4, 4, 4.5)];
-    let staged = f.stage(&second);
-    let metrics = f.store.append(&fg(), &[staged]).await.unwrap();
+    let metrics = f
+        .store
+        .append(&fg(), &[batch(&second[..2]), batch(&second[2..])])
+        .await
+        .unwrap();
     assert_eq!((metrics.version, metrics.rows_inserted), (1, 3));
 
     let mut model = State::new();
@@ -332,9 +343,14 @@ async fn appends_add_rows_as_one_commit_each(backend: Backend) {
     model.insert((3, 1), 9.0);
     assert_eq!(f.read(ReadAt::Latest).await, model);
 
-    let missing = f.dir.path().join("missing.parquet");
-    let err = f.store.append(&fg(), &[missing]).await.unwrap_err();
-    assert!(err.to_string().contains("tx:1"), "{err}");
+    let without_x = batch(&[(5, 1, 5.0)]).project(&[0, 1, 3]).unwrap();
+    let err = f
+        .store
+        .append(&fg(), &[batch(&[(6, 1, 6.0)]), without_x])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tx:1") && err.contains("'x'"), "{err}");
     assert_eq!(
         f.store.latest_version(&fg()).await.unwrap(),
         Some(2),
@@ -387,17 +403,18 @@ async fn scans_read_only_the_asked_columns(backend: Backend) {
 /// conditional (create-if-absent), so the loser retries at the next number
 /// and every row lands exactly once.
 async fn concurrent_appends_all_land(backend: Backend) {
-    let mut f = Fixture::new(backend);
-    let first = f.stage(&[(0, 0, 0.0)]);
-    f.store.append(&fg(), &[first]).await.unwrap();
+    let f = Fixture::new(backend);
+    f.store
+        .append(&fg(), &[batch(&[(0, 0, 0.0)])])
+        .await
+        .unwrap();
     let batches: Vec<Vec<(i64, i64, f64)>> = (1..=4)
         .map(|w| (0..5).map(|i| (w * 100 + i, w, i as f64)).collect())
         .collect();
-    let staged: Vec<PathBuf> = batches.iter().map(|rows| f.stage(rows)).collect();
-    let writes = staged.iter().map(|path| {
+    let writes = batches.iter().map(|rows| {
         let store = f.store.clone();
-        let path = path.clone();
-        async move { store.append(&fg(), &[path]).await }
+        let rows = batch(rows);
+        async move { store.append(&fg(), &[rows]).await }
     });
     let results = futures::future::join_all(writes).await;
     let mut versions: Vec<u64> = results.into_iter().map(|r| r.unwrap().version).collect();
@@ -442,6 +459,34 @@ fn unknown_scheme_is_named() {
         .unwrap()
         .to_string();
     assert!(err.contains("'hdfs'"), "{err}");
+}
+
+/// Blind appends checkpoint the log every 100 commits, as merges do, so
+/// opening a long-lived append-only table (a prediction log) does not replay
+/// its whole log. Local only: the check looks at the log's files.
+#[tokio::test]
+async fn appends_checkpoint_the_log() {
+    let f = Fixture::new(Backend::Local);
+    let mut model = State::new();
+    for i in 0..=100 {
+        let rows = [(i, i, i as f64)];
+        f.store.append(&fg(), &[batch(&rows)]).await.unwrap();
+        apply(&mut model, &rows);
+    }
+    let log = f.dir.path().join("offline/tx/v1/_delta_log");
+    let checkpoints: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".checkpoint"))
+        .collect();
+    assert_eq!(
+        checkpoints,
+        ["00000000000000000100.checkpoint.parquet"],
+        "in {}",
+        log.display()
+    );
+    assert_eq!(f.read(ReadAt::Latest).await, model);
+    assert_eq!(f.read(ReadAt::Version(50)).await.len(), 51);
 }
 
 /// Every case above, once per backend.

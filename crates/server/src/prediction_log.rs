@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{Field, Schema};
 use chrono::{DateTime, Utc};
@@ -140,8 +141,13 @@ impl Writer {
         }
         for (label, entries) in by_model {
             let rows: usize = entries.iter().map(|e| e.predictions.len()).sum();
+            let started = std::time::Instant::now();
             match self.commit_model(&entries).await {
                 Ok(()) => {
+                    tracing::debug!(
+                        "logged {rows} prediction(s) of {label} in {:.1} ms",
+                        started.elapsed().as_secs_f64() * 1e3
+                    );
                     self.gauges.written.inc_by(rows as u64);
                 }
                 Err(e) => {
@@ -181,8 +187,9 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
     let mut request_ids = Vec::new();
     let mut rows = Vec::new();
     let mut times = Vec::new();
-    let mut transformed = Vec::new();
+    let mut transformed = StringBuilder::new();
     let mut predictions = Vec::new();
+    let mut vector_text = Vec::new();
     for entry in entries {
         let n = entry.predictions.len();
         let width = entry.transformed.len() / n.max(1);
@@ -190,11 +197,14 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
             request_ids.push(entry.request_id.as_str());
             rows.push(i as i64);
             times.push(entry.at.timestamp_micros());
-            let vector: Vec<serde_json::Value> = entry.transformed[i * width..(i + 1) * width]
-                .iter()
-                .map(|v| crate::json_values::float(*v))
-                .collect();
-            transformed.push(serde_json::Value::Array(vector).to_string());
+            // serde_json writes a non-finite float as null, as the answers do.
+            vector_text.clear();
+            serde_json::to_writer(
+                &mut vector_text,
+                &entry.transformed[i * width..(i + 1) * width],
+            )
+            .map_err(|e| Error::Internal(format!("writing a logged vector: {e}")))?;
+            transformed.append_value(String::from_utf8_lossy(&vector_text));
         }
         predictions.extend_from_slice(&entry.predictions);
     }
@@ -255,7 +265,7 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
     }
     push(
         Field::new(TRANSFORMED_COLUMN, arrow::datatypes::DataType::Utf8, false),
-        Arc::new(StringArray::from(transformed)),
+        Arc::new(transformed.finish()),
     );
     push(
         Field::new(PREDICTION_COLUMN, arrow::datatypes::DataType::Float64, true),
