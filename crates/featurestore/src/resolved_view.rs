@@ -2,11 +2,11 @@
 //! (the online server) that must not go back to the catalog per request and
 //! must not borrow the store.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
 use arrow::compute::cast;
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{Field, Fields, Schema};
 use chrono::{DateTime, Utc};
 use sluice_catalog::CatalogChange;
 use sluice_online::OnlineRead;
@@ -28,6 +28,30 @@ pub struct ResolvedView {
     pub groups: Vec<Arc<FeatureGroupSpec>>,
     pub spine: Option<Arc<FeatureGroupSpec>>,
     pub on_demand: Arc<OnDemandFeatures>,
+    /// Worked out on first use by a request path, then shared by every request.
+    serving: OnceLock<Arc<ServingPlan>>,
+}
+
+/// What answering a request against a view needs beyond its specs, worked
+/// out once: per-request work is then the lookups and the answer itself,
+/// not names, schemas and coercers built anew.
+#[derive(Debug)]
+struct ServingPlan {
+    key_names: Vec<String>,
+    feature_names: Vec<String>,
+    /// Parses request keys into the view's key types.
+    keys: InputCoercer,
+    joins: Vec<JoinPlan>,
+    /// The answer's columns before the on-demand features: request values, then joined features.
+    fields: Fields,
+}
+
+#[derive(Debug)]
+struct JoinPlan {
+    /// Coerces keys to the group's key types.
+    keys: InputCoercer,
+    /// Each selected feature, with its index among the group's columns (as a lookup returns them).
+    selected: Vec<(String, usize)>,
 }
 
 impl ResolvedView {
@@ -106,6 +130,71 @@ impl ResolvedView {
 
     pub fn label(&self) -> String {
         format!("{}:{}", self.spec.name, self.spec.version)
+    }
+
+    fn serving(&self) -> &ServingPlan {
+        self.serving.get_or_init(|| {
+            let key_columns = self.key_columns();
+            let key_names: Vec<String> = key_columns.iter().map(|c| c.name.clone()).collect();
+            let keys = InputCoercer::new(Arc::new(FeatureGroupSpec {
+                name: self.spec.name.clone(),
+                version: self.spec.version,
+                primary_key: key_names.clone(),
+                event_time: None,
+                online: false,
+                ttl: None,
+                description: String::new(),
+                columns: key_columns,
+            }));
+            let joins = self
+                .spec
+                .joins
+                .iter()
+                .zip(&self.groups)
+                .map(|(join, group)| JoinPlan {
+                    keys: InputCoercer::new(group.clone()),
+                    selected: join
+                        .selected(group)
+                        .into_iter()
+                        .filter_map(|name| {
+                            let index = group.columns.iter().position(|c| c.name == name)?;
+                            Some((name, index))
+                        })
+                        .collect(),
+                })
+                .collect();
+            let fields: Vec<Field> = self
+                .spec
+                .request
+                .iter()
+                .cloned()
+                .chain(self.joined_columns())
+                .map(|c| Field::new(&c.name, c.column_type.arrow_type(), true))
+                .collect();
+            Arc::new(ServingPlan {
+                key_names,
+                feature_names: self.feature_columns().into_iter().map(|c| c.name).collect(),
+                keys,
+                joins,
+                fields: fields.into(),
+            })
+        })
+    }
+
+    /// The names of `key_columns`, worked out once.
+    pub fn key_names(&self) -> &[String] {
+        &self.serving().key_names
+    }
+
+    /// The names of `feature_columns`, worked out once.
+    pub fn feature_names(&self) -> &[String] {
+        &self.serving().feature_names
+    }
+
+    /// Parses a batch of the view's key columns (text or typed) into their
+    /// types by the ingest rules; `what` names the input in errors.
+    pub fn coerce_keys(&self, what: &str, keys: &RecordBatch) -> Result<RecordBatch> {
+        Ok(self.serving().keys.coerce_keys(what, keys)?)
     }
 
     /// The spine's key columns (each once, typed as the spine group or else the joined group says).
@@ -196,6 +285,7 @@ impl FeatureView<'_> {
             groups: self.groups.iter().map(|g| g.spec.clone()).collect(),
             spine: self.spine_group.as_ref().map(|g| g.spec.clone()),
             on_demand: self.on_demand.clone(),
+            serving: OnceLock::new(),
         }
     }
 }
@@ -208,16 +298,26 @@ impl FeatureStore {
         keys: &RecordBatch,
         now: DateTime<Utc>,
     ) -> Result<OnlineRead> {
+        let keys = InputCoercer::new(spec.clone()).coerce_keys("key", keys)?;
+        self.read_online(spec, &keys, now).await
+    }
+
+    /// `lookup_in` for keys already in the group's key types.
+    async fn read_online(
+        &self,
+        spec: &FeatureGroupSpec,
+        keys: &RecordBatch,
+        now: DateTime<Utc>,
+    ) -> Result<OnlineRead> {
         if !spec.online {
             return Err(Error::NotOnline {
                 feature_group: format!("{}:{}", spec.name, spec.version),
             });
         }
-        let keys = InputCoercer::new(spec.clone()).coerce_keys("key", keys)?;
         Ok(self
             .online()
             .await?
-            .read(spec, &keys, now.timestamp_micros())
+            .read(spec, keys, now.timestamp_micros())
             .await?)
     }
 
@@ -234,22 +334,31 @@ impl FeatureStore {
         given: Option<&RecordBatch>,
         now: DateTime<Utc>,
     ) -> Result<OnlineVectors> {
-        let given_column = |name: &str| given.and_then(|g| g.column_by_name(name)).cloned();
-        let mut fields = Vec::new();
-        let mut columns = Vec::new();
+        let plan = view.serving();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.fields.len());
+        // A given value, as the type of the answer's next column.
+        let given_column = |name: &str, next: usize| -> Result<Option<ArrayRef>> {
+            let Some(column) = given.and_then(|g| g.column_by_name(name)) else {
+                return Ok(None);
+            };
+            Ok(Some(
+                cast(column, plan.fields[next].data_type()).map_err(sluice_types::Error::from)?,
+            ))
+        };
         for request in &view.spec.request {
-            let column = given_column(&request.name).ok_or_else(|| Error::InvalidSpine {
-                feature_view: view.label(),
-                message: format!(
-                    "the request lacks the request-time value '{}' ({})",
-                    request.name, request.column_type
-                ),
-            })?;
-            fields.push(Field::new(&request.name, column.data_type().clone(), true));
+            let column =
+                given_column(&request.name, columns.len())?.ok_or_else(|| Error::InvalidSpine {
+                    feature_view: view.label(),
+                    message: format!(
+                        "the request lacks the request-time value '{}' ({})",
+                        request.name, request.column_type
+                    ),
+                })?;
             columns.push(column);
         }
         let mut status = Vec::with_capacity(view.groups.len());
-        for (join, group) in view.spec.joins.iter().zip(&view.groups) {
+        for ((join, group), join_plan) in view.spec.joins.iter().zip(&view.groups).zip(&plan.joins)
+        {
             let renamed = join
                 .on
                 .pairs()
@@ -266,31 +375,26 @@ impl FeatureStore {
                 .collect::<Result<Vec<_>>>()?;
             let group_keys =
                 RecordBatch::try_from_iter(renamed).map_err(sluice_types::Error::from)?;
-            let read = self.lookup_in(group, &group_keys, now).await?;
-            let schema = read.rows.schema();
-            for feature in join.selected(group) {
-                let index = schema
-                    .index_of(&feature)
-                    .map_err(sluice_types::Error::from)?;
-                match given_column(&feature) {
-                    Some(value) => {
-                        fields.push(schema.field(index).clone().with_nullable(true));
-                        columns.push(value);
-                    }
-                    None => {
-                        fields.push(schema.field(index).clone());
-                        columns.push(read.rows.column(index).clone());
-                    }
-                }
+            let group_keys = join_plan.keys.coerce_keys("key", &group_keys)?;
+            let read = self.read_online(group, &group_keys, now).await?;
+            for (feature, index) in &join_plan.selected {
+                let column = match given_column(feature, columns.len())? {
+                    Some(value) => value,
+                    None => read.rows.column(*index).clone(),
+                };
+                columns.push(column);
             }
             status.push((format!("{}:{}", group.name, group.version), read.status));
         }
         let rows = RecordBatch::try_new_with_options(
-            Arc::new(Schema::new(fields)),
+            Arc::new(Schema::new(plan.fields.clone())),
             columns,
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(keys.num_rows())),
         )
         .map_err(sluice_types::Error::from)?;
+        if view.on_demand.is_empty() {
+            return Ok(OnlineVectors { rows, status });
+        }
         let mut extra: Vec<(String, ArrayRef)> = keys
             .schema()
             .fields()

@@ -27,6 +27,8 @@ pub struct ServingModel {
     pub record: ModelRecord,
     pub artefact: ModelArtefact,
     pub view: ResolvedView,
+    /// The features the estimator reads (`artefact.preprocessor.features()`), kept for requests.
+    pub features: Vec<String>,
 }
 
 impl ServingModel {
@@ -42,6 +44,7 @@ impl ServingModel {
             .await?
             .resolved();
         Ok(Self {
+            features: artefact.preprocessor.features(),
             record,
             artefact,
             view,

@@ -391,8 +391,7 @@ async fn run_inference(
             )));
         }
     }
-    let passable = model.artefact.preprocessor.features();
-    let request_columns = RequestColumns::split(&model.view, columns, &passable)?;
+    let request_columns = RequestColumns::split(&model.view, columns, &model.features)?;
     let now = Utc::now();
     let looked = look_up(&state.store, &model.view, &request_columns, now).await?;
     state.metrics.lookups(&looked.status);

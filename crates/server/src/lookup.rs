@@ -30,8 +30,8 @@ impl RequestColumns {
         passable: &[String],
     ) -> Result<Self> {
         row_count(&columns)?;
-        let key_names: Vec<String> = view.key_columns().into_iter().map(|c| c.name).collect();
-        for key in &key_names {
+        let key_names = view.key_names();
+        for key in key_names {
             if !columns.iter().any(|(name, _)| name == key) {
                 return Err(Error::BadRequest(format!(
                     "the request lacks key '{key}' (feature view {} is keyed by {})",
@@ -68,7 +68,12 @@ pub async fn look_up(
     request: &RequestColumns,
     now: DateTime<Utc>,
 ) -> Result<LookedUp> {
-    let keys = typed(view.key_columns(), &request.keys, "keys")?;
+    let keys = view
+        .coerce_keys(
+            "keys",
+            &text_batch(view.key_names(), &request.keys, "keys")?,
+        )
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
     let given = if request.passed.is_empty() {
         None
     } else {
@@ -104,26 +109,12 @@ pub async fn look_up(
 
 /// Text columns parsed into `columns`' types by the ingest rules (nulls refused).
 fn typed(columns: Vec<ColumnSpec>, values: &[TextColumn], what: &str) -> Result<RecordBatch> {
-    let text: Vec<(String, ArrayRef)> = columns
-        .iter()
-        .map(|c| {
-            let column = values
-                .iter()
-                .find(|(name, _)| *name == c.name)
-                .map(|(_, v)| v.as_slice())
-                .unwrap_or_default();
-            (
-                c.name.clone(),
-                Arc::new(StringArray::from_iter_values(column)) as ArrayRef,
-            )
-        })
-        .collect();
-    let text =
-        RecordBatch::try_from_iter(text).map_err(|e| Error::BadRequest(format!("{what}: {e}")))?;
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let text = text_batch(&names, values, what)?;
     let spec = FeatureGroupSpec {
         name: "request".into(),
         version: 1,
-        primary_key: columns.iter().map(|c| c.name.clone()).collect(),
+        primary_key: names,
         event_time: None,
         online: false,
         ttl: None,
@@ -133,4 +124,23 @@ fn typed(columns: Vec<ColumnSpec>, values: &[TextColumn], what: &str) -> Result<
     InputCoercer::new(Arc::new(spec))
         .coerce_keys(what, &text)
         .map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+/// The named columns of `values`, in that order, as text arrays.
+fn text_batch(names: &[String], values: &[TextColumn], what: &str) -> Result<RecordBatch> {
+    let text: Vec<(&str, ArrayRef)> = names
+        .iter()
+        .map(|name| {
+            let column = values
+                .iter()
+                .find(|(given, _)| given == name)
+                .map(|(_, v)| v.as_slice())
+                .unwrap_or_default();
+            (
+                name.as_str(),
+                Arc::new(StringArray::from_iter_values(column)) as ArrayRef,
+            )
+        })
+        .collect();
+    RecordBatch::try_from_iter(text).map_err(|e| Error::BadRequest(format!("{what}: {e}")))
 }

@@ -5,12 +5,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sluice_featurestore::LookupStatus;
 
-use crate::json_values::cell;
+use crate::json_values::Rows;
 use crate::lookup::{look_up, RequestColumns};
 use crate::request::{column_text, parse_version, TextColumn};
 use crate::state::AppState;
@@ -28,7 +31,7 @@ pub async fn vectors(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let version = parse_version("feature view", &version)?;
     let request: VectorsRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("malformed vectors request: {e}")))?;
@@ -38,53 +41,54 @@ pub async fn vectors(
         columns.push((column.clone(), column_text(column, values)?));
     }
     for column in request.entities.keys() {
-        if !view.key_columns().iter().any(|k| &k.name == column) {
+        if !view.key_names().contains(column) {
             return Err(Error::BadRequest(format!(
                 "'{column}' is not a key of feature view {}",
                 view.label()
             )));
         }
     }
-    let passable: Vec<String> = view.feature_columns().into_iter().map(|c| c.name).collect();
-    let request_columns = RequestColumns::split(&view, columns, &passable)?;
+    let request_columns = RequestColumns::split(&view, columns, view.feature_names())?;
     let looked = look_up(&state.store, &view, &request_columns, Utc::now()).await?;
     state.metrics.lookups(&looked.status);
-    let features = &looked.features;
-    let names: Vec<&str> = features
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
-    let vectors: Vec<Value> = (0..features.num_rows())
-        .map(|row| {
-            Value::Array(
-                features
-                    .columns()
-                    .iter()
-                    .map(|column| cell(column.as_ref(), row))
-                    .collect(),
-            )
-        })
-        .collect();
-    let groups: Vec<&str> = looked.status.iter().map(|(g, _)| g.as_str()).collect();
-    let status: Vec<Value> = (0..features.num_rows())
-        .map(|row| {
-            Value::Array(
-                looked
-                    .status
-                    .iter()
-                    .map(|(_, s)| Value::String(s[row].to_string()))
-                    .collect(),
-            )
-        })
-        .collect();
-    Ok(Json(json!({
-        "feature_view": view.spec.name,
-        "version": view.spec.version,
-        "features": names,
-        "vectors": vectors,
-        "groups": groups,
-        "status": status,
-    })))
+    Ok(Json(VectorsAnswer {
+        feature_view: &view.spec.name,
+        version: view.spec.version,
+        features: looked
+            .features
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect(),
+        vectors: Rows(&looked.features),
+        groups: looked.status.iter().map(|(g, _)| g.as_str()).collect(),
+        status: StatusRows(&looked.status, looked.features.num_rows()),
+    })
+    .into_response())
+}
+
+/// The answer, serialized from the looked-up columns as they are.
+#[derive(Serialize)]
+struct VectorsAnswer<'a> {
+    feature_view: &'a str,
+    version: u32,
+    features: Vec<&'a str>,
+    vectors: Rows<'a>,
+    groups: Vec<&'a str>,
+    status: StatusRows<'a>,
+}
+
+/// Per row, each joined group's lookup status.
+struct StatusRows<'a>(&'a [(String, Vec<LookupStatus>)], usize);
+
+impl Serialize for StatusRows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut rows = s.serialize_seq(Some(self.1))?;
+        for row in 0..self.1 {
+            let statuses: Vec<&LookupStatus> = self.0.iter().map(|(_, s)| &s[row]).collect();
+            rows.serialize_element(&statuses)?;
+        }
+        rows.end()
+    }
 }

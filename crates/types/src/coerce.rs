@@ -51,12 +51,18 @@ impl fmt::Display for RowPosition {
 pub struct InputCoercer {
     spec: Arc<FeatureGroupSpec>,
     schema: SchemaRef,
+    key_schema: SchemaRef,
 }
 
 impl InputCoercer {
     pub fn new(spec: Arc<FeatureGroupSpec>) -> Self {
         let schema = spec.arrow_schema();
-        Self { spec, schema }
+        let key_schema = spec.key_schema();
+        Self {
+            spec,
+            schema,
+            key_schema,
+        }
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -145,7 +151,7 @@ impl InputCoercer {
             }
         }
         let columns = self.convert_columns(source_name, batch, Position::Row(1), keys)?;
-        Ok(RecordBatch::try_new(self.spec.key_schema(), columns)?)
+        Ok(RecordBatch::try_new(self.key_schema.clone(), columns)?)
     }
 
     fn convert_columns<'a>(

@@ -149,11 +149,15 @@ impl FeatureGroupSpec {
 
     /// The schema of a key batch: the primary-key columns in key order.
     pub fn key_schema(&self) -> SchemaRef {
-        let full = self.arrow_schema();
         Arc::new(Schema::new(
             self.primary_key
                 .iter()
-                .map(|k| full.field_with_name(k).expect("validated key").clone())
+                .map(|k| {
+                    self.column(k)
+                        .expect("validated key")
+                        .arrow_field()
+                        .with_nullable(false)
+                })
                 .collect::<Vec<_>>(),
         ))
     }
