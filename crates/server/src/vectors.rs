@@ -86,9 +86,17 @@ impl Serialize for StatusRows<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut rows = s.serialize_seq(Some(self.1))?;
         for row in 0..self.1 {
-            let statuses: Vec<&LookupStatus> = self.0.iter().map(|(_, s)| &s[row]).collect();
-            rows.serialize_element(&statuses)?;
+            rows.serialize_element(&RowStatus(self.0, row))?;
         }
         rows.end()
+    }
+}
+
+/// One row's statuses, one per joined group.
+struct RowStatus<'a>(&'a [(String, Vec<LookupStatus>)], usize);
+
+impl Serialize for RowStatus<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(_, statuses)| &statuses[self.1]))
     }
 }
