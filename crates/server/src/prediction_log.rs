@@ -11,7 +11,7 @@ use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use sluice_featurestore::FeatureStore;
 use sluice_pipelines::prediction_log::{
@@ -242,24 +242,17 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
         .map(|c| c.name)
         .collect();
     let feature_names = model.artefact.preprocessor.features();
-    for (names, batch_of) in [
+    for (names, batches) in [
         (
             &key_names,
-            (|e: &LogEntry| &e.keys) as fn(&LogEntry) -> &RecordBatch,
+            gather(&key_names, entries.iter().map(|e| &e.keys))?,
         ),
-        (&feature_names, |e: &LogEntry| &e.features),
+        (
+            &feature_names,
+            gather(&feature_names, entries.iter().map(|e| &e.features))?,
+        ),
     ] {
-        for name in names {
-            let parts = entries
-                .iter()
-                .map(|e| {
-                    batch_of(e).column_by_name(name).ok_or_else(|| {
-                        Error::Internal(format!("the logged rows lack column '{name}'"))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-            let column = arrow::compute::concat(&refs).map_err(fail)?;
+        for (name, column) in names.iter().zip(batches) {
             push(Field::new(name, column.data_type().clone(), true), column);
         }
     }
@@ -272,4 +265,44 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
         Arc::new(Float64Array::from(predictions)),
     );
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(fail)
+}
+
+/// The named columns of every batch, each concatenated over the batches.
+/// Names are looked up once per distinct schema (answers of one model share
+/// one), not once per batch: a commit gathers thousands of one-row batches.
+fn gather<'a>(
+    names: &[String],
+    batches: impl Iterator<Item = &'a RecordBatch>,
+) -> Result<Vec<ArrayRef>> {
+    let mut parts: Vec<Vec<&dyn arrow::array::Array>> = vec![Vec::new(); names.len()];
+    let mut seen: Option<(SchemaRef, Vec<usize>)> = None;
+    for batch in batches {
+        let schema = batch.schema_ref();
+        let known =
+            matches!(&seen, Some((known, _)) if Arc::ptr_eq(known, schema) || known == schema);
+        if !known {
+            let indices = names
+                .iter()
+                .map(|name| {
+                    schema.index_of(name).map_err(|_| {
+                        Error::Internal(format!("the logged rows lack column '{name}'"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            seen = Some((schema.clone(), indices));
+        }
+        let Some((_, indices)) = &seen else {
+            unreachable!("set above")
+        };
+        for (part, &index) in parts.iter_mut().zip(indices) {
+            part.push(batch.column(index).as_ref());
+        }
+    }
+    parts
+        .iter()
+        .map(|part| {
+            arrow::compute::concat(part)
+                .map_err(|e| Error::Internal(format!("building the log batch: {e}")))
+        })
+        .collect()
 }
