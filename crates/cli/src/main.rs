@@ -13,6 +13,12 @@ use clap::Parser;
 use crate::args::Cli;
 use crate::output::UserError;
 
+/// The server allocates and frees many small buffers per request (Arrow
+/// arrays, JSON, HTTP), on every core; mimalloc's per-thread heaps make
+/// that cheaper than the system allocator (see BENCHMARKS.md, bench serve).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = match Cli::try_parse() {
