@@ -44,6 +44,9 @@ struct Scenario {
     anchor_p50_us: f64,
     anchor_p99_us: f64,
     p99_vs_anchor: f64,
+    /// Predictions only: rows the prediction log dropped during the run
+    /// because its queue was full.
+    log_dropped: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,8 +130,14 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         let script = scripts.join(format!("{}.lua", scenarios.len()));
         std::fs::write(&script, lua_script(args.keys, batch, infer))?;
         for connections in [1u32, args.connections] {
+            let dropped_before = log_dropped(&base).await?;
             let (rate, p50, p99) =
                 wrk(&format!("{base}{path}"), &script, connections, args.seconds)?;
+            let log_dropped = if infer {
+                Some(log_dropped(&base).await? - dropped_before)
+            } else {
+                None
+            };
             eprintln!(
                 "  {name:<24} {connections:>3} conn  {rate:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
                 p50 * 1e6,
@@ -143,6 +152,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 anchor_p50_us: anchor_p50.as_secs_f64() * 1e6,
                 anchor_p99_us: anchor_p99.as_secs_f64() * 1e6,
                 p99_vs_anchor: p99 / anchor_p99.as_secs_f64(),
+                log_dropped,
             });
         }
     }
@@ -162,12 +172,12 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         report.keys, report.seconds
     );
     println!(
-        "{:<24} {:>5} {:>11} {:>10} {:>10} {:>16} {:>9}",
-        "scenario", "conn", "req/s", "p50 us", "p99 us", "anchor p50/p99", "p99/anch"
+        "{:<24} {:>5} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}",
+        "scenario", "conn", "req/s", "p50 us", "p99 us", "anchor p50/p99", "p99/anch", "log drops"
     );
     for s in &report.scenarios {
         println!(
-            "{:<24} {:>5} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1}",
+            "{:<24} {:>5} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}",
             s.name,
             s.connections,
             s.requests_per_s,
@@ -175,7 +185,8 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             s.p99_us,
             s.anchor_p50_us,
             s.anchor_p99_us,
-            s.p99_vs_anchor
+            s.p99_vs_anchor,
+            s.log_dropped.map_or("-".to_string(), |n| n.to_string())
         );
     }
     Ok(())
@@ -252,6 +263,9 @@ async fn build_model(store: &FeatureStore, keys: i64) -> Result<usize> {
         .await?;
     let params = [
         ("rounds", "100"),
+        // Slow enough that validation loss still falls at round 100, so the
+        // served model keeps all 100 trees (the best round is what is kept).
+        ("learning_rate", "0.03"),
         ("early_stopping_rounds", "1000"),
         ("max_depth", "6"),
     ]
@@ -341,6 +355,20 @@ fn wrk(url: &str, script: &Path, connections: u32, seconds: u64) -> Result<(f64,
             .with_context(|| format!("no {label} latency in wrk's output:\n{text}"))
     };
     Ok((rate, percentile("50%")?, percentile("99%")?))
+}
+
+/// The server's count of prediction-log rows dropped so far, from `/metrics`.
+async fn log_dropped(base: &str) -> Result<u64> {
+    const COUNTER: &str = "sluice_prediction_log_dropped_total";
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(COUNTER)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no {COUNTER} in the server's /metrics"))
 }
 
 /// wrk's durations: `123.00us`, `1.23ms`, `2.00s`, `1.00m`.
