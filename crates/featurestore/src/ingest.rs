@@ -7,6 +7,7 @@ use std::time::Instant;
 use arrow::array::RecordBatch;
 use serde::Serialize;
 use sluice_catalog::CommitOperation;
+use sluice_offline::CommitMetrics;
 use sluice_online::WriteMetrics;
 use sluice_types::coerce::{InputCoercer, Position};
 
@@ -126,25 +127,21 @@ impl FeatureGroup<'_> {
         };
         let offline_started = Instant::now();
         let written = self.store.offline.append(&self.spec, &checked).await?;
-        metrics.offline_version = written.version;
-        metrics.offline_rows_inserted = written.rows_inserted;
-        self.record_commit(
-            written.version,
+        self.record_offline_commit(
+            &mut metrics,
+            &written,
             CommitOperation::Append,
-            rows as u64,
-            source_label.to_string(),
+            source_label,
+            offline_started,
         )
         .await?;
-        metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
         if self.spec.online {
-            let online_started = Instant::now();
-            let online = self.store.online().await?;
-            for batch in &checked {
-                let written = online.write(&self.spec, batch).await?;
-                metrics.online_rows_written += written.rows_written;
-                metrics.online_rows_older += written.rows_older;
-            }
-            metrics.online_ms = online_started.elapsed().as_millis() as u64;
+            self.write_online(
+                &mut metrics,
+                checked.into_iter().map(Ok),
+                &crate::NoProgress,
+            )
+            .await?;
         }
         Ok(metrics)
     }
@@ -252,33 +249,66 @@ impl FeatureGroup<'_> {
 
         progress.phase("offline commit", None);
         let offline_started = Instant::now();
-        let offline = &self.store.offline;
-        let written = offline.upsert(&self.spec, &[staged]).await?;
+        let written = self.store.offline.upsert(&self.spec, &[staged]).await?;
+        self.record_offline_commit(
+            &mut metrics,
+            &written,
+            CommitOperation::Ingest,
+            source_label,
+            offline_started,
+        )
+        .await?;
+
+        if commit != Commit::OfflineOnly && self.spec.online {
+            progress.phase("online write", Some(staging.rows()));
+            self.write_online(&mut metrics, staging.read(ONLINE_BATCH_ROWS)?, progress)
+                .await?;
+        }
+        progress.finish();
+        Ok(metrics)
+    }
+
+    /// Puts an offline commit's counts in `metrics` and records the commit
+    /// (of `metrics.rows` rows) in the catalog.
+    async fn record_offline_commit(
+        &self,
+        metrics: &mut IngestMetrics,
+        written: &CommitMetrics,
+        operation: CommitOperation,
+        source_label: &str,
+        offline_started: Instant,
+    ) -> Result<()> {
         metrics.offline_version = written.version;
         metrics.offline_rows_inserted = written.rows_inserted;
         metrics.offline_rows_updated = written.rows_updated;
         self.record_commit(
             written.version,
-            CommitOperation::Ingest,
-            staging.rows(),
+            operation,
+            metrics.rows,
             source_label.to_string(),
         )
         .await?;
         metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
+        Ok(())
+    }
 
-        if commit != Commit::OfflineOnly && self.spec.online {
-            progress.phase("online write", Some(staging.rows()));
-            let online_started = Instant::now();
-            for batch in staging.read(ONLINE_BATCH_ROWS)? {
-                let batch = batch?;
-                let written = self.store.online().await?.write(&self.spec, &batch).await?;
-                metrics.online_rows_written += written.rows_written;
-                metrics.online_rows_older += written.rows_older;
-                progress.advance(batch.num_rows() as u64);
-            }
-            metrics.online_ms = online_started.elapsed().as_millis() as u64;
+    /// Writes committed rows to the online store, counting into `metrics`.
+    async fn write_online(
+        &self,
+        metrics: &mut IngestMetrics,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let online_started = Instant::now();
+        let online = self.store.online().await?;
+        for batch in batches {
+            let batch = batch?;
+            let written = online.write(&self.spec, &batch).await?;
+            metrics.online_rows_written += written.rows_written;
+            metrics.online_rows_older += written.rows_older;
+            progress.advance(batch.num_rows() as u64);
         }
-        progress.finish();
-        Ok(metrics)
+        metrics.online_ms = online_started.elapsed().as_millis() as u64;
+        Ok(())
     }
 }
