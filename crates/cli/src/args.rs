@@ -394,6 +394,10 @@ pub struct ServeBenchArgs {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// wrk runs per scenario and connection count; the report gives their
+    /// medians (one run's p99 moves with whatever else the machine does).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeats: u64,
     /// Connections of the throughput runs (each scenario also runs with 1).
     #[arg(long, default_value_t = 32)]
     pub connections: u32,

@@ -37,9 +37,12 @@ const BODIES: usize = 1_000;
 struct Scenario {
     name: String,
     connections: u32,
+    /// Medians over the repeated runs.
     requests_per_s: f64,
     p50_us: f64,
     p99_us: f64,
+    /// Each run's p99: how much one run's tail moves on this machine.
+    p99_runs_us: Vec<f64>,
     /// The in-process call the request wraps (no HTTP, no JSON).
     anchor_p50_us: f64,
     anchor_p99_us: f64,
@@ -55,6 +58,7 @@ struct Report {
     features: usize,
     trees: usize,
     seconds: u64,
+    repeats: u64,
     scenarios: Vec<Scenario>,
 }
 
@@ -131,17 +135,26 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         std::fs::write(&script, lua_script(args.keys, batch, infer))?;
         for connections in [1u32, args.connections] {
             let dropped_before = log_dropped(&base).await?;
-            let (rate, p50, p99) =
-                wrk(&format!("{base}{path}"), &script, connections, args.seconds)?;
+            let mut runs = Vec::with_capacity(args.repeats as usize);
+            for _ in 0..args.repeats {
+                let run = wrk(&format!("{base}{path}"), &script, connections, args.seconds)?;
+                eprintln!(
+                    "  {name:<24} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
+                    run.0,
+                    run.1 * 1e6,
+                    run.2 * 1e6
+                );
+                runs.push(run);
+            }
             let log_dropped = if infer {
                 Some(log_dropped(&base).await? - dropped_before)
             } else {
                 None
             };
-            eprintln!(
-                "  {name:<24} {connections:>3} conn  {rate:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
-                p50 * 1e6,
-                p99 * 1e6
+            let (rate, p50, p99) = (
+                median(runs.iter().map(|r| r.0)),
+                median(runs.iter().map(|r| r.1)),
+                median(runs.iter().map(|r| r.2)),
             );
             scenarios.push(Scenario {
                 name: name.to_string(),
@@ -149,6 +162,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 requests_per_s: rate,
                 p50_us: p50 * 1e6,
                 p99_us: p99 * 1e6,
+                p99_runs_us: runs.iter().map(|r| r.2 * 1e6).collect(),
                 anchor_p50_us: anchor_p50.as_secs_f64() * 1e6,
                 anchor_p99_us: anchor_p99.as_secs_f64() * 1e6,
                 p99_vs_anchor: p99 / anchor_p99.as_secs_f64(),
@@ -162,22 +176,25 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         features: FEATURES,
         trees,
         seconds: args.seconds,
+        repeats: args.repeats,
         scenarios,
     };
     if args.json.json {
         return print_json(&report);
     }
     println!(
-        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; wrk -t1, {} s per run)",
-        report.keys, report.seconds
+        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; wrk -t1, {} s per run, \
+         medians of {} runs)",
+        report.keys, report.seconds, report.repeats
     );
     println!(
-        "{:<24} {:>5} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}",
+        "{:<24} {:>5} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}  p99 of each run (us)",
         "scenario", "conn", "req/s", "p50 us", "p99 us", "anchor p50/p99", "p99/anch", "log drops"
     );
     for s in &report.scenarios {
+        let runs: Vec<String> = s.p99_runs_us.iter().map(|p| format!("{p:.0}")).collect();
         println!(
-            "{:<24} {:>5} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}",
+            "{:<24} {:>5} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}  {}",
             s.name,
             s.connections,
             s.requests_per_s,
@@ -186,7 +203,8 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             s.anchor_p50_us,
             s.anchor_p99_us,
             s.p99_vs_anchor,
-            s.log_dropped.map_or("-".to_string(), |n| n.to_string())
+            s.log_dropped.map_or("-".to_string(), |n| n.to_string()),
+            runs.join(" ")
         );
     }
     Ok(())
@@ -355,6 +373,13 @@ fn wrk(url: &str, script: &Path, connections: u32, seconds: u64) -> Result<(f64,
             .with_context(|| format!("no {label} latency in wrk's output:\n{text}"))
     };
     Ok((rate, percentile("50%")?, percentile("99%")?))
+}
+
+/// The middle value (the upper one of the two middle values of an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// The server's count of prediction-log rows dropped so far, from `/metrics`.
