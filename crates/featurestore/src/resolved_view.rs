@@ -52,6 +52,8 @@ struct JoinPlan {
     keys: InputCoercer,
     /// Each selected feature, with its index among the group's columns (as a lookup returns them).
     selected: Vec<(String, usize)>,
+    /// `name:version`, as the answer's statuses name the group.
+    label: String,
 }
 
 impl ResolvedView {
@@ -153,6 +155,7 @@ impl ResolvedView {
                 .zip(&self.groups)
                 .map(|(join, group)| JoinPlan {
                     keys: InputCoercer::new(group.clone()),
+                    label: format!("{}:{}", group.name, group.version),
                     selected: join
                         .selected(group)
                         .into_iter()
@@ -384,7 +387,7 @@ impl FeatureStore {
                 };
                 columns.push(column);
             }
-            status.push((format!("{}:{}", group.name, group.version), read.status));
+            status.push((join_plan.label.clone(), read.status));
         }
         let rows = RecordBatch::try_new_with_options(
             Arc::new(Schema::new(plan.fields.clone())),
