@@ -13,6 +13,7 @@ mod binary_tensors;
 mod error;
 mod json_values;
 mod kserve;
+mod log_queue;
 mod lookup;
 mod metrics;
 mod prediction_log;

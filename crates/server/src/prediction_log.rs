@@ -2,6 +2,7 @@
 //! a bounded queue (never waited on: when it is full the rows are dropped
 //! and counted) and a writer task commits the queue in batches to one log
 //! feature group per model version, `{model}_log` version = model version.
+//! The writer runs on its tick, or early when the queue is half full.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,14 +20,15 @@ use sluice_pipelines::prediction_log::{
 };
 use sluice_pipelines::{ServingModel, MODEL_VERSION_COLUMN, PREDICTION_COLUMN};
 use sluice_types::ColumnType;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::log_queue::BoundedQueue;
 use crate::metrics::QueueGauges;
 use crate::stopped_signal;
 use crate::{Error, Result};
 
-/// Rows that make the writer commit before its next tick.
+/// Queued rows that make the writer commit before its next tick.
 const COMMIT_ROWS: usize = 50_000;
 
 /// One answered request.
@@ -44,42 +46,57 @@ pub struct LogEntry {
 }
 
 pub struct PredictionLog {
-    sender: mpsc::Sender<LogEntry>,
+    queue: Arc<BoundedQueue<LogEntry>>,
+    wake: Arc<Notify>,
     gauges: QueueGauges,
 }
 
 impl PredictionLog {
-    /// Starts the writer; it commits every `flush`, and once more when `stopped` turns true.
+    /// Starts the writer; it commits every `flush`, when the queue reaches
+    /// its wake mark, and once more when `stopped` turns true.
     pub fn start(
         store: Arc<FeatureStore>,
         capacity: usize,
         flush: Duration,
         stopped: watch::Receiver<bool>,
     ) -> (Self, JoinHandle<Result<()>>) {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let queue = Arc::new(BoundedQueue::new(capacity, COMMIT_ROWS));
+        let wake = Arc::new(Notify::new());
         let gauges = QueueGauges::default();
         let writer = Writer {
             store,
             gauges: gauges.clone(),
             registered: HashSet::new(),
         };
-        let task = tokio::spawn(writer.run(receiver, flush, stopped));
-        (Self { sender, gauges }, task)
+        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, stopped));
+        (
+            Self {
+                queue,
+                wake,
+                gauges,
+            },
+            task,
+        )
     }
 
     pub fn queue_gauges(&self) -> QueueGauges {
         self.gauges.clone()
     }
 
-    /// Queues an entry without waiting; a full queue drops it and counts its rows.
+    /// Queues an entry without waiting; a full (or closed) queue drops it and counts its rows.
     pub fn submit(&self, entry: LogEntry) {
-        let rows = entry.predictions.len() as u64;
-        match self.sender.try_send(entry) {
-            Ok(()) => {
-                self.gauges.depth.inc();
+        let rows = entry.predictions.len();
+        // Counted before it is queued, so the writer's decrement never precedes it.
+        self.gauges.depth.inc();
+        match self.queue.push(entry, rows) {
+            Ok(wake) => {
+                if wake {
+                    self.wake.notify_one();
+                }
             }
             Err(_) => {
-                self.gauges.dropped.inc_by(rows);
+                self.gauges.depth.dec();
+                self.gauges.dropped.inc_by(rows as u64);
             }
         }
     }
@@ -94,42 +111,26 @@ struct Writer {
 impl Writer {
     async fn run(
         mut self,
-        mut receiver: mpsc::Receiver<LogEntry>,
+        queue: Arc<BoundedQueue<LogEntry>>,
+        wake: Arc<Notify>,
         flush: Duration,
         mut stopped: watch::Receiver<bool>,
     ) -> Result<()> {
         let mut ticks = tokio::time::interval(flush);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pending: Vec<LogEntry> = Vec::new();
-        let mut pending_rows = 0;
         loop {
             tokio::select! {
-                entry = receiver.recv() => match entry {
-                    Some(entry) => {
-                        self.gauges.depth.dec();
-                        pending_rows += entry.predictions.len();
-                        pending.push(entry);
-                        if pending_rows >= COMMIT_ROWS {
-                            self.commit(std::mem::take(&mut pending)).await;
-                            pending_rows = 0;
-                        }
-                    }
-                    None => break,
-                },
-                _ = ticks.tick() => {
-                    self.commit(std::mem::take(&mut pending)).await;
-                    pending_rows = 0;
-                }
-                _ = stopped_signal(&mut stopped) => {
-                    while let Ok(entry) = receiver.try_recv() {
-                        self.gauges.depth.dec();
-                        pending.push(entry);
-                    }
-                    break;
-                }
+                _ = ticks.tick() => {}
+                _ = wake.notified() => {}
+                _ = stopped_signal(&mut stopped) => break,
             }
+            let entries = queue.take();
+            self.gauges.depth.dec_by(entries.len() as i64);
+            self.commit(entries).await;
         }
-        self.commit(pending).await;
+        let entries = queue.close();
+        self.gauges.depth.dec_by(entries.len() as i64);
+        self.commit(entries).await;
         Ok(())
     }
 

@@ -826,6 +826,63 @@ async fn predictions_are_logged_and_alias_changes_need_no_restart() {
         .any(|e| e.feature == "amount" && e.offline == "0.5"));
 }
 
+/// A value of the metrics text (`name value` lines, no labels).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_writer_waits_for_its_tick_or_a_half_full_queue() {
+    let (_dir, store) = project().await;
+    let quiet = ServerConfig {
+        log_queue: 4,
+        log_flush: "1h".into(),
+        ..config()
+    };
+    let (server, base) = start(&store, quiet).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/infer");
+    let (status, answer) = post(&client, &infer, &infer_body(&[4, 8])).await;
+    assert_eq!(status, 200, "{answer}");
+    // One entry of four does not wake the writer: it stays queued.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = metrics_text(&client, &base).await;
+    assert_eq!(metric(&text, "sluice_prediction_log_queue_depth"), 1.0);
+    assert_eq!(metric(&text, "sluice_prediction_log_written_total"), 0.0);
+
+    // The second fills half the queue and the writer commits both, long before its tick.
+    let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut written = 0.0;
+    for _ in 0..100 {
+        let text = metrics_text(&client, &base).await;
+        written = metric(&text, "sluice_prediction_log_written_total");
+        if written > 0.0 {
+            assert_eq!(metric(&text, "sluice_prediction_log_queue_depth"), 0.0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(written, 3.0, "rows of both requests, committed together");
+    server.stop().await.unwrap();
+}
+
 mod fuzz {
     use proptest::prelude::*;
     use sluice_server::{parse_infer_body, parse_infer_request};
