@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use sluice_featurestore::FeatureStore;
 use sluice_types::config::ServerConfig;
 use tokio::net::TcpListener;
@@ -85,6 +86,13 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("cannot read the listening address: {e}")))?;
+    // Without TCP_NODELAY a response written in more than one segment waits
+    // for the client's ACK of the first (Nagle's algorithm).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY on a connection: {e}");
+        }
+    });
     let banner = state.banner(addr);
     let refresher = tokio::spawn(state::refresh_loop(state.clone(), refresh, stopped.clone()));
     let app = routes::router(state.clone());
