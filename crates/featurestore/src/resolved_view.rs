@@ -138,16 +138,11 @@ impl ResolvedView {
         self.serving.get_or_init(|| {
             let key_columns = self.key_columns();
             let key_names: Vec<String> = key_columns.iter().map(|c| c.name.clone()).collect();
-            let keys = InputCoercer::new(Arc::new(FeatureGroupSpec {
-                name: self.spec.name.clone(),
-                version: self.spec.version,
-                primary_key: key_names.clone(),
-                event_time: None,
-                online: false,
-                ttl: None,
-                description: String::new(),
-                columns: key_columns,
-            }));
+            let keys = InputCoercer::new(Arc::new(FeatureGroupSpec::keyed_by_all(
+                &self.spec.name,
+                self.spec.version,
+                key_columns,
+            )));
             let joins = self
                 .spec
                 .joins

@@ -111,19 +111,11 @@ pub async fn look_up(
 fn typed(columns: Vec<ColumnSpec>, values: &[TextColumn], what: &str) -> Result<RecordBatch> {
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let text = text_batch(&names, values, what)?;
-    let spec = FeatureGroupSpec {
-        name: "request".into(),
-        version: 1,
-        primary_key: names,
-        event_time: None,
-        online: false,
-        ttl: None,
-        description: String::new(),
-        columns,
-    };
-    InputCoercer::new(Arc::new(spec))
-        .coerce_keys(what, &text)
-        .map_err(|e| Error::BadRequest(e.to_string()))
+    InputCoercer::new(Arc::new(FeatureGroupSpec::keyed_by_all(
+        "request", 1, columns,
+    )))
+    .coerce_keys(what, &text)
+    .map_err(|e| Error::BadRequest(e.to_string()))
 }
 
 /// The named columns of `values`, in that order, as text arrays.

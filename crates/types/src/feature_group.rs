@@ -29,6 +29,21 @@ pub struct FeatureGroupSpec {
 }
 
 impl FeatureGroupSpec {
+    /// An offline-only shape in which every column is a key and nothing is
+    /// timed: what parsing request values by the ingest rules needs.
+    pub fn keyed_by_all(name: &str, version: u32, columns: Vec<ColumnSpec>) -> Self {
+        Self {
+            name: name.to_string(),
+            version,
+            primary_key: columns.iter().map(|c| c.name.clone()).collect(),
+            event_time: None,
+            online: false,
+            ttl: None,
+            description: String::new(),
+            columns,
+        }
+    }
+
     /// Checks the definition on its own; returns every problem as one message.
     pub fn validate(&self) -> std::result::Result<(), String> {
         validate_name(&self.name).map_err(|e| e.to_string())?;
