@@ -1,10 +1,12 @@
-//! `bench serve`: the online server under load from `wrk` on loopback.
+//! `bench serve`: the online server under load on loopback.
 //!
 //! A project with one online group of 50 float features over many keys, a
 //! feature view over it, and a 100-tree GBDT trained on it; the server runs
-//! in this process, `wrk` in another. Scenarios: feature vectors for 1 key
-//! and for 100 keys, and a prediction for 1 key. Anchor: the same lookups
-//! called in-process (no HTTP, no JSON), timed on the same store first.
+//! in this process. Scenarios: feature vectors for 1 key and for 100 keys,
+//! and a prediction for 1 key; one connection driven by the in-repo
+//! closed-loop client (`load_client`), many connections by `wrk`. Anchors:
+//! the same lookups called in-process (no HTTP, no JSON), timed on the same
+//! store first, and the HTTP floor: `GET /health` through the same client.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -27,6 +29,7 @@ use sluice_types::{NameRef, Split};
 
 use crate::args::ServeBenchArgs;
 use crate::commands::bench::{bench_project, percentiles};
+use crate::commands::load_client::{closed_loop, render, ClientRun};
 use crate::output::print_json;
 
 const FEATURES: usize = 50;
@@ -37,6 +40,8 @@ const BODIES: usize = 1_000;
 struct Scenario {
     name: String,
     connections: u32,
+    /// `sluice` (the in-repo one-connection client) or `wrk`.
+    client: &'static str,
     /// Medians over the repeated runs.
     requests_per_s: f64,
     p50_us: f64,
@@ -59,6 +64,10 @@ struct Report {
     trees: usize,
     seconds: u64,
     repeats: u64,
+    /// `GET /health` through the one-connection client: what any route costs
+    /// on this machine before it does any work (medians of the runs).
+    http_floor_p50_us: f64,
+    http_floor_p99_us: f64,
     scenarios: Vec<Scenario>,
 }
 
@@ -104,6 +113,24 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     let server =
         sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let base = format!("http://{}", server.addr);
+    let mut floor_runs = Vec::with_capacity(args.repeats as usize);
+    for _ in 0..args.repeats {
+        floor_runs.push(
+            client_run(
+                server.addr,
+                vec![render("GET", "/health", b"")],
+                args.seconds,
+            )
+            .await?,
+        );
+    }
+    let floor_p50 = median(floor_runs.iter().map(|r| r.p50));
+    let floor_p99 = median(floor_runs.iter().map(|r| r.p99));
+    eprintln!(
+        "  HTTP floor (GET /health)   1 conn  p50 {:>7.1} us  p99 {:>7.1} us",
+        floor_p50 * 1e6,
+        floor_p99 * 1e6
+    );
     let scripts = temp.path().join("scripts");
     std::fs::create_dir_all(&scripts)?;
     let cases = [
@@ -133,11 +160,21 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     for (name, path, batch, infer, (anchor_p50, anchor_p99)) in cases {
         let script = scripts.join(format!("{}.lua", scenarios.len()));
         std::fs::write(&script, lua_script(args.keys, batch, infer))?;
+        let requests: Vec<Vec<u8>> = bodies(args.keys, batch, infer)
+            .iter()
+            .map(|body| render("POST", path, body.as_bytes()))
+            .collect();
         for connections in [1u32, args.connections] {
             let dropped_before = log_dropped(&base).await?;
             let mut runs = Vec::with_capacity(args.repeats as usize);
+            let client = if connections == 1 { "sluice" } else { "wrk" };
             for _ in 0..args.repeats {
-                let run = wrk(&format!("{base}{path}"), &script, connections, args.seconds)?;
+                let run = if connections == 1 {
+                    let run = client_run(server.addr, requests.clone(), args.seconds).await?;
+                    (run.requests_per_s, run.p50, run.p99)
+                } else {
+                    wrk(&format!("{base}{path}"), &script, connections, args.seconds)?
+                };
                 eprintln!(
                     "  {name:<24} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
                     run.0,
@@ -159,6 +196,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             scenarios.push(Scenario {
                 name: name.to_string(),
                 connections,
+                client,
                 requests_per_s: rate,
                 p50_us: p50 * 1e6,
                 p99_us: p99 * 1e6,
@@ -177,26 +215,41 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         trees,
         seconds: args.seconds,
         repeats: args.repeats,
+        http_floor_p50_us: floor_p50 * 1e6,
+        http_floor_p99_us: floor_p99 * 1e6,
         scenarios,
     };
     if args.json.json {
         return print_json(&report);
     }
     println!(
-        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; wrk -t1, {} s per run, \
-         medians of {} runs)",
+        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; 1 connection: the \
+         in-repo client, more: wrk -t1; {} s per run, medians of {} runs)",
         report.keys, report.seconds, report.repeats
     );
     println!(
-        "{:<24} {:>5} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}  p99 of each run (us)",
-        "scenario", "conn", "req/s", "p50 us", "p99 us", "anchor p50/p99", "p99/anch", "log drops"
+        "HTTP floor (GET /health, 1 connection): p50 {:.1} us, p99 {:.1} us",
+        report.http_floor_p50_us, report.http_floor_p99_us
+    );
+    println!(
+        "{:<24} {:>5} {:>7} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}  p99 of each run (us)",
+        "scenario",
+        "conn",
+        "client",
+        "req/s",
+        "p50 us",
+        "p99 us",
+        "anchor p50/p99",
+        "p99/anch",
+        "log drops"
     );
     for s in &report.scenarios {
         let runs: Vec<String> = s.p99_runs_us.iter().map(|p| format!("{p:.0}")).collect();
         println!(
-            "{:<24} {:>5} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}  {}",
+            "{:<24} {:>5} {:>7} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}  {}",
             s.name,
             s.connections,
+            s.client,
             s.requests_per_s,
             s.p50_us,
             s.p99_us,
@@ -308,6 +361,36 @@ async fn build_model(store: &FeatureStore, keys: i64) -> Result<usize> {
         .set_alias("wide", "production", report.version)
         .await?;
     Ok(report.rounds.unwrap_or_default())
+}
+
+/// One closed-loop run of the in-repo client, on a blocking thread, so that
+/// the server, which shares this runtime, keeps every worker.
+async fn client_run(addr: SocketAddr, requests: Vec<Vec<u8>>, seconds: u64) -> Result<ClientRun> {
+    tokio::task::spawn_blocking(move || {
+        closed_loop(addr, &requests, std::time::Duration::from_secs(seconds))
+    })
+    .await
+    .context("the load client's thread failed")?
+}
+
+/// The client's request bodies: {BODIES} of `batch` random keys each, as the wrk script's.
+fn bodies(keys: i64, batch: usize, infer: bool) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    (0..BODIES)
+        .map(|_| {
+            let ids: Vec<String> = (0..batch)
+                .map(|_| rng.random_range(0..keys).to_string())
+                .collect();
+            let ids = ids.join(",");
+            if infer {
+                format!(
+                    r#"{{"inputs":[{{"name":"card_id","shape":[{batch}],"datatype":"INT64","data":[{ids}]}}]}}"#
+                )
+            } else {
+                format!(r#"{{"entities":{{"card_id":[{ids}]}}}}"#)
+            }
+        })
+        .collect()
 }
 
 /// A wrk script cycling through pre-built bodies of `batch` random keys.

@@ -9,6 +9,7 @@ mod describe;
 mod feature_data;
 mod generate;
 mod inference;
+mod load_client;
 mod models;
 mod pipeline;
 mod project;
