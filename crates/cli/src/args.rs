@@ -407,6 +407,10 @@ pub struct ServeBenchArgs {
     /// How often the server commits its prediction log (as `[server] log_flush`).
     #[arg(long, default_value = "1s")]
     pub log_flush: String,
+    /// Fixed rates (requests/s) at which 1-key vectors are also sent, open
+    /// loop over 8 connections.
+    #[arg(long, value_delimiter = ',', default_value = "5000,10000,15000,20000")]
+    pub rates: Vec<u64>,
     #[command(flatten)]
     pub json: Json,
 }

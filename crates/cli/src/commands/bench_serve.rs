@@ -4,7 +4,8 @@
 //! feature view over it, and a 100-tree GBDT trained on it; the server runs
 //! in this process. Scenarios: feature vectors for 1 key and for 100 keys,
 //! and a prediction for 1 key; one connection driven by the in-repo
-//! closed-loop client (`load_client`), many connections by `wrk`. Anchors:
+//! closed-loop client (`load_client`), many connections by `wrk`, and 1 key
+//! also at fixed rates by the client's open loop (`--rates`). Anchors:
 //! the same lookups called in-process (no HTTP, no JSON), timed on the same
 //! store first, and the HTTP floor: `GET /health` through the same client.
 
@@ -29,7 +30,7 @@ use sluice_types::{NameRef, Split};
 
 use crate::args::ServeBenchArgs;
 use crate::commands::bench::{bench_project, percentiles};
-use crate::commands::load_client::{closed_loop, render, ClientRun};
+use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
 use crate::output::print_json;
 
 const FEATURES: usize = 50;
@@ -40,7 +41,9 @@ const BODIES: usize = 1_000;
 struct Scenario {
     name: String,
     connections: u32,
-    /// `sluice` (the in-repo one-connection client) or `wrk`.
+    /// `sluice` (the in-repo one-connection client), `wrk`, or `open` (the
+    /// in-repo client at a fixed rate; latency counted from each request's
+    /// scheduled time).
     client: &'static str,
     /// Medians over the repeated runs.
     requests_per_s: f64,
@@ -164,19 +167,35 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             .iter()
             .map(|body| render("POST", path, body.as_bytes()))
             .collect();
-        for connections in [1u32, args.connections] {
+        let mut loads = vec![Load::Closed, Load::Wrk(args.connections)];
+        if batch == 1 && !infer {
+            loads.extend(args.rates.iter().map(|&rate| Load::Open(rate)));
+        }
+        for load in loads {
+            let (name, connections, client) = match load {
+                Load::Closed => (name.to_string(), 1, "sluice"),
+                Load::Wrk(connections) => (name.to_string(), connections, "wrk"),
+                Load::Open(rate) => (format!("{name} @ {rate}/s"), OPEN_LOOP_CONNECTIONS, "open"),
+            };
             let dropped_before = log_dropped(&base).await?;
             let mut runs = Vec::with_capacity(args.repeats as usize);
-            let client = if connections == 1 { "sluice" } else { "wrk" };
             for _ in 0..args.repeats {
-                let run = if connections == 1 {
-                    let run = client_run(server.addr, requests.clone(), args.seconds).await?;
-                    (run.requests_per_s, run.p50, run.p99)
-                } else {
-                    wrk(&format!("{base}{path}"), &script, connections, args.seconds)?
+                let run = match load {
+                    Load::Closed => {
+                        let run = client_run(server.addr, requests.clone(), args.seconds).await?;
+                        (run.requests_per_s, run.p50, run.p99)
+                    }
+                    Load::Wrk(connections) => {
+                        wrk(&format!("{base}{path}"), &script, connections, args.seconds)?
+                    }
+                    Load::Open(rate) => {
+                        let run =
+                            open_run(server.addr, requests.clone(), rate, args.seconds).await?;
+                        (run.requests_per_s, run.p50, run.p99)
+                    }
                 };
                 eprintln!(
-                    "  {name:<24} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
+                    "  {name:<32} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
                     run.0,
                     run.1 * 1e6,
                     run.2 * 1e6
@@ -194,7 +213,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 median(runs.iter().map(|r| r.2)),
             );
             scenarios.push(Scenario {
-                name: name.to_string(),
+                name,
                 connections,
                 client,
                 requests_per_s: rate,
@@ -232,7 +251,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         report.http_floor_p50_us, report.http_floor_p99_us
     );
     println!(
-        "{:<24} {:>5} {:>7} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}  p99 of each run (us)",
+        "{:<32} {:>5} {:>7} {:>11} {:>10} {:>10} {:>16} {:>9} {:>10}  p99 of each run (us)",
         "scenario",
         "conn",
         "client",
@@ -246,7 +265,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     for s in &report.scenarios {
         let runs: Vec<String> = s.p99_runs_us.iter().map(|p| format!("{p:.0}")).collect();
         println!(
-            "{:<24} {:>5} {:>7} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}  {}",
+            "{:<32} {:>5} {:>7} {:>11.0} {:>10.1} {:>10.1} {:>7.1}/{:<8.1} {:>9.1} {:>10}  {}",
             s.name,
             s.connections,
             s.client,
@@ -361,6 +380,42 @@ async fn build_model(store: &FeatureStore, keys: i64) -> Result<usize> {
         .set_alias("wide", "production", report.version)
         .await?;
     Ok(report.rounds.unwrap_or_default())
+}
+
+/// How a scenario is driven.
+#[derive(Clone, Copy)]
+enum Load {
+    /// One connection, the in-repo client, each request after the previous answer.
+    Closed,
+    /// wrk with this many connections, as fast as they go.
+    Wrk(u32),
+    /// The in-repo client sending this many requests/s on a fixed schedule.
+    Open(u64),
+}
+
+/// Open-loop connections: at 20k requests/s each has 400 µs per request,
+/// about three times the unloaded 1x50 p50, so the connections themselves
+/// are not what queues the requests.
+const OPEN_LOOP_CONNECTIONS: u32 = 8;
+
+/// One open-loop run of the in-repo client, on a blocking thread.
+async fn open_run(
+    addr: SocketAddr,
+    requests: Vec<Vec<u8>>,
+    rate: u64,
+    seconds: u64,
+) -> Result<ClientRun> {
+    tokio::task::spawn_blocking(move || {
+        open_loop(
+            addr,
+            &requests,
+            OPEN_LOOP_CONNECTIONS as usize,
+            rate as f64,
+            std::time::Duration::from_secs(seconds),
+        )
+    })
+    .await
+    .context("the load client's thread failed")?
 }
 
 /// One closed-loop run of the in-repo client, on a blocking thread, so that

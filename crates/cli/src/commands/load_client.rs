@@ -1,6 +1,8 @@
-//! A one-connection, closed-loop HTTP/1.1 load client for `bench serve`'s
-//! latency runs: one blocking keep-alive socket on its own thread, requests
-//! prepared before the clock starts, responses parsed with `httparse`.
+//! An HTTP/1.1 load client for `bench serve`'s latency runs: blocking
+//! keep-alive sockets, one thread each, requests prepared before the clock
+//! starts, responses parsed with `httparse`. Closed loop (one connection,
+//! each request after the previous answer) for unloaded latency; open loop
+//! (requests on a fixed schedule at a given rate) for latency at a load.
 //!
 //! wrk is kept for throughput, where its event loop drives many connections
 //! cheaply; at one connection on this two-core VM, wrk's p99 stayed at 2.8 to
@@ -57,14 +59,81 @@ pub fn closed_loop(
         latencies.push(at.elapsed());
         sent += 1;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    Ok(summary(latencies, started.elapsed()))
+}
+
+/// Sends `rate` requests/s over `connections` connections for `duration`,
+/// each connection on its own fixed schedule whatever the answers' pace.
+/// Each latency runs from the request's scheduled time, not from when it
+/// could be sent, so a stall counts against every request it holds up
+/// (no coordinated omission).
+pub fn open_loop(
+    addr: SocketAddr,
+    requests: &[Vec<u8>],
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+) -> Result<ClientRun> {
+    if requests.is_empty() || connections == 0 || rate <= 0.0 {
+        bail!("the load client needs requests, connections and a positive rate");
+    }
+    let interval = Duration::from_secs_f64(connections as f64 / rate);
+    let started = Instant::now();
+    let per_connection: Vec<Result<Vec<Duration>>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..connections)
+            .map(|c| {
+                let offset = Duration::from_secs_f64(c as f64 / rate);
+                scope.spawn(move || -> Result<Vec<Duration>> {
+                    let mut stream = TcpStream::connect(addr)
+                        .with_context(|| format!("connecting to {addr}"))?;
+                    stream.set_nodelay(true)?;
+                    let mut buffer = vec![0u8; 1 << 16];
+                    let mut latencies = Vec::new();
+                    for i in 0.. {
+                        let scheduled = started + offset + interval * i;
+                        if scheduled >= started + duration {
+                            break;
+                        }
+                        let now = Instant::now();
+                        if scheduled > now {
+                            std::thread::sleep(scheduled - now);
+                        }
+                        let request = &requests[(i as usize * connections + c) % requests.len()];
+                        stream.write_all(request).context("sending a request")?;
+                        read_response(&mut stream, &mut buffer)?;
+                        latencies.push(scheduled.elapsed());
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a load client thread panicked")))
+            })
+            .collect()
+    });
+    let mut latencies = Vec::new();
+    for connection in per_connection {
+        latencies.extend(connection?);
+    }
+    Ok(summary(latencies, started.elapsed()))
+}
+
+fn summary(mut latencies: Vec<Duration>, elapsed: Duration) -> ClientRun {
     latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Ok(ClientRun {
-        requests_per_s: latencies.len() as f64 / elapsed,
-        p50: at(0.50).as_secs_f64(),
-        p99: at(0.99).as_secs_f64(),
-    })
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, Duration::as_secs_f64)
+    };
+    ClientRun {
+        requests_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
 }
 
 /// Reads one whole response (headers and `content-length` bytes of body) into `buffer`.
