@@ -2,7 +2,8 @@
 //! a bounded queue (never waited on: when it is full the rows are dropped
 //! and counted) and a writer task commits the queue in batches to one log
 //! feature group per model version, `{model}_log` version = model version.
-//! The writer runs on its tick, or early when the queue is half full.
+//! The writer takes the queue on its tick or when it is half full, and
+//! commits on its tick or once `COMMIT_ROWS` rows are waiting.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -52,8 +53,8 @@ pub struct PredictionLog {
 }
 
 impl PredictionLog {
-    /// Starts the writer; it commits every `flush`, when the queue reaches
-    /// its wake mark, and once more when `stopped` turns true.
+    /// Starts the writer; it commits every `flush` (earlier once
+    /// `COMMIT_ROWS` rows wait), and once more when `stopped` turns true.
     pub fn start(
         store: Arc<FeatureStore>,
         capacity: usize,
@@ -118,19 +119,30 @@ impl Writer {
     ) -> Result<()> {
         let mut ticks = tokio::time::interval(flush);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Taken from the queue, not yet committed. A half-full queue only
+        // moves its entries here, so commits keep to one per tick (fewer,
+        // larger Delta files) unless COMMIT_ROWS rows are waiting.
+        let mut pending: Vec<LogEntry> = Vec::new();
+        let mut pending_rows = 0;
         loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = wake.notified() => {}
+            let tick = tokio::select! {
+                _ = ticks.tick() => true,
+                _ = wake.notified() => false,
                 _ = stopped_signal(&mut stopped) => break,
+            };
+            let taken = queue.take();
+            self.gauges.depth.dec_by(taken.len() as i64);
+            pending_rows += taken.iter().map(|e| e.predictions.len()).sum::<usize>();
+            pending.extend(taken);
+            if tick || pending_rows >= COMMIT_ROWS {
+                self.commit(std::mem::take(&mut pending)).await;
+                pending_rows = 0;
             }
-            let entries = queue.take();
-            self.gauges.depth.dec_by(entries.len() as i64);
-            self.commit(entries).await;
         }
-        let entries = queue.close();
-        self.gauges.depth.dec_by(entries.len() as i64);
-        self.commit(entries).await;
+        let taken = queue.close();
+        self.gauges.depth.dec_by(taken.len() as i64);
+        pending.extend(taken);
+        self.commit(pending).await;
         Ok(())
     }
 

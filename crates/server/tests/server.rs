@@ -848,7 +848,7 @@ async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_writer_waits_for_its_tick_or_a_half_full_queue() {
+async fn the_log_queue_is_taken_when_half_full_and_committed_on_the_tick() {
     let (_dir, store) = project().await;
     let quiet = ServerConfig {
         log_queue: 4,
@@ -864,23 +864,42 @@ async fn the_log_writer_waits_for_its_tick_or_a_half_full_queue() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = metrics_text(&client, &base).await;
     assert_eq!(metric(&text, "sluice_prediction_log_queue_depth"), 1.0);
-    assert_eq!(metric(&text, "sluice_prediction_log_written_total"), 0.0);
 
-    // The second fills half the queue and the writer commits both, long before its tick.
+    // The second fills half the queue: the writer takes both, and commits
+    // nothing before its tick (an hour away) or the stop.
     let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
     assert_eq!(status, 200, "{answer}");
-    let mut written = 0.0;
+    let mut depth = f64::NAN;
     for _ in 0..100 {
-        let text = metrics_text(&client, &base).await;
-        written = metric(&text, "sluice_prediction_log_written_total");
-        if written > 0.0 {
-            assert_eq!(metric(&text, "sluice_prediction_log_queue_depth"), 0.0);
+        depth = metric(
+            &metrics_text(&client, &base).await,
+            "sluice_prediction_log_queue_depth",
+        );
+        if depth == 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(written, 3.0, "rows of both requests, committed together");
+    assert_eq!(depth, 0.0, "the writer did not take the half-full queue");
+    let text = metrics_text(&client, &base).await;
+    assert_eq!(metric(&text, "sluice_prediction_log_written_total"), 0.0);
     server.stop().await.unwrap();
+
+    let group = store
+        .feature_group(&NameRef::parse("fraud_log:1").unwrap())
+        .await
+        .unwrap();
+    let rows: usize = group
+        .read(ReadAt::Latest, None)
+        .await
+        .unwrap()
+        .try_collect::<Vec<RecordBatch>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 3, "both requests' rows, committed at the stop");
 }
 
 mod fuzz {
