@@ -503,14 +503,7 @@ async fn protocol_routes_and_malformed_requests() {
         "{answer}"
     );
 
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client, &base).await;
     assert!(
         metrics.contains(r#"sluice_http_requests_total{route="/v2/models/{name}/versions/{version}/infer",model="fraud",status="400"}"#),
         "{metrics}"
