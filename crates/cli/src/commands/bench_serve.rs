@@ -242,8 +242,9 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         return print_json(&report);
     }
     println!(
-        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; 1 connection: the \
-         in-repo client, more: wrk -t1; {} s per run, medians of {} runs)",
+        "bench serve ({} keys, {FEATURES} features, GBDT {trees} trees; client sluice: the \
+         in-repo closed loop, open: its open loop at the rate named, wrk: wrk -t1; {} s per \
+         run, medians of {} runs)",
         report.keys, report.seconds, report.repeats
     );
     println!(

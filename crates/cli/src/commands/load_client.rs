@@ -19,6 +19,8 @@ use anyhow::{bail, Context, Result};
 /// One closed-loop run: the rate and latency percentiles, in seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientRun {
+    /// Answered requests.
+    pub requests: usize,
     pub requests_per_s: f64,
     pub p50: f64,
     pub p99: f64,
@@ -130,6 +132,7 @@ fn summary(mut latencies: Vec<Duration>, elapsed: Duration) -> ClientRun {
             .map_or(0.0, Duration::as_secs_f64)
     };
     ClientRun {
+        requests: latencies.len(),
         requests_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
@@ -184,5 +187,99 @@ fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<()> {
             );
         }
         return Ok(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A keep-alive server on its own threads answering every request with
+    /// `status` and `body`; returns its address and its count of requests.
+    fn server(status: u16, body: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut pending = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = stream.read(&mut chunk) else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        pending.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let mut headers = [httparse::EMPTY_HEADER; 16];
+                            let mut request = httparse::Request::new(&mut headers);
+                            request.parse(&pending[..end + 4]).unwrap();
+                            let length: usize = request
+                                .headers
+                                .iter()
+                                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                                .map_or(0, |h| {
+                                    std::str::from_utf8(h.value).unwrap().parse().unwrap()
+                                });
+                            if pending.len() < end + 4 + length {
+                                break;
+                            }
+                            pending.drain(..end + 4 + length);
+                            count.fetch_add(1, Ordering::SeqCst);
+                            let answer = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if stream.write_all(answer.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, served)
+    }
+
+    #[test]
+    fn the_closed_loop_counts_every_answer_the_server_gave() {
+        let (addr, served) = server(200, "{\"ok\":true}");
+        let requests = vec![render("POST", "/a", b"{}"), render("GET", "/b", b"")];
+        let run = closed_loop(addr, &requests, Duration::from_millis(300)).unwrap();
+        assert!(run.requests > 0);
+        assert_eq!(run.requests, served.load(Ordering::SeqCst));
+        assert!(run.p50 > 0.0 && run.p50 <= run.p99, "{run:?}");
+    }
+
+    #[test]
+    fn the_open_loop_sends_its_schedule_and_no_more() {
+        let (addr, served) = server(200, "ok");
+        let requests = vec![render("GET", "/", b"")];
+        // Two connections at 200/s for 0.5 s: each sends every 10 ms, 50 in all.
+        let run = open_loop(addr, &requests, 2, 200.0, Duration::from_millis(500)).unwrap();
+        assert_eq!(run.requests, 100);
+        assert_eq!(served.load(Ordering::SeqCst), 100);
+    }
+
+    #[test]
+    fn an_answer_other_than_200_fails_the_run_with_its_body() {
+        let (addr, _) = server(503, "queue full");
+        let requests = vec![render("GET", "/", b"")];
+        let error = closed_loop(addr, &requests, Duration::from_millis(100)).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("503") && message.contains("queue full"),
+            "{message}"
+        );
     }
 }
