@@ -406,7 +406,7 @@ async fn open_run(
     rate: u64,
     seconds: u64,
 ) -> Result<ClientRun> {
-    tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         open_loop(
             addr,
             &requests,
@@ -416,17 +416,27 @@ async fn open_run(
         )
     })
     .await
-    .context("the load client's thread failed")?
+    .context("the load client's thread failed")??;
+    answered(run)
+}
+
+/// Percentiles of nothing are not a result.
+fn answered(run: ClientRun) -> Result<ClientRun> {
+    if run.requests == 0 {
+        bail!("the load client got no answer in the whole run");
+    }
+    Ok(run)
 }
 
 /// One closed-loop run of the in-repo client, on a blocking thread, so that
 /// the server, which shares this runtime, keeps every worker.
 async fn client_run(addr: SocketAddr, requests: Vec<Vec<u8>>, seconds: u64) -> Result<ClientRun> {
-    tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         closed_loop(addr, &requests, std::time::Duration::from_secs(seconds))
     })
     .await
-    .context("the load client's thread failed")?
+    .context("the load client's thread failed")??;
+    answered(run)
 }
 
 /// The client's request bodies: {BODIES} of `batch` random keys each, as the wrk script's.
