@@ -29,7 +29,8 @@ use crate::metrics::QueueGauges;
 use crate::stopped_signal;
 use crate::{Error, Result};
 
-/// Queued rows that make the writer commit before its next tick.
+/// Rows taken from the queue that make the writer commit before its next tick
+/// (also the queue's row mark for waking the writer).
 const COMMIT_ROWS: usize = 50_000;
 
 /// One answered request.

@@ -47,8 +47,7 @@ pub fn closed_loop(
     if requests.is_empty() {
         bail!("the load client was given no requests");
     }
-    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
+    let mut stream = connect(addr)?;
     let mut buffer = vec![0u8; 1 << 16];
     let mut latencies: Vec<Duration> = Vec::with_capacity(1 << 20);
     let started = Instant::now();
@@ -86,9 +85,7 @@ pub fn open_loop(
             .map(|c| {
                 let offset = Duration::from_secs_f64(c as f64 / rate);
                 scope.spawn(move || -> Result<Vec<Duration>> {
-                    let mut stream = TcpStream::connect(addr)
-                        .with_context(|| format!("connecting to {addr}"))?;
-                    stream.set_nodelay(true)?;
+                    let mut stream = connect(addr)?;
                     let mut buffer = vec![0u8; 1 << 16];
                     let mut latencies = Vec::new();
                     for i in 0.. {
@@ -137,6 +134,13 @@ fn summary(mut latencies: Vec<Duration>, elapsed: Duration) -> ClientRun {
         p50: at(0.50),
         p99: at(0.99),
     }
+}
+
+/// A keep-alive connection that sends each request at once (no Nagle delay).
+fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Reads one whole response (headers and `content-length` bytes of body) into `buffer`.
