@@ -16,7 +16,7 @@ pub use error::{Error, Result};
 pub use factory::open_catalog;
 pub use records::{
     Catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, FeatureGroupRecord,
-    FeatureViewRecord, ModelRecord, PlaceFiles, TrainingDatasetRecord, Versioned,
+    FeatureViewRecord, ModelRecord, ModelVersion, PlaceFiles, TrainingDatasetRecord, Versioned,
 };
 pub use runs::{RunProgress, RunRecord, RunStatus};
 pub use sql::SqlCatalog;

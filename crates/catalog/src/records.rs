@@ -38,6 +38,15 @@ pub struct ModelRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A model version and its aliases, without its spec: what a server polls
+/// for alias changes, cheap enough to ask for every second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: u32,
+    pub aliases: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CommitOperation {
@@ -161,6 +170,10 @@ pub trait Catalog: Send + Sync {
 
     /// Every model version, by name then version, with its aliases.
     async fn models(&self) -> Result<Vec<ModelRecord>>;
+
+    /// Every model version, by name then version, with its aliases but not
+    /// its spec (no spec is parsed).
+    async fn model_versions(&self) -> Result<Vec<ModelVersion>>;
 
     /// One version, or the latest.
     async fn model(&self, name: &str, version: Option<u32>) -> Result<ModelRecord>;

@@ -15,7 +15,7 @@ use sluice_types::{ModelSpec, TrainingDatasetSpec};
 
 use crate::records::{
     Catalog, CatalogChange, CommitOperation, CommitRecord, FeatureGroupRecord, FeatureViewRecord,
-    ModelRecord, PlaceFiles, TrainingDatasetRecord, Versioned,
+    ModelRecord, ModelVersion, PlaceFiles, TrainingDatasetRecord, Versioned,
 };
 use crate::runs::{RunProgress, RunRecord, RunStatus};
 use crate::{Error, Result};
@@ -184,7 +184,33 @@ fn spec_json<T: Serialize>(spec: &T) -> String {
     serde_json::to_string(spec).expect("a spec always serialises")
 }
 
+/// Every model alias, as (name, version, alias), ordered by alias.
+struct Aliases(Vec<(String, u32, String)>);
+
+impl Aliases {
+    /// The aliases pointing at `name` `version`.
+    fn of(&self, name: &str, version: u32) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, v, _)| n == name && *v == version)
+            .map(|(_, _, alias)| alias.clone())
+            .collect()
+    }
+}
+
 impl SqlCatalog {
+    async fn aliases(&self) -> Result<Aliases> {
+        let rows = sqlx::query("SELECT name, version, alias FROM model_aliases ORDER BY alias")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list model aliases"))?;
+        Ok(Aliases(
+            rows.iter()
+                .map(|row| (row.get(0), row.get::<i64, _>(1) as u32, row.get(2)))
+                .collect(),
+        ))
+    }
+
     async fn list<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<Versioned<T>>> {
         let sql = format!(
             "SELECT name, spec, created_at FROM {} ORDER BY name, version",
@@ -630,10 +656,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn models(&self) -> Result<Vec<ModelRecord>> {
-        let aliases = sqlx::query("SELECT name, alias, version FROM model_aliases ORDER BY alias")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("list model aliases"))?;
+        let aliases = self.aliases().await?;
         let rows = sqlx::query(
             "SELECT name, version, spec, created_at FROM models ORDER BY name, version",
         )
@@ -643,19 +666,35 @@ impl Catalog for SqlCatalog {
         rows.iter()
             .map(|row| {
                 let name: String = row.get(0);
-                let version: i64 = row.get(1);
+                let version = row.get::<i64, _>(1) as u32;
                 Ok(ModelRecord {
-                    version: version as u32,
-                    aliases: aliases
-                        .iter()
-                        .filter(|a| a.get::<String, _>(0) == name && a.get::<i64, _>(2) == version)
-                        .map(|a| a.get::<String, _>(1))
-                        .collect(),
+                    version,
+                    aliases: aliases.of(&name, version),
                     spec: parse_spec(&name, row.get(2))?,
                     created_at: micros_to_time(row.get(3)),
                 })
             })
             .collect()
+    }
+
+    async fn model_versions(&self) -> Result<Vec<ModelVersion>> {
+        let aliases = self.aliases().await?;
+        let rows = sqlx::query("SELECT name, version FROM models ORDER BY name, version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list model versions"))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                let version = row.get::<i64, _>(1) as u32;
+                ModelVersion {
+                    aliases: aliases.of(&name, version),
+                    name,
+                    version,
+                }
+            })
+            .collect())
     }
 
     async fn model(&self, name: &str, version: Option<u32>) -> Result<ModelRecord> {

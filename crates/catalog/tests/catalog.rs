@@ -372,6 +372,21 @@ async fn models_are_versioned_and_aliased(backend: Backend) {
         .unwrap()
         .aliases
         .is_empty());
+    let listed: Vec<(String, u32, Vec<String>)> = catalog
+        .model_versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name, m.version, m.aliases))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("churn".to_string(), 1, vec![]),
+            ("fraud".to_string(), 1, vec![]),
+            ("fraud".to_string(), 2, vec!["production".to_string()]),
+        ]
+    );
 
     let err = catalog
         .set_alias("fraud", "production", 7)

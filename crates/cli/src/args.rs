@@ -411,6 +411,11 @@ pub struct ServeBenchArgs {
     /// loop over 8 connections.
     #[arg(long, value_delimiter = ',', default_value = "5000,10000,15000,20000")]
     pub rates: Vec<u64>,
+    /// Keep the server (on a runtime of its own, one worker per core) to the
+    /// first half of the cores and every load client to the rest, so that
+    /// client and server never wait for the same core.
+    #[arg(long)]
+    pub pin: bool,
     #[command(flatten)]
     pub json: Json,
 }

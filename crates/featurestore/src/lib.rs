@@ -29,7 +29,7 @@ pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
 pub use resolved_view::ResolvedView;
 pub use sluice_catalog::{
-    CommitOperation, CommitRecord, ModelRecord, RunProgress, RunRecord, RunStatus,
+    CommitOperation, CommitRecord, ModelRecord, ModelVersion, RunProgress, RunRecord, RunStatus,
 };
 pub use sluice_offline::{parquet_encodings, BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sluice_featurestore::{FeatureStore, ModelRecord, ResolvedView};
+use sluice_featurestore::{FeatureStore, ModelVersion, ResolvedView};
 use sluice_pipelines::ServingModel;
 use sluice_types::config::ServerConfig;
 use sluice_types::NameRef;
@@ -171,28 +171,29 @@ pub async fn refresh_loop(
 }
 
 /// The models to serve: every version with an alias, and those the config
-/// lists. Loaded models are reused from `previous` (artefacts are immutable).
-/// At start-up (`strict`) a model that cannot be loaded is an error; later
-/// it is logged and the previous table's copy, if any, kept.
+/// lists. Only the version list is read each time; loaded models are reused
+/// from `previous` (artefacts are immutable) and a record is read only for a
+/// version not loaded yet. At start-up (`strict`) a model that cannot be
+/// loaded is an error; later it is logged and skipped.
 async fn load_models(
     store: &FeatureStore,
     listed: &[String],
     previous: &ModelTable,
     strict: bool,
 ) -> Result<ModelTable> {
-    let records = store
+    let versions = store
         .catalog()
-        .models()
+        .model_versions()
         .await
         .map_err(sluice_featurestore::Error::from)?;
-    let mut wanted: Vec<&ModelRecord> = records.iter().filter(|r| !r.aliases.is_empty()).collect();
+    let mut wanted: Vec<&ModelVersion> = versions.iter().filter(|v| !v.aliases.is_empty()).collect();
     for text in listed {
         let name =
             NameRef::parse(text).map_err(|e| Error::Config(format!("server.models: {e}")))?;
-        let chosen = records
+        let chosen = versions
             .iter()
-            .filter(|r| r.spec.name == name.name && name.version.is_none_or(|v| v == r.version))
-            .max_by_key(|r| r.version)
+            .filter(|v| v.name == name.name && name.version.is_none_or(|n| n == v.version))
+            .max_by_key(|v| v.version)
             .ok_or_else(|| {
                 Error::Config(format!(
                     "server.models names '{text}', which is not registered"
@@ -201,25 +202,25 @@ async fn load_models(
         wanted.push(chosen);
     }
     let mut table = ModelTable::default();
-    for record in wanted {
-        let name = &record.spec.name;
+    for wanted in wanted {
+        let name = &wanted.name;
         let reused = previous
             .versions
             .get(name)
-            .and_then(|v| v.get(&record.version))
+            .and_then(|v| v.get(&wanted.version))
             .cloned();
         let model = match reused {
             Some(model) => model,
-            None => match ServingModel::load(store, record.clone()).await {
+            None => match load_model(store, name, wanted.version).await {
                 Ok(model) => Arc::new(model),
                 Err(e) if strict => {
                     return Err(Error::Config(format!(
                         "model {name}:{} cannot be served: {e}",
-                        record.version
+                        wanted.version
                     )))
                 }
                 Err(e) => {
-                    tracing::warn!("model {name}:{} cannot be served: {e}", record.version);
+                    tracing::warn!("model {name}:{} cannot be served: {e}", wanted.version);
                     continue;
                 }
             },
@@ -228,9 +229,9 @@ async fn load_models(
             .versions
             .entry(name.clone())
             .or_default()
-            .insert(record.version, model);
-        if record.aliases.iter().any(|a| a == DEFAULT_ALIAS) {
-            table.default.insert(name.clone(), record.version);
+            .insert(wanted.version, model);
+        if wanted.aliases.iter().any(|a| a == DEFAULT_ALIAS) {
+            table.default.insert(name.clone(), wanted.version);
         }
     }
     for (name, versions) in &table.versions {
@@ -243,4 +244,13 @@ async fn load_models(
         }
     }
     Ok(table)
+}
+
+async fn load_model(store: &FeatureStore, name: &str, version: u32) -> Result<ServingModel> {
+    let record = store
+        .catalog()
+        .model(name, Some(version))
+        .await
+        .map_err(sluice_featurestore::Error::from)?;
+    Ok(ServingModel::load(store, record).await?)
 }

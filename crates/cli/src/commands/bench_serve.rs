@@ -8,6 +8,8 @@
 //! also at fixed rates by the client's open loop (`--rates`). Anchors:
 //! the same lookups called in-process (no HTTP, no JSON), timed on the same
 //! store first, and the HTTP floor: `GET /health` through the same client.
+//! With `--pin` the server gets its own runtime on the first half of the
+//! cores and every client runs on the rest (`core_pinning`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use sluice_types::{NameRef, Split};
 
 use crate::args::ServeBenchArgs;
 use crate::commands::bench::{bench_project, percentiles};
+use crate::commands::core_pinning::{core_list, pin_current_thread, CoreSplit};
 use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
 use crate::output::print_json;
 
@@ -71,6 +74,8 @@ struct Report {
     /// on this machine before it does any work (medians of the runs).
     http_floor_p50_us: f64,
     http_floor_p99_us: f64,
+    /// With `--pin`: the cores the server and the clients were kept to.
+    pinned: Option<CoreSplit>,
     scenarios: Vec<Scenario>,
 }
 
@@ -113,8 +118,22 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         log_flush: args.log_flush.clone(),
         ..ServerConfig::default()
     };
-    let server =
-        sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let pinned = if args.pin {
+        Some(CoreSplit::halves().context("--pin")?)
+    } else {
+        None
+    };
+    let server_runtime = pinned
+        .as_ref()
+        .map(|split| server_runtime(&split.server))
+        .transpose()?;
+    let start =
+        sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = match &server_runtime {
+        Some(runtime) => runtime.spawn(start).await??,
+        None => start.await?,
+    };
+    let client_cores = pinned.as_ref().map(|split| split.client.clone());
     let base = format!("http://{}", server.addr);
     let mut floor_runs = Vec::with_capacity(args.repeats as usize);
     for _ in 0..args.repeats {
@@ -123,6 +142,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 server.addr,
                 vec![render("GET", "/health", b"")],
                 args.seconds,
+                client_cores.clone(),
             )
             .await?,
         );
@@ -182,15 +202,32 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             for _ in 0..args.repeats {
                 let run = match load {
                     Load::Closed => {
-                        let run = client_run(server.addr, requests.clone(), args.seconds).await?;
+                        let run = client_run(
+                            server.addr,
+                            requests.clone(),
+                            args.seconds,
+                            client_cores.clone(),
+                        )
+                        .await?;
                         (run.requests_per_s, run.p50, run.p99)
                     }
                     Load::Wrk(connections) => {
-                        wrk(&format!("{base}{path}"), &script, connections, args.seconds)?
+                        let (url, script, seconds) =
+                            (format!("{base}{path}"), script.clone(), args.seconds);
+                        on_client_thread(client_cores.clone(), move || {
+                            wrk(&url, &script, connections, seconds)
+                        })
+                        .await?
                     }
                     Load::Open(rate) => {
-                        let run =
-                            open_run(server.addr, requests.clone(), rate, args.seconds).await?;
+                        let run = open_run(
+                            server.addr,
+                            requests.clone(),
+                            rate,
+                            args.seconds,
+                            client_cores.clone(),
+                        )
+                        .await?;
                         (run.requests_per_s, run.p50, run.p99)
                     }
                 };
@@ -228,6 +265,9 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         }
     }
     server.stop().await?;
+    if let Some(runtime) = server_runtime {
+        runtime.shutdown_background();
+    }
     let report = Report {
         keys: args.keys,
         features: FEATURES,
@@ -236,6 +276,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         repeats: args.repeats,
         http_floor_p50_us: floor_p50 * 1e6,
         http_floor_p99_us: floor_p99 * 1e6,
+        pinned,
         scenarios,
     };
     if args.json.json {
@@ -247,6 +288,14 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
          run, medians of {} runs)",
         report.keys, report.seconds, report.repeats
     );
+    match &report.pinned {
+        Some(split) => println!(
+            "pinned: server on core(s) {}, clients on core(s) {}",
+            core_list(&split.server),
+            core_list(&split.client)
+        ),
+        None => println!("not pinned: server and clients share every core"),
+    }
     println!(
         "HTTP floor (GET /health, 1 connection): p50 {:.1} us, p99 {:.1} us",
         report.http_floor_p50_us, report.http_floor_p99_us
@@ -399,14 +448,15 @@ enum Load {
 /// are not what queues the requests.
 const OPEN_LOOP_CONNECTIONS: u32 = 8;
 
-/// One open-loop run of the in-repo client, on a blocking thread.
+/// One open-loop run of the in-repo client.
 async fn open_run(
     addr: SocketAddr,
     requests: Vec<Vec<u8>>,
     rate: u64,
     seconds: u64,
+    cores: Option<Vec<usize>>,
 ) -> Result<ClientRun> {
-    let run = tokio::task::spawn_blocking(move || {
+    let run = on_client_thread(cores, move || {
         open_loop(
             addr,
             &requests,
@@ -415,8 +465,7 @@ async fn open_run(
             std::time::Duration::from_secs(seconds),
         )
     })
-    .await
-    .context("the load client's thread failed")??;
+    .await?;
     answered(run)
 }
 
@@ -428,15 +477,61 @@ fn answered(run: ClientRun) -> Result<ClientRun> {
     Ok(run)
 }
 
-/// One closed-loop run of the in-repo client, on a blocking thread, so that
-/// the server, which shares this runtime, keeps every worker.
-async fn client_run(addr: SocketAddr, requests: Vec<Vec<u8>>, seconds: u64) -> Result<ClientRun> {
-    let run = tokio::task::spawn_blocking(move || {
+/// One closed-loop run of the in-repo client.
+async fn client_run(
+    addr: SocketAddr,
+    requests: Vec<Vec<u8>>,
+    seconds: u64,
+    cores: Option<Vec<usize>>,
+) -> Result<ClientRun> {
+    let run = on_client_thread(cores, move || {
         closed_loop(addr, &requests, std::time::Duration::from_secs(seconds))
     })
-    .await
-    .context("the load client's thread failed")??;
+    .await?;
     answered(run)
+}
+
+/// Runs a load client on a thread of its own, off the runtime the server may
+/// share, pinned to `cores` when given; the threads and processes it starts
+/// inherit the pin.
+async fn on_client_thread<T: Send + 'static>(
+    cores: Option<Vec<usize>>,
+    client: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            if let Some(cores) = cores {
+                pin_current_thread(&cores).context("pinning the load client")?;
+            }
+            client()
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the load client's thread panicked"))?
+    })
+    .await
+    .context("the load client's thread failed")?
+}
+
+/// A runtime for the server alone, one worker per core in `cores`, every
+/// thread of it (workers and blocking pool) kept to those cores.
+fn server_runtime(cores: &[usize]) -> Result<tokio::runtime::Runtime> {
+    // The runtime's thread-start hook cannot fail, so the pin is tried on a
+    // thread of its own first: the same call cannot then fail in the hook.
+    let probe = cores.to_vec();
+    std::thread::spawn(move || pin_current_thread(&probe))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the pinning probe panicked"))?
+        .context("pinning the server's runtime")?;
+    let cores = cores.to_vec();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.len())
+        .thread_name("sluice-server")
+        .on_thread_start(move || {
+            let _ = pin_current_thread(&cores);
+        })
+        .enable_all()
+        .build()
+        .context("starting the server's runtime")
 }
 
 /// The client's request bodies: {BODIES} of `batch` random keys each, as the wrk script's.

@@ -5,6 +5,7 @@ mod bench_aggregate;
 mod bench_join;
 mod bench_serve;
 mod bench_stream;
+mod core_pinning;
 mod describe;
 mod feature_data;
 mod generate;
