@@ -416,6 +416,12 @@ pub struct ServeBenchArgs {
     /// client and server never wait for the same core.
     #[arg(long)]
     pub pin: bool,
+    /// Keep every core from idling with a spinner at the lowest priority
+    /// (SCHED_IDLE), which yields to any other thread: on a VM, waking an
+    /// idle virtual CPU can take milliseconds, and this shows how much of a
+    /// latency tail is that.
+    #[arg(long)]
+    pub keep_awake: bool,
     #[command(flatten)]
     pub json: Json,
 }

@@ -9,7 +9,8 @@
 //! the same lookups called in-process (no HTTP, no JSON), timed on the same
 //! store first, and the HTTP floor: `GET /health` through the same client.
 //! With `--pin` the server gets its own runtime on the first half of the
-//! cores and every client runs on the rest (`core_pinning`).
+//! cores and every client runs on the rest; with `--keep-awake` no core
+//! idles (`bench_cores`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -32,7 +33,7 @@ use sluice_types::{NameRef, Split};
 
 use crate::args::ServeBenchArgs;
 use crate::commands::bench::{bench_project, percentiles};
-use crate::commands::core_pinning::{core_list, pin_current_thread, CoreSplit};
+use crate::commands::bench_cores::{core_list, pin_current_thread, CoreSplit, KeepAwake};
 use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
 use crate::output::print_json;
 
@@ -76,6 +77,8 @@ struct Report {
     http_floor_p99_us: f64,
     /// With `--pin`: the cores the server and the clients were kept to.
     pinned: Option<CoreSplit>,
+    /// With `--keep-awake`: no core was let idle.
+    kept_awake: bool,
     scenarios: Vec<Scenario>,
 }
 
@@ -96,6 +99,11 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         .feature_view(&NameRef::parse("wide:1")?)
         .await?
         .resolved();
+    let awake = if args.keep_awake {
+        Some(KeepAwake::start().context("--keep-awake")?)
+    } else {
+        None
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut anchor = Vec::new();
     for batch in [1usize, 100] {
@@ -265,6 +273,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         }
     }
     server.stop().await?;
+    drop(awake);
     if let Some(runtime) = server_runtime {
         runtime.shutdown_background();
     }
@@ -277,6 +286,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         http_floor_p50_us: floor_p50 * 1e6,
         http_floor_p99_us: floor_p99 * 1e6,
         pinned,
+        kept_awake: args.keep_awake,
         scenarios,
     };
     if args.json.json {
@@ -295,6 +305,9 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             core_list(&split.client)
         ),
         None => println!("not pinned: server and clients share every core"),
+    }
+    if report.kept_awake {
+        println!("kept awake: an idle-priority spinner on every core, so no core halted");
     }
     println!(
         "HTTP floor (GET /health, 1 connection): p50 {:.1} us, p99 {:.1} us",

@@ -2,10 +2,10 @@
 
 mod bench;
 mod bench_aggregate;
+mod bench_cores;
 mod bench_join;
 mod bench_serve;
 mod bench_stream;
-mod core_pinning;
 mod describe;
 mod feature_data;
 mod generate;
