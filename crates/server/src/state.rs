@@ -186,7 +186,8 @@ async fn load_models(
         .model_versions()
         .await
         .map_err(sluice_featurestore::Error::from)?;
-    let mut wanted: Vec<&ModelVersion> = versions.iter().filter(|v| !v.aliases.is_empty()).collect();
+    let mut wanted: Vec<&ModelVersion> =
+        versions.iter().filter(|v| !v.aliases.is_empty()).collect();
     for text in listed {
         let name =
             NameRef::parse(text).map_err(|e| Error::Config(format!("server.models: {e}")))?;

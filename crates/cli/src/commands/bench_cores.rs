@@ -170,7 +170,11 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(seen, vec![last]);
-        assert_eq!(allowed_cores().unwrap(), cores, "the caller's own cores are untouched");
+        assert_eq!(
+            allowed_cores().unwrap(),
+            cores,
+            "the caller's own cores are untouched"
+        );
     }
 
     /// Threads of this process under SCHED_IDLE, from field 41 (policy) of /proc/self/task/*/stat.

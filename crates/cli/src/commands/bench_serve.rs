@@ -135,8 +135,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         .as_ref()
         .map(|split| server_runtime(&split.server))
         .transpose()?;
-    let start =
-        sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let start = sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)));
     let server = match &server_runtime {
         Some(runtime) => runtime.spawn(start).await??,
         None => start.await?,
