@@ -197,6 +197,11 @@ mod tests {
         assert_eq!(awake.threads.len(), cores);
         assert_eq!(idle_policy_threads(), before + cores);
         drop(awake);
+        // A joined thread's /proc entry can outlive the join by a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while idle_policy_threads() != before && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(idle_policy_threads(), before);
     }
 }

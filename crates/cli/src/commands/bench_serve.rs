@@ -137,7 +137,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         .transpose()?;
     let start = sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)));
     let server = match &server_runtime {
-        Some(runtime) => runtime.spawn(start).await??,
+        Some(runtime) => runtime.handle().spawn(start).await??,
         None => start.await?,
     };
     let client_cores = pinned.as_ref().map(|split| split.client.clone());
@@ -273,9 +273,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     }
     server.stop().await?;
     drop(awake);
-    if let Some(runtime) = server_runtime {
-        runtime.shutdown_background();
-    }
+    drop(server_runtime);
     let report = Report {
         keys: args.keys,
         features: FEATURES,
@@ -524,9 +522,31 @@ async fn on_client_thread<T: Send + 'static>(
     .context("the load client's thread failed")?
 }
 
+/// The pinned server's own runtime. A runtime dropped inside another one's
+/// task panics, so this one is shut down without waiting, also when the
+/// bench ends early on an error.
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl ServerRuntime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the runtime is taken only when dropped")
+            .handle()
+    }
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// A runtime for the server alone, one worker per core in `cores`, every
 /// thread of it (workers and blocking pool) kept to those cores.
-fn server_runtime(cores: &[usize]) -> Result<tokio::runtime::Runtime> {
+fn server_runtime(cores: &[usize]) -> Result<ServerRuntime> {
     // The runtime's thread-start hook cannot fail, so the pin is tried on a
     // thread of its own first: the same call cannot then fail in the hook.
     let probe = cores.to_vec();
@@ -543,6 +563,7 @@ fn server_runtime(cores: &[usize]) -> Result<tokio::runtime::Runtime> {
         })
         .enable_all()
         .build()
+        .map(|runtime| ServerRuntime(Some(runtime)))
         .context("starting the server's runtime")
 }
 
