@@ -38,7 +38,7 @@ use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
 use crate::output::print_json;
 
 const FEATURES: usize = 50;
-/// Distinct request bodies each wrk script cycles through.
+/// Distinct request bodies each scenario cycles through.
 const BODIES: usize = 1_000;
 
 #[derive(Debug, Serialize)]
@@ -189,8 +189,9 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     let mut scenarios = Vec::new();
     for (name, path, batch, infer, (anchor_p50, anchor_p99)) in cases {
         let script = scripts.join(format!("{}.lua", scenarios.len()));
-        std::fs::write(&script, lua_script(args.keys, batch, infer))?;
-        let requests: Vec<Vec<u8>> = bodies(args.keys, batch, infer)
+        let texts = bodies(args.keys, batch, infer);
+        std::fs::write(&script, lua_script(&texts))?;
+        let requests: Vec<Vec<u8>> = texts
             .iter()
             .map(|body| render("POST", path, body.as_bytes()))
             .collect();
@@ -567,7 +568,8 @@ fn server_runtime(cores: &[usize]) -> Result<ServerRuntime> {
         .context("starting the server's runtime")
 }
 
-/// The client's request bodies: {BODIES} of `batch` random keys each, as the wrk script's.
+/// The request bodies of a scenario, for the in-repo client and wrk alike:
+/// {BODIES} of `batch` random keys each.
 fn bodies(keys: i64, batch: usize, infer: bool) -> Vec<String> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     (0..BODIES)
@@ -587,34 +589,20 @@ fn bodies(keys: i64, batch: usize, infer: bool) -> Vec<String> {
         .collect()
 }
 
-/// A wrk script cycling through pre-built bodies of `batch` random keys.
-fn lua_script(keys: i64, batch: usize, infer: bool) -> String {
-    let body = if infer {
-        format!(
-            r#"'{{"inputs":[{{"name":"card_id","shape":[{batch}],"datatype":"INT64","data":[' .. ids .. ']}}]}}'"#
-        )
-    } else {
-        r#"'{"entities":{"card_id":[' .. ids .. ']}}'"#.to_string()
-    };
-    format!(
-        r#"wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-math.randomseed(7)
-local bodies = {{}}
-for i = 1, {BODIES} do
-  local parts = {{}}
-  for j = 1, {batch} do parts[j] = tostring(math.random(0, {last})) end
-  local ids = table.concat(parts, ",")
-  bodies[i] = {body}
-end
-local n = 0
-request = function()
-  n = n % {BODIES} + 1
-  return wrk.format(nil, nil, nil, bodies[n])
-end
-"#,
-        last = keys - 1
-    )
+/// A wrk script cycling through `bodies`, the same ones the in-repo client
+/// sends, written out as Lua long strings (`[==[...]==]`, which no JSON
+/// body of digits and punctuation closes early).
+fn lua_script(bodies: &[String]) -> String {
+    let mut script = String::from(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nlocal bodies = {\n",
+    );
+    for body in bodies {
+        let _ = writeln!(script, "[==[{body}]==],");
+    }
+    script.push_str(
+        "}\nlocal n = 0\nrequest = function()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n",
+    );
+    script
 }
 
 /// Runs wrk; returns requests/s and the p50 and p99 latency in seconds.

@@ -269,7 +269,7 @@ mod tests {
     fn the_open_loop_sends_its_schedule_and_no_more() {
         let (addr, served) = server(200, "ok");
         let requests = vec![render("GET", "/", b"")];
-        // Two connections at 200/s for 0.5 s: each sends every 10 ms, 50 in all.
+        // Two connections at 200/s for 0.5 s: each sends every 10 ms, 50 each.
         let run = open_loop(addr, &requests, 2, 200.0, Duration::from_millis(500)).unwrap();
         assert_eq!(run.requests, 100);
         assert_eq!(served.load(Ordering::SeqCst), 100);
