@@ -1,15 +1,51 @@
 //! Building a lookup answer from stored rows, shared by every backend so that
 //! TTL, statuses and the echoed keys behave identically everywhere.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
 use arrow::array::RecordBatch;
-use sluice_types::FeatureGroupSpec;
+use arrow::datatypes::SchemaRef;
+use sluice_types::{ColumnSpec, FeatureGroupSpec};
 
 use crate::codec::{self, fg_label, ColumnBuilder, ColumnView, NO_EVENT_TIME};
 use crate::store::{is_expired, LookupStatus, OnlineRead};
 use crate::{Error, Result};
 
+/// Each feature group version's read schema, built on its first read and
+/// reused: a lookup of one key otherwise spends more on the schema's fields
+/// than on the row. An entry holds the columns it was built from and is
+/// rebuilt if a group of that name and version comes back with others.
+#[derive(Default)]
+pub struct ReadSchemas(RwLock<HashMap<String, HashMap<u32, (Vec<ColumnSpec>, SchemaRef)>>>);
+
+impl ReadSchemas {
+    pub fn get(&self, fg: &FeatureGroupSpec) -> SchemaRef {
+        let cached = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&fg.name)
+            .and_then(|versions| versions.get(&fg.version))
+            .filter(|(columns, _)| *columns == fg.columns)
+            .map(|(_, schema)| schema.clone());
+        if let Some(schema) = cached {
+            return schema;
+        }
+        let schema = codec::read_schema(fg);
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(fg.name.clone())
+            .or_default()
+            .insert(fg.version, (fg.columns.clone(), schema.clone()));
+        schema
+    }
+}
+
 pub struct ReadAssembler<'a> {
     fg: &'a FeatureGroupSpec,
+    schema: SchemaRef,
     key_views: Vec<ColumnView<'a>>,
     /// For each output column, the key column it echoes, if any.
     key_slot: Vec<Option<usize>>,
@@ -19,11 +55,17 @@ pub struct ReadAssembler<'a> {
 }
 
 impl<'a> ReadAssembler<'a> {
-    pub fn new(fg: &'a FeatureGroupSpec, keys: &'a RecordBatch, now_micros: i64) -> Result<Self> {
+    pub fn new(
+        fg: &'a FeatureGroupSpec,
+        schemas: &ReadSchemas,
+        keys: &'a RecordBatch,
+        now_micros: i64,
+    ) -> Result<Self> {
         let key_views = codec::views(fg, keys, fg.primary_key.iter().map(String::as_str))?;
         let n = keys.num_rows();
         Ok(Self {
             fg,
+            schema: schemas.get(fg),
             key_views,
             key_slot: fg
                 .columns
@@ -85,10 +127,11 @@ impl<'a> ReadAssembler<'a> {
         let columns = self
             .builders
             .into_iter()
-            .map(ColumnBuilder::finish)
+            .zip(self.schema.fields())
+            .map(|(builder, field)| builder.finish(field.data_type()))
             .collect();
         Ok(OnlineRead {
-            rows: RecordBatch::try_new(codec::read_schema(self.fg), columns)?,
+            rows: RecordBatch::try_new(self.schema, columns)?,
             status: self.status,
         })
     }

@@ -8,15 +8,18 @@
 
 use std::sync::Arc;
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Date32Array, Date32Builder,
-    Float32Array, Float32Builder, Float64Array, Float64Builder, Int32Array, Int32Builder,
-    Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, BooleanBuilder, Date32Array,
+    Float32Array, Float64Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::buffer::ScalarBuffer;
+use arrow::datatypes::{
+    DataType, Date32Type, Field, Float32Type, Float64Type, Int32Type, Int64Type, Schema, SchemaRef,
+    TimestampMicrosecondType,
+};
 use serde::{Deserialize, Serialize};
-use sluice_types::column::UTC;
 use sluice_types::{ColumnType, FeatureGroupSpec};
 
 use crate::{Error, Result};
@@ -168,32 +171,64 @@ pub fn read_schema(fg: &FeatureGroupSpec) -> SchemaRef {
     ))
 }
 
-/// Builds one output column from decoded values.
+/// Accumulates one output column from decoded values.
+///
+/// Primitive columns collect into a plain `Vec` that becomes the array's
+/// buffer without a copy. A lookup of one key builds one-row arrays for
+/// every column of the group, so the cost per array matters more than the
+/// cost per value: arrow's builders allocate an aligned buffer and an
+/// `ArrayData` per array, which profiled at a tenth of a served request.
 pub enum ColumnBuilder {
     Bool(BooleanBuilder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
+    I32(Primitive<Int32Type>),
+    I64(Primitive<Int64Type>),
+    F32(Primitive<Float32Type>),
+    F64(Primitive<Float64Type>),
     Str(StringBuilder),
-    Ts(TimestampMicrosecondBuilder),
-    Date(Date32Builder),
+    Ts(Primitive<TimestampMicrosecondType>),
+    Date(Primitive<Date32Type>),
+}
+
+/// The values and validity of one primitive column.
+pub struct Primitive<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Primitive<T> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(capacity),
+            nulls: NullBufferBuilder::new(capacity),
+        }
+    }
+
+    fn push(&mut self, value: T::Native) {
+        self.values.push(value);
+        self.nulls.append_non_null();
+    }
+
+    fn push_null(&mut self) {
+        self.values.push(T::Native::default());
+        self.nulls.append_null();
+    }
+
+    fn finish(mut self) -> PrimitiveArray<T> {
+        PrimitiveArray::new(ScalarBuffer::from(self.values), self.nulls.finish())
+    }
 }
 
 impl ColumnBuilder {
     pub fn new(column_type: ColumnType, capacity: usize) -> Self {
         match column_type {
             ColumnType::Bool => Self::Bool(BooleanBuilder::with_capacity(capacity)),
-            ColumnType::Int32 => Self::I32(Int32Builder::with_capacity(capacity)),
-            ColumnType::Int64 => Self::I64(Int64Builder::with_capacity(capacity)),
-            ColumnType::Float32 => Self::F32(Float32Builder::with_capacity(capacity)),
-            ColumnType::Float64 => Self::F64(Float64Builder::with_capacity(capacity)),
+            ColumnType::Int32 => Self::I32(Primitive::with_capacity(capacity)),
+            ColumnType::Int64 => Self::I64(Primitive::with_capacity(capacity)),
+            ColumnType::Float32 => Self::F32(Primitive::with_capacity(capacity)),
+            ColumnType::Float64 => Self::F64(Primitive::with_capacity(capacity)),
             ColumnType::String => Self::Str(StringBuilder::with_capacity(capacity, capacity * 8)),
-            ColumnType::Timestamp => Self::Ts(
-                TimestampMicrosecondBuilder::with_capacity(capacity)
-                    .with_data_type(ColumnType::Timestamp.arrow_type()),
-            ),
-            ColumnType::Date => Self::Date(Date32Builder::with_capacity(capacity)),
+            ColumnType::Timestamp => Self::Ts(Primitive::with_capacity(capacity)),
+            ColumnType::Date => Self::Date(Primitive::with_capacity(capacity)),
         }
     }
 
@@ -201,36 +236,38 @@ impl ColumnBuilder {
     pub fn append(&mut self, value: &Value) -> std::result::Result<(), String> {
         match (self, value) {
             (Self::Bool(b), Value::Null) => b.append_null(),
-            (Self::I32(b), Value::Null) => b.append_null(),
-            (Self::I64(b), Value::Null) => b.append_null(),
-            (Self::F32(b), Value::Null) => b.append_null(),
-            (Self::F64(b), Value::Null) => b.append_null(),
+            (Self::I32(b), Value::Null) => b.push_null(),
+            (Self::I64(b), Value::Null) => b.push_null(),
+            (Self::F32(b), Value::Null) => b.push_null(),
+            (Self::F64(b), Value::Null) => b.push_null(),
             (Self::Str(b), Value::Null) => b.append_null(),
-            (Self::Ts(b), Value::Null) => b.append_null(),
-            (Self::Date(b), Value::Null) => b.append_null(),
+            (Self::Ts(b), Value::Null) => b.push_null(),
+            (Self::Date(b), Value::Null) => b.push_null(),
             (Self::Bool(b), Value::Bool(v)) => b.append_value(*v),
-            (Self::I32(b), Value::I32(v)) => b.append_value(*v),
-            (Self::I64(b), Value::I64(v)) => b.append_value(*v),
-            (Self::F32(b), Value::F32(v)) => b.append_value(*v),
-            (Self::F64(b), Value::F64(v)) => b.append_value(*v),
+            (Self::I32(b), Value::I32(v)) => b.push(*v),
+            (Self::I64(b), Value::I64(v)) => b.push(*v),
+            (Self::F32(b), Value::F32(v)) => b.push(*v),
+            (Self::F64(b), Value::F64(v)) => b.push(*v),
             (Self::Str(b), Value::Str(v)) => b.append_value(v),
-            (Self::Ts(b), Value::Ts(v)) => b.append_value(*v),
-            (Self::Date(b), Value::Date(v)) => b.append_value(*v),
+            (Self::Ts(b), Value::Ts(v)) => b.push(*v),
+            (Self::Date(b), Value::Date(v)) => b.push(*v),
             (_, other) => return Err(format!("value {other:?} does not match the column type")),
         }
         Ok(())
     }
 
-    pub fn finish(self) -> ArrayRef {
+    /// The column as an array of `data_type`, the field's type in the read
+    /// schema (which carries the timestamp's time zone).
+    pub fn finish(self, data_type: &DataType) -> ArrayRef {
         match self {
             Self::Bool(mut b) => Arc::new(b.finish()),
-            Self::I32(mut b) => Arc::new(b.finish()),
-            Self::I64(mut b) => Arc::new(b.finish()),
-            Self::F32(mut b) => Arc::new(b.finish()),
-            Self::F64(mut b) => Arc::new(b.finish()),
+            Self::I32(b) => Arc::new(b.finish()),
+            Self::I64(b) => Arc::new(b.finish()),
+            Self::F32(b) => Arc::new(b.finish()),
+            Self::F64(b) => Arc::new(b.finish()),
             Self::Str(mut b) => Arc::new(b.finish()),
-            Self::Ts(mut b) => Arc::new(b.finish().with_timezone(UTC)),
-            Self::Date(mut b) => Arc::new(b.finish()),
+            Self::Ts(b) => Arc::new(b.finish().with_data_type(data_type.clone())),
+            Self::Date(b) => Arc::new(b.finish()),
         }
     }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use sluice_types::FeatureGroupSpec;
 
-use crate::assemble::ReadAssembler;
+use crate::assemble::{ReadAssembler, ReadSchemas};
 use crate::codec;
 use crate::deferred::DeferredRows;
 use crate::error::storage_error;
@@ -34,6 +34,7 @@ struct Inner {
     /// Held by a flush from its snapshot to its commit, and by a delete, so
     /// that a flush cannot put back a key deleted after it took its snapshot.
     flushing: Mutex<()>,
+    schemas: ReadSchemas,
 }
 
 impl EmbeddedOnlineStore {
@@ -52,6 +53,7 @@ impl EmbeddedOnlineStore {
                 path,
                 deferred: RwLock::default(),
                 flushing: Mutex::default(),
+                schemas: ReadSchemas::default(),
             }),
         })
     }
@@ -260,7 +262,7 @@ impl OnlineStore for EmbeddedOnlineStore {
         now_micros: i64,
     ) -> Result<OnlineRead> {
         let err = storage_error::<redb::Error>(fg);
-        let mut answer = ReadAssembler::new(fg, keys, now_micros)?;
+        let mut answer = ReadAssembler::new(fg, &self.inner.schemas, keys, now_micros)?;
         let name = table_name(fg);
         let deferred = self.inner.deferred();
         let pending = deferred.table(&name);

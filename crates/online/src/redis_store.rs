@@ -22,7 +22,7 @@ use redis::ScriptInvocation;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use sluice_types::FeatureGroupSpec;
 
-use crate::assemble::ReadAssembler;
+use crate::assemble::{ReadAssembler, ReadSchemas};
 use crate::codec;
 use crate::error::storage_error;
 use crate::newest::newest_per_key;
@@ -103,6 +103,7 @@ pub struct RedisOnlineStore {
     link: Link,
     prefix: String,
     upsert: redis::Script,
+    schemas: ReadSchemas,
 }
 
 impl RedisOnlineStore {
@@ -151,6 +152,7 @@ impl RedisOnlineStore {
             link,
             prefix: prefix.to_string(),
             upsert: redis::Script::new(UPSERT_NEWEST),
+            schemas: ReadSchemas::default(),
         }
     }
 
@@ -315,7 +317,7 @@ impl OnlineStore for RedisOnlineStore {
         now_micros: i64,
     ) -> Result<OnlineRead> {
         let redis_keys = self.redis_keys(fg, keys)?;
-        let mut answer = ReadAssembler::new(fg, keys, now_micros)?;
+        let mut answer = ReadAssembler::new(fg, &self.schemas, keys, now_micros)?;
         if redis_keys.is_empty() {
             return answer.finish();
         }
