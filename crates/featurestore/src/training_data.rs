@@ -120,11 +120,11 @@ impl FeatureView<'_> {
         }
         let spine = spine_file.as_ref().map(|(rows, _)| rows.clone());
         let splits = self.build(&commits, options, spine).await?;
-        let staging = self
-            .store
-            .dir()
-            .join(TRAINING_DIR)
-            .join(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let training_dir = self.store.dir().join(TRAINING_DIR);
+        sweep_stale_staging(&training_dir, STALE_STAGING);
+        let staging =
+            StagingDir(training_dir.join(format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4())));
+        let staging = &staging.0;
         let mut files = Vec::new();
         for (name, batch) in &splits {
             let path = staging.join(format!("{name}.parquet"));
@@ -153,19 +153,14 @@ impl FeatureView<'_> {
         };
         let place = |version: u32| {
             let target = self.store.dir().join(self.dataset_dir(version));
-            place_dataset(&staging, &target)
+            place_dataset(staging, &target)
                 .map_err(|e| format!("moving {} to {}: {e}", staging.display(), target.display()))
         };
-        let created = self
+        let version = self
             .store
             .catalog
             .create_training_dataset(&spec, &place)
-            .await;
-        if created.is_err() {
-            // Best effort: the staged files belong to no record.
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        let version = created?;
+            .await?;
         Ok((version, spec))
     }
 
@@ -557,12 +552,63 @@ fn statistics(columns: &[String], batch: &RecordBatch) -> Result<Vec<ColumnStati
 /// already there belongs to no record (the catalog gave this version out, so
 /// an earlier create was interrupted between moving its files and recording
 /// them) and is replaced.
+/// Staged files are durable before the rename makes them the dataset, and
+/// the rename is durable before the catalog records it.
 fn place_dataset(staging: &Path, target: &Path) -> std::io::Result<()> {
     if target.exists() {
         std::fs::remove_dir_all(target)?;
     }
-    std::fs::create_dir_all(target.parent().expect("a dataset directory has a parent"))?;
-    std::fs::rename(staging, target)
+    let parent = target.parent().expect("a dataset directory has a parent");
+    std::fs::create_dir_all(parent)?;
+    sync_dir(staging)?;
+    std::fs::rename(staging, target)?;
+    sync_dir(parent)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+const STAGING_PREFIX: &str = "tmp-";
+
+/// Older staging directories were left by a process that died before
+/// recording its dataset: no live writer takes this long between staging
+/// and recording.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// A dataset's files before the catalog records them. Dropped on every
+/// way out of `create`, error or panic included; once placed, the path is
+/// gone and removing it does nothing.
+struct StagingDir(PathBuf);
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes staging directories in `training_dir` last modified more than
+/// `age` ago. Best effort: a directory that cannot be read or removed stays.
+fn sweep_stale_staging(training_dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(training_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|elapsed| elapsed > age);
+        if stale
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGING_PREFIX)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
@@ -576,8 +622,11 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
         .map_err(|e| fail(&e))?;
     writer.write(batch).map_err(|e| fail(&e))?;
-    writer.close().map_err(|e| fail(&e))?;
-    Ok(())
+    writer
+        .into_inner()
+        .map_err(|e| fail(&e))?
+        .sync_all()
+        .map_err(|e| fail(&e))
 }
 
 fn read_parquet(path: &Path) -> Result<RecordBatch> {
@@ -594,4 +643,53 @@ fn read_parquet(path: &Path) -> Result<RecordBatch> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| fail(&e))?;
     arrow::compute::concat_batches(&schema, &batches).map_err(|e| fail(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn dir_aged(parent: &Path, name: &str, age: Duration) -> PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("train.parquet"), b"partial").unwrap();
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+        dir
+    }
+
+    #[test]
+    fn only_stale_staging_directories_are_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let stale = dir_aged(root.path(), "tmp-dead", 2 * day);
+        let live = dir_aged(root.path(), "tmp-live", Duration::from_secs(60));
+        let dataset = dir_aged(root.path(), "wide_v1", 2 * day);
+        sweep_stale_staging(root.path(), day);
+        assert!(!stale.exists(), "a day-old staging directory is swept");
+        assert!(live.exists(), "a writer's fresh staging directory stays");
+        assert!(dataset.exists(), "a dataset directory is never swept");
+        sweep_stale_staging(&root.path().join("absent"), day);
+    }
+
+    #[test]
+    fn staging_is_removed_unless_placed() {
+        let root = tempfile::tempdir().unwrap();
+        let abandoned = dir_aged(root.path(), "tmp-a", Duration::ZERO);
+        drop(StagingDir(abandoned.clone()));
+        assert!(!abandoned.exists());
+
+        let staged = dir_aged(root.path(), "tmp-b", Duration::ZERO);
+        let target = root.path().join("fv_v1").join("td1");
+        {
+            let _guard = StagingDir(staged.clone());
+            place_dataset(&staged, &target).unwrap();
+        }
+        assert!(target.join("train.parquet").exists());
+        assert!(!staged.exists());
+    }
 }
