@@ -7,6 +7,9 @@ use arrow::datatypes::{
     DataType, Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, TimeUnit,
     TimestampMicrosecondType,
 };
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::Value;
@@ -89,6 +92,28 @@ impl Serialize for RowCells<'_> {
         }
         cells.end()
     }
+}
+
+/// An answer serialized into a buffer sized for it up front. axum's `Json`
+/// starts at 128 bytes and grows by copying, which profiled at about 2 % of
+/// a one-key vectors request.
+pub fn json_answer<T: Serialize>(answer: &T, size_hint: usize) -> Response {
+    let mut body = Vec::with_capacity(size_hint);
+    match serde_json::to_writer(&mut body, answer) {
+        Ok(()) => (
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            crate::Error::Internal(format!("cannot serialize the answer: {e}")).into_response()
+        }
+    }
+}
+
+/// Room for a batch's rows as JSON, with each column's name written once.
+pub fn json_size_hint(batch: &RecordBatch) -> usize {
+    256 + batch.num_columns() * (48 + 24 * batch.num_rows())
 }
 
 pub fn float(value: f64) -> Value {

@@ -5,15 +5,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use chrono::Utc;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sluice_featurestore::LookupStatus;
 
-use crate::json_values::Rows;
+use crate::json_values::{json_answer, json_size_hint, Rows};
 use crate::lookup::{look_up, RequestColumns};
 use crate::request::{column_text, parse_version, TextColumn};
 use crate::state::AppState;
@@ -51,7 +50,7 @@ pub async fn vectors(
     let request_columns = RequestColumns::split(&view, columns, view.feature_names())?;
     let looked = look_up(&state.store, &view, &request_columns, Utc::now()).await?;
     state.metrics.lookups(&looked.status);
-    Ok(Json(VectorsAnswer {
+    let answer = VectorsAnswer {
         feature_view: &view.spec.name,
         version: view.spec.version,
         features: looked
@@ -64,8 +63,8 @@ pub async fn vectors(
         vectors: Rows(&looked.features),
         groups: looked.status.iter().map(|(g, _)| g.as_str()).collect(),
         status: StatusRows(&looked.status, looked.features.num_rows()),
-    })
-    .into_response())
+    };
+    Ok(json_answer(&answer, json_size_hint(&looked.features)))
 }
 
 /// The answer, serialized from the looked-up columns as they are.
