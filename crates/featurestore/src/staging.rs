@@ -31,8 +31,8 @@ impl Staging {
     /// Starts a staging file for rows of `schema` under `root`, first removing
     /// what killed ingests left behind there.
     pub fn create(root: &Path, schema: &SchemaRef) -> Result<Self> {
-        remove_abandoned(root);
-        let dir = root.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+        remove_abandoned(root, "");
+        let dir = root.join(owned_dir_name(""));
         let fail = |e: &dyn std::fmt::Display| Error::Staging {
             path: dir.clone(),
             message: e.to_string(),
@@ -123,7 +123,15 @@ impl Staging {
 /// Removes staging directories whose ingest process no longer runs (their
 /// names start with the process id). Best effort: a directory that cannot be
 /// removed now is tried again by the next ingest.
-fn remove_abandoned(root: &Path) {
+/// A private directory name that says which process owns it, so that
+/// `remove_abandoned` can tell a dead process's leftovers from a live one's.
+pub(crate) fn owned_dir_name(prefix: &str) -> String {
+    format!("{prefix}{}-{}", std::process::id(), uuid::Uuid::new_v4())
+}
+
+/// Removes the directories under `root` named by `owned_dir_name(prefix)`
+/// whose process is gone. Best effort: what cannot be removed stays.
+pub(crate) fn remove_abandoned(root: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -131,6 +139,7 @@ fn remove_abandoned(root: &Path) {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
             .and_then(|n| n.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {

@@ -18,6 +18,7 @@ use sluice_offline::ReadAt;
 use sluice_types::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};
 
 use crate::feature_view::FeatureView;
+use crate::staging::{owned_dir_name, remove_abandoned};
 use crate::{Error, Result};
 
 /// What `create_training_data` reads.
@@ -121,9 +122,8 @@ impl FeatureView<'_> {
         let spine = spine_file.as_ref().map(|(rows, _)| rows.clone());
         let splits = self.build(&commits, options, spine).await?;
         let training_dir = self.store.dir().join(TRAINING_DIR);
-        sweep_stale_staging(&training_dir, STALE_STAGING);
-        let staging =
-            StagingDir(training_dir.join(format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4())));
+        remove_abandoned(&training_dir, STAGING_PREFIX);
+        let staging = StagingDir(training_dir.join(owned_dir_name(STAGING_PREFIX)));
         let staging = &staging.0;
         let mut files = Vec::new();
         for (name, batch) in &splits {
@@ -569,12 +569,9 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Staging directories sit beside the datasets; the prefix keeps a
+/// dataset directory from ever being read as one.
 const STAGING_PREFIX: &str = "tmp-";
-
-/// Older staging directories were left by a process that died before
-/// recording its dataset: no live writer takes this long between staging
-/// and recording.
-const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A dataset's files before the catalog records them. Dropped on every
 /// way out of `create`, error or panic included; once placed, the path is
@@ -584,30 +581,6 @@ struct StagingDir(PathBuf);
 impl Drop for StagingDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Removes staging directories in `training_dir` last modified more than
-/// `age` ago. Best effort: a directory that cannot be read or removed stays.
-fn sweep_stale_staging(training_dir: &Path, age: std::time::Duration) {
-    let Ok(entries) = std::fs::read_dir(training_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|elapsed| elapsed > age);
-        if stale
-            && entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(STAGING_PREFIX)
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
     }
 }
 
@@ -647,49 +620,45 @@ fn read_parquet(path: &Path) -> Result<RecordBatch> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
-
     use super::*;
 
-    fn dir_aged(parent: &Path, name: &str, age: Duration) -> PathBuf {
+    fn staged(parent: &Path, name: &str) -> PathBuf {
         let dir = parent.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("train.parquet"), b"partial").unwrap();
-        std::fs::File::open(&dir)
-            .unwrap()
-            .set_modified(SystemTime::now() - age)
-            .unwrap();
         dir
     }
 
     #[test]
-    fn only_stale_staging_directories_are_swept() {
+    fn only_a_dead_process_staging_is_swept() {
         let root = tempfile::tempdir().unwrap();
-        let day = Duration::from_secs(24 * 3600);
-        let stale = dir_aged(root.path(), "tmp-dead", 2 * day);
-        let live = dir_aged(root.path(), "tmp-live", Duration::from_secs(60));
-        let dataset = dir_aged(root.path(), "wide_v1", 2 * day);
-        sweep_stale_staging(root.path(), day);
-        assert!(!stale.exists(), "a day-old staging directory is swept");
-        assert!(live.exists(), "a writer's fresh staging directory stays");
+        // Above any pid_max Linux allows, so no process has it.
+        let dead = staged(root.path(), "tmp-4194305-a");
+        let live = staged(root.path(), &owned_dir_name(STAGING_PREFIX));
+        let dataset = staged(root.path(), "4194305-sales_v1");
+        remove_abandoned(root.path(), STAGING_PREFIX);
+        assert!(
+            !dead.exists(),
+            "a dead process's staging directory is swept"
+        );
+        assert!(live.exists(), "this process's staging directory stays");
         assert!(dataset.exists(), "a dataset directory is never swept");
-        sweep_stale_staging(&root.path().join("absent"), day);
     }
 
     #[test]
     fn staging_is_removed_unless_placed() {
         let root = tempfile::tempdir().unwrap();
-        let abandoned = dir_aged(root.path(), "tmp-a", Duration::ZERO);
+        let abandoned = staged(root.path(), "tmp-a");
         drop(StagingDir(abandoned.clone()));
         assert!(!abandoned.exists());
 
-        let staged = dir_aged(root.path(), "tmp-b", Duration::ZERO);
+        let placed = staged(root.path(), "tmp-b");
         let target = root.path().join("fv_v1").join("td1");
         {
-            let _guard = StagingDir(staged.clone());
-            place_dataset(&staged, &target).unwrap();
+            let _guard = StagingDir(placed.clone());
+            place_dataset(&placed, &target).unwrap();
         }
         assert!(target.join("train.parquet").exists());
-        assert!(!staged.exists());
+        assert!(!placed.exists());
     }
 }
