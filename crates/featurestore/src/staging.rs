@@ -120,9 +120,6 @@ impl Staging {
     }
 }
 
-/// Removes staging directories whose ingest process no longer runs (their
-/// names start with the process id). Best effort: a directory that cannot be
-/// removed now is tried again by the next ingest.
 /// A private directory name that says which process owns it, so that
 /// `remove_abandoned` can tell a dead process's leftovers from a live one's.
 pub(crate) fn owned_dir_name(prefix: &str) -> String {
@@ -130,7 +127,8 @@ pub(crate) fn owned_dir_name(prefix: &str) -> String {
 }
 
 /// Removes the directories under `root` named by `owned_dir_name(prefix)`
-/// whose process is gone. Best effort: what cannot be removed stays.
+/// whose process no longer runs. Best effort: a directory that cannot be
+/// removed now is tried again by the next staging.
 pub(crate) fn remove_abandoned(root: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;

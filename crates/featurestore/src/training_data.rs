@@ -552,6 +552,7 @@ fn statistics(columns: &[String], batch: &RecordBatch) -> Result<Vec<ColumnStati
 /// already there belongs to no record (the catalog gave this version out, so
 /// an earlier create was interrupted between moving its files and recording
 /// them) and is replaced.
+///
 /// Staged files are durable before the rename makes them the dataset, and
 /// the rename is durable before the catalog records it.
 fn place_dataset(staging: &Path, target: &Path) -> std::io::Result<()> {
