@@ -312,4 +312,59 @@ mod tests {
         assert_eq!(ts, 42);
         assert_eq!(values, vec![Value::Str("a"), Value::Ts(42), Value::Null]);
     }
+
+    #[test]
+    fn built_columns_keep_nulls_and_the_schema_types() {
+        let fg = FeatureGroupSpec {
+            name: "fg".into(),
+            version: 1,
+            primary_key: vec!["k".into()],
+            event_time: Some("ts".into()),
+            online: true,
+            ttl: None,
+            description: String::new(),
+            columns: vec![
+                ColumnSpec::new("k", ColumnType::Int64),
+                ColumnSpec::new("ts", ColumnType::Timestamp),
+                ColumnSpec::new("x", ColumnType::Float64).nullable(),
+            ],
+        };
+        let schema = read_schema(&fg);
+        let rows = [
+            [Value::I64(7), Value::Ts(42), Value::F64(0.5)],
+            [Value::I64(8), Value::Null, Value::Null],
+        ];
+        let columns: Vec<ArrayRef> = fg
+            .columns
+            .iter()
+            .enumerate()
+            .zip(schema.fields())
+            .map(|((index, column), field)| {
+                let mut builder = ColumnBuilder::new(column.column_type, rows.len());
+                for row in &rows {
+                    builder.append(&row[index]).unwrap();
+                }
+                builder.finish(field.data_type())
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let v = views(&fg, &batch, fg.columns.iter().map(|c| c.name.as_str())).unwrap();
+        for (row, expected) in rows.iter().enumerate() {
+            let got: Vec<Value> = v.iter().map(|view| view.value(row)).collect();
+            assert_eq!(&got[..], &expected[..], "row {row}");
+        }
+        assert_eq!(batch.column(0).null_count(), 0);
+        assert!(
+            batch.column(0).nulls().is_none(),
+            "no null buffer without nulls"
+        );
+        assert_eq!(batch.column(2).null_count(), 1);
+        assert_eq!(
+            batch.column(1).data_type(),
+            &ColumnType::Timestamp.arrow_type()
+        );
+        assert!(ColumnBuilder::new(ColumnType::Float64, 1)
+            .append(&Value::I64(1))
+            .is_err());
+    }
 }
