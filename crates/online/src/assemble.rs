@@ -17,7 +17,13 @@ use crate::{Error, Result};
 /// than on the row. An entry holds the columns it was built from and is
 /// rebuilt if a group of that name and version comes back with others.
 #[derive(Default)]
-pub struct ReadSchemas(RwLock<HashMap<String, HashMap<u32, (Vec<ColumnSpec>, SchemaRef)>>>);
+pub struct ReadSchemas(RwLock<HashMap<String, HashMap<u32, CachedSchema>>>);
+
+/// A read schema and the columns it was built from.
+struct CachedSchema {
+    columns: Vec<ColumnSpec>,
+    schema: SchemaRef,
+}
 
 impl ReadSchemas {
     pub fn get(&self, fg: &FeatureGroupSpec) -> SchemaRef {
@@ -27,8 +33,8 @@ impl ReadSchemas {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&fg.name)
             .and_then(|versions| versions.get(&fg.version))
-            .filter(|(columns, _)| *columns == fg.columns)
-            .map(|(_, schema)| schema.clone());
+            .filter(|cached| cached.columns == fg.columns)
+            .map(|cached| cached.schema.clone());
         if let Some(schema) = cached {
             return schema;
         }
@@ -38,7 +44,13 @@ impl ReadSchemas {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(fg.name.clone())
             .or_default()
-            .insert(fg.version, (fg.columns.clone(), schema.clone()));
+            .insert(
+                fg.version,
+                CachedSchema {
+                    columns: fg.columns.clone(),
+                    schema: schema.clone(),
+                },
+            );
         schema
     }
 }
