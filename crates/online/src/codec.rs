@@ -277,9 +277,9 @@ mod tests {
     use super::*;
     use sluice_types::ColumnSpec;
 
-    #[test]
-    fn row_round_trips() {
-        let fg = FeatureGroupSpec {
+    /// A group keyed by `k` of `key_type`, with an event time and a nullable feature.
+    fn spec(key_type: ColumnType) -> FeatureGroupSpec {
+        FeatureGroupSpec {
             name: "fg".into(),
             version: 1,
             primary_key: vec!["k".into()],
@@ -288,11 +288,16 @@ mod tests {
             ttl: None,
             description: String::new(),
             columns: vec![
-                ColumnSpec::new("k", ColumnType::String),
+                ColumnSpec::new("k", key_type),
                 ColumnSpec::new("ts", ColumnType::Timestamp),
                 ColumnSpec::new("x", ColumnType::Float64).nullable(),
             ],
-        };
+        }
+    }
+
+    #[test]
+    fn row_round_trips() {
+        let fg = spec(ColumnType::String);
         let batch = RecordBatch::try_new(
             fg.arrow_schema(),
             vec![
@@ -315,20 +320,7 @@ mod tests {
 
     #[test]
     fn built_columns_keep_nulls_and_the_schema_types() {
-        let fg = FeatureGroupSpec {
-            name: "fg".into(),
-            version: 1,
-            primary_key: vec!["k".into()],
-            event_time: Some("ts".into()),
-            online: true,
-            ttl: None,
-            description: String::new(),
-            columns: vec![
-                ColumnSpec::new("k", ColumnType::Int64),
-                ColumnSpec::new("ts", ColumnType::Timestamp),
-                ColumnSpec::new("x", ColumnType::Float64).nullable(),
-            ],
-        };
+        let fg = spec(ColumnType::Int64);
         let schema = read_schema(&fg);
         let rows = [
             [Value::I64(7), Value::Ts(42), Value::F64(0.5)],
