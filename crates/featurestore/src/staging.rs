@@ -17,7 +17,8 @@ use crate::{Error, Result};
 const ROW_GROUP_ROWS: usize = 131_072;
 
 pub struct Staging {
-    dir: PathBuf,
+    /// Held for its drop, which removes the directory and the file in it.
+    _dir: OwnedDir,
     file: PathBuf,
     /// In a mutex only so that a `&Staging` can be held across an await in a
     /// spawned task (the Parquet writer is Send but not Sync); never contended.
@@ -31,17 +32,18 @@ impl Staging {
     /// Starts a staging file for rows of `schema` under `root`, first removing
     /// what killed ingests left behind there.
     pub fn create(root: &Path, schema: &SchemaRef) -> Result<Self> {
-        remove_abandoned(root, "");
-        let dir = root.join(owned_dir_name(""));
+        let dir = OwnedDir::create(root, "").map_err(|e| Error::Staging {
+            path: root.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let fail = |e: &dyn std::fmt::Display| Error::Staging {
-            path: dir.clone(),
+            path: dir.path().to_path_buf(),
             message: e.to_string(),
         };
-        std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(SEQUENCE_COLUMN, DataType::UInt64, false));
         let staged_schema = Arc::new(Schema::new(fields));
-        let file = dir.join("rows.parquet");
+        let file = dir.path().join("rows.parquet");
         let properties = parquet_encodings(&staged_schema)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
@@ -49,7 +51,7 @@ impl Staging {
             ArrowWriter::try_new(f, staged_schema.clone(), Some(properties)).map_err(|e| fail(&e))
         })?;
         Ok(Self {
-            dir,
+            _dir: dir,
             file,
             writer: Some(Mutex::new(writer)),
             schema: schema.clone(),
@@ -120,16 +122,41 @@ impl Staging {
     }
 }
 
-/// A private directory name that says which process owns it, so that
-/// `remove_abandoned` can tell a dead process's leftovers from a live one's.
-pub(crate) fn owned_dir_name(prefix: &str) -> String {
-    format!("{prefix}{}-{}", std::process::id(), uuid::Uuid::new_v4())
+/// A directory private to this process, named after it so that
+/// `remove_abandoned` can tell a dead process's leftovers from a live one's,
+/// and removed when dropped, error and panic included. A directory renamed
+/// away before then stays where it went.
+pub(crate) struct OwnedDir(PathBuf);
+
+impl OwnedDir {
+    /// Creates `root/<prefix><pid>-<uuid>`, first removing what dead
+    /// processes left under `root` with that prefix.
+    pub(crate) fn create(root: &Path, prefix: &str) -> std::io::Result<Self> {
+        remove_abandoned(root, prefix);
+        let dir = Self(root.join(format!(
+            "{prefix}{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        )));
+        std::fs::create_dir_all(&dir.0)?;
+        Ok(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
-/// Removes the directories under `root` named by `owned_dir_name(prefix)`
-/// whose process no longer runs. Best effort: a directory that cannot be
-/// removed now is tried again by the next staging.
-pub(crate) fn remove_abandoned(root: &Path, prefix: &str) {
+impl Drop for OwnedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes the directories under `root` named like an `OwnedDir` with
+/// `prefix` whose process no longer runs. Best effort: a directory that
+/// cannot be removed now is tried again by the next one created there.
+fn remove_abandoned(root: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -161,8 +188,35 @@ fn process_exists(_pid: u32) -> bool {
 }
 
 impl Drop for Staging {
+    /// The writer lets go of its file first; the directory goes with `_dir`.
     fn drop(&mut self) {
         drop(self.writer.take());
-        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with_file(parent: &Path, name: &str) -> PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("rows.parquet"), b"partial").unwrap();
+        dir
+    }
+
+    #[test]
+    fn only_a_dead_process_directory_with_the_prefix_is_swept() {
+        let root = tempfile::tempdir().unwrap();
+        // Above any pid_max Linux allows, so no process has it.
+        let dead = dir_with_file(root.path(), "tmp-4194305-a");
+        let unprefixed = dir_with_file(root.path(), "4194305-sales_v1");
+        let live = OwnedDir::create(root.path(), "tmp-").unwrap();
+        assert!(!dead.exists(), "a dead process's directory is swept");
+        assert!(unprefixed.exists(), "a directory without the prefix stays");
+        assert!(live.path().is_dir());
+        let path = live.path().to_path_buf();
+        drop(live);
+        assert!(!path.exists(), "an owned directory goes when dropped");
     }
 }

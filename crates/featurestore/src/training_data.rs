@@ -18,7 +18,7 @@ use sluice_offline::ReadAt;
 use sluice_types::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};
 
 use crate::feature_view::FeatureView;
-use crate::staging::{owned_dir_name, remove_abandoned};
+use crate::staging::OwnedDir;
 use crate::{Error, Result};
 
 /// What `create_training_data` reads.
@@ -122,9 +122,12 @@ impl FeatureView<'_> {
         let spine = spine_file.as_ref().map(|(rows, _)| rows.clone());
         let splits = self.build(&commits, options, spine).await?;
         let training_dir = self.store.dir().join(TRAINING_DIR);
-        remove_abandoned(&training_dir, STAGING_PREFIX);
-        let staging = StagingDir(training_dir.join(owned_dir_name(STAGING_PREFIX)));
-        let staging = &staging.0;
+        // Removed on every way out of `create`; once placed, it is gone from here.
+        let owned = OwnedDir::create(&training_dir, STAGING_PREFIX).map_err(|e| Error::Write {
+            path: training_dir.clone(),
+            message: e.to_string(),
+        })?;
+        let staging = owned.path();
         let mut files = Vec::new();
         for (name, batch) in &splits {
             let path = staging.join(format!("{name}.parquet"));
@@ -574,17 +577,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// dataset directory from ever being read as one.
 const STAGING_PREFIX: &str = "tmp-";
 
-/// A dataset's files before the catalog records them. Dropped on every
-/// way out of `create`, error or panic included; once placed, the path is
-/// gone and removing it does nothing.
-struct StagingDir(PathBuf);
-
-impl Drop for StagingDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     let fail = |e: &dyn std::fmt::Display| Error::Write {
         path: path.to_path_buf(),
@@ -623,43 +615,20 @@ fn read_parquet(path: &Path) -> Result<RecordBatch> {
 mod tests {
     use super::*;
 
-    fn staged(parent: &Path, name: &str) -> PathBuf {
-        let dir = parent.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("train.parquet"), b"partial").unwrap();
-        dir
-    }
-
     #[test]
-    fn only_a_dead_process_staging_is_swept() {
+    fn a_placed_staging_directory_survives_its_owner() {
         let root = tempfile::tempdir().unwrap();
-        // Above any pid_max Linux allows, so no process has it.
-        let dead = staged(root.path(), "tmp-4194305-a");
-        let live = staged(root.path(), &owned_dir_name(STAGING_PREFIX));
-        let dataset = staged(root.path(), "4194305-sales_v1");
-        remove_abandoned(root.path(), STAGING_PREFIX);
-        assert!(
-            !dead.exists(),
-            "a dead process's staging directory is swept"
-        );
-        assert!(live.exists(), "this process's staging directory stays");
-        assert!(dataset.exists(), "a dataset directory is never swept");
-    }
-
-    #[test]
-    fn staging_is_removed_unless_placed() {
-        let root = tempfile::tempdir().unwrap();
-        let abandoned = staged(root.path(), "tmp-a");
-        drop(StagingDir(abandoned.clone()));
-        assert!(!abandoned.exists());
-
-        let placed = staged(root.path(), "tmp-b");
         let target = root.path().join("fv_v1").join("td1");
-        {
-            let _guard = StagingDir(placed.clone());
-            place_dataset(&placed, &target).unwrap();
-        }
-        assert!(target.join("train.parquet").exists());
-        assert!(!placed.exists());
+        let staged = {
+            let owned = OwnedDir::create(root.path(), STAGING_PREFIX).unwrap();
+            std::fs::write(owned.path().join("train.parquet"), b"rows").unwrap();
+            place_dataset(owned.path(), &target).unwrap();
+            owned.path().to_path_buf()
+        };
+        assert_eq!(
+            std::fs::read(target.join("train.parquet")).unwrap(),
+            b"rows"
+        );
+        assert!(!staged.exists());
     }
 }
