@@ -5,7 +5,9 @@
 # connections, one thread, pinned to core 1) after a 2 s warm-up, and prints
 # requests/s and the server's CPU time (utime + stime from /proc) per
 # request. Rounds alternate the binaries, so that a machine that speeds up or
-# slows down meanwhile affects each alike.
+# slows down meanwhile affects each alike. The first binary is the anchor:
+# every row gives its CPU per request as a ratio to the anchor's in the
+# same round.
 #
 #   sluice bench serve --keys 100000 --seconds 1 --repeats 1 --dir /tmp/bp   # makes the project
 #   ROUNDS=5 bench/serve_cpu.sh /tmp/bp /tmp/sluice-before /tmp/sluice-after
@@ -29,6 +31,7 @@ end
 LUA
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for round in $(seq 1 "$rounds"); do
+  anchor=""
   for bin in "$@"; do
     taskset -c 0 "$bin" --project "$project" serve --port "$port" > /dev/null 2>&1 &
     pid=$!
@@ -41,6 +44,8 @@ for round in $(seq 1 "$rounds"); do
     wait "$pid" 2> /dev/null || true
     requests="$(echo "$out" | awk '/requests in/ {print $1}')"
     rate="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-    echo "$(basename "$bin") round $round: $rate req/s, $(echo "scale=1; ($after - $before) * 1000000 / $tick / $requests" | bc) us CPU/request"
+    cost="$(echo "scale=1; ($after - $before) * 1000000 / $tick / $requests" | bc)"
+    anchor="${anchor:-$cost}"
+    echo "$(basename "$bin") round $round: $rate req/s, $cost us CPU/request, $(printf "%.2f" "$(echo "scale=4; $cost / $anchor" | bc)")x the anchor's"
   done
 done
