@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
 use arrow::compute::cast;
-use arrow::datatypes::{Field, Fields, Schema};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use sluice_catalog::CatalogChange;
 use sluice_online::OnlineRead;
@@ -43,7 +43,7 @@ struct ServingPlan {
     keys: InputCoercer,
     joins: Vec<JoinPlan>,
     /// The answer's columns before the on-demand features: request values, then joined features.
-    fields: Fields,
+    schema: SchemaRef,
 }
 
 #[derive(Debug)]
@@ -174,7 +174,7 @@ impl ResolvedView {
                 feature_names: self.feature_columns().into_iter().map(|c| c.name).collect(),
                 keys,
                 joins,
-                fields: fields.into(),
+                schema: Arc::new(Schema::new(fields)),
             })
         })
     }
@@ -182,6 +182,11 @@ impl ResolvedView {
     /// The names of `key_columns`, worked out once.
     pub fn key_names(&self) -> &[String] {
         &self.serving().key_names
+    }
+
+    /// The key columns' types, as `coerce_keys` returns them, worked out once.
+    pub fn key_schema(&self) -> &SchemaRef {
+        self.serving().keys.schema()
     }
 
     /// The names of `feature_columns`, worked out once.
@@ -333,14 +338,15 @@ impl FeatureStore {
         now: DateTime<Utc>,
     ) -> Result<OnlineVectors> {
         let plan = view.serving();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.fields.len());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.schema.fields().len());
         // A given value, as the type of the answer's next column.
         let given_column = |name: &str, next: usize| -> Result<Option<ArrayRef>> {
             let Some(column) = given.and_then(|g| g.column_by_name(name)) else {
                 return Ok(None);
             };
             Ok(Some(
-                cast(column, plan.fields[next].data_type()).map_err(sluice_types::Error::from)?,
+                cast(column, plan.schema.field(next).data_type())
+                    .map_err(sluice_types::Error::from)?,
             ))
         };
         for request in &view.spec.request {
@@ -385,7 +391,7 @@ impl FeatureStore {
             status.push((join_plan.label.clone(), read.status));
         }
         let rows = RecordBatch::try_new_with_options(
-            Arc::new(Schema::new(plan.fields.clone())),
+            plan.schema.clone(),
             columns,
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(keys.num_rows())),
         )

@@ -2,27 +2,32 @@
 //! little-endian bytes after the JSON header (`Inference-Header-Content-Length`),
 //! which standard clients such as Triton's use by default.
 
+use crate::request::RequestValues;
 use crate::{Error, Result};
 
-/// One input's values as text (the form every input takes before the ingest
-/// rules parse it), decoded from `bytes`, which must hold exactly `rows` values.
-pub fn decode(name: &str, datatype: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
+/// One input's values, decoded from `bytes`, which must hold exactly `rows`
+/// values: integers that fit an `i64` as numbers, anything else as text (as
+/// the same values sent as JSON would be).
+pub fn decode(name: &str, datatype: &str, bytes: &[u8], rows: usize) -> Result<RequestValues> {
     let wrong_size = |width: usize| {
         Error::BadRequest(format!(
             "input '{name}': {} byte(s) of binary data for {rows} {datatype} value(s) of {width} byte(s)",
             bytes.len()
         ))
     };
+    // `$variant` holds the values, each made by `$value` from the decoded number.
     macro_rules! fixed {
-        ($t:ty) => {{
+        ($t:ty, $variant:ident, $value:expr) => {{
             let width = std::mem::size_of::<$t>();
             if bytes.len() != rows * width {
                 return Err(wrong_size(width));
             }
-            Ok(bytes
-                .chunks_exact(width)
-                .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk width")).to_string())
-                .collect())
+            Ok(RequestValues::$variant(
+                bytes
+                    .chunks_exact(width)
+                    .map(|c| $value(<$t>::from_le_bytes(c.try_into().expect("chunk width"))))
+                    .collect(),
+            ))
         }};
     }
     match datatype {
@@ -30,18 +35,28 @@ pub fn decode(name: &str, datatype: &str, bytes: &[u8], rows: usize) -> Result<V
             if bytes.len() != rows {
                 return Err(wrong_size(1));
             }
-            Ok(bytes.iter().map(|b| (*b != 0).to_string()).collect())
+            Ok(RequestValues::Text(
+                bytes.iter().map(|b| (*b != 0).to_string()).collect(),
+            ))
         }
-        "INT8" => fixed!(i8),
-        "INT16" => fixed!(i16),
-        "INT32" => fixed!(i32),
-        "INT64" => fixed!(i64),
-        "UINT8" => fixed!(u8),
-        "UINT16" => fixed!(u16),
-        "UINT32" => fixed!(u32),
-        "UINT64" => fixed!(u64),
-        "FP32" => fixed!(f32),
-        "FP64" => fixed!(f64),
+        "INT8" => fixed!(i8, Integers, i64::from),
+        "INT16" => fixed!(i16, Integers, i64::from),
+        "INT32" => fixed!(i32, Integers, i64::from),
+        "INT64" => fixed!(i64, Integers, i64::from),
+        "UINT8" => fixed!(u8, Integers, i64::from),
+        "UINT16" => fixed!(u16, Integers, i64::from),
+        "UINT32" => fixed!(u32, Integers, i64::from),
+        "UINT64" => match fixed!(u64, Text, |v: u64| v.to_string()) {
+            // As JSON gives them: whole numbers if every one fits an i64.
+            Ok(RequestValues::Text(texts)) => Ok(texts
+                .iter()
+                .map(|t| t.parse::<i64>().ok())
+                .collect::<Option<Vec<_>>>()
+                .map_or(RequestValues::Text(texts), RequestValues::Integers)),
+            other => other,
+        },
+        "FP32" => fixed!(f32, Text, |v: f32| v.to_string()),
+        "FP64" => fixed!(f64, Text, |v: f64| v.to_string()),
         "BYTES" => {
             let mut values = Vec::with_capacity(rows);
             let mut rest = bytes;
@@ -69,7 +84,7 @@ pub fn decode(name: &str, datatype: &str, bytes: &[u8], rows: usize) -> Result<V
                     values.len()
                 )));
             }
-            Ok(values)
+            Ok(RequestValues::Text(values))
         }
         other => Err(Error::BadRequest(format!(
             "input '{name}' has unknown datatype '{other}'"

@@ -18,7 +18,7 @@ use sluice_types::ColumnType;
 use crate::binary_tensors;
 use crate::lookup::{look_up, RequestColumns};
 use crate::prediction_log::LogEntry;
-use crate::request::{parse_version, scalar_text, TextColumn};
+use crate::request::{parse_version, scalar_values, RequestColumn, RequestValues};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -53,8 +53,8 @@ pub struct RequestedOutput {
 
 /// Parses and checks an inference request: known datatypes, data that
 /// matches the shape and datatype, one value per row, unique names.
-/// Returns the request with its inputs as text columns. Never panics.
-pub fn parse_infer_request(body: &[u8]) -> Result<(InferRequest, Vec<TextColumn>)> {
+/// Returns the request with its inputs as columns. Never panics.
+pub fn parse_infer_request(body: &[u8]) -> Result<(InferRequest, Vec<RequestColumn>)> {
     parse_infer_body(body, None)
 }
 
@@ -65,7 +65,7 @@ pub fn parse_infer_request(body: &[u8]) -> Result<(InferRequest, Vec<TextColumn>
 pub fn parse_infer_body(
     body: &[u8],
     header_length: Option<usize>,
-) -> Result<(InferRequest, Vec<TextColumn>)> {
+) -> Result<(InferRequest, Vec<RequestColumn>)> {
     let (header, mut binary) = match header_length {
         Some(length) => body.split_at_checked(length).ok_or_else(|| {
             Error::BadRequest(format!(
@@ -80,7 +80,7 @@ pub fn parse_infer_body(
     if request.inputs.is_empty() {
         return Err(Error::BadRequest("the request has no inputs".into()));
     }
-    let mut columns: Vec<TextColumn> = Vec::with_capacity(request.inputs.len());
+    let mut columns: Vec<RequestColumn> = Vec::with_capacity(request.inputs.len());
     for input in &request.inputs {
         if columns.iter().any(|(name, _)| *name == input.name) {
             return Err(Error::BadRequest(format!(
@@ -154,7 +154,7 @@ fn row_count(input: &InferInput) -> Result<usize> {
         .map_err(|_| Error::BadRequest(format!("input '{name}' has an absurd shape")))
 }
 
-fn input_values(input: &InferInput) -> Result<Vec<String>> {
+fn input_values(input: &InferInput) -> Result<RequestValues> {
     let name = &input.name;
     let class = DataClass::of(&input.datatype).ok_or_else(|| {
         Error::BadRequest(format!(
@@ -173,18 +173,13 @@ fn input_values(input: &InferInput) -> Result<Vec<String>> {
             flat.len()
         )));
     }
-    flat.iter()
-        .enumerate()
-        .map(|(i, value)| {
-            if !class.admits(value) {
-                return Err(Error::BadRequest(format!(
-                    "input '{name}' is {} but value {value} at index {i} is not",
-                    input.datatype
-                )));
-            }
-            scalar_text(name, i, value)
-        })
-        .collect()
+    if let Some((i, value)) = flat.iter().enumerate().find(|(_, v)| !class.admits(v)) {
+        return Err(Error::BadRequest(format!(
+            "input '{name}' is {} but value {value} at index {i} is not",
+            input.datatype
+        )));
+    }
+    scalar_values(name, flat.iter().copied())
 }
 
 /// The protocol allows row-major nested arrays as well as flat ones.

@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
 pub use kserve::{parse_infer_body, parse_infer_request, InferRequest};
+pub use request::{RequestColumn, RequestValues};
 
 /// A running server: where it listens, and how to stop it.
 pub struct RunningServer {

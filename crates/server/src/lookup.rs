@@ -1,24 +1,25 @@
 //! From request columns to a model's input rows: keys parsed with the
-//! ingest rules, features looked up in the online store (one read per
+//! ingest rules (integers for an integer key taken as they are), features looked up in the online store (one read per
 //! joined group for all rows), request-time values laid over them, and the
 //! on-demand features computed from the result.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
 use chrono::{DateTime, Utc};
 use sluice_featurestore::{FeatureStore, LookupStatus, ResolvedView};
 use sluice_types::coerce::InputCoercer;
 use sluice_types::{ColumnSpec, FeatureGroupSpec};
 
-use crate::request::{row_count, TextColumn};
+use crate::request::{row_count, RequestColumn};
 use crate::{Error, Result};
 
 /// Request columns split into the view's keys and passed feature values.
 #[derive(Debug)]
 pub struct RequestColumns {
-    pub keys: Vec<TextColumn>,
-    pub passed: Vec<TextColumn>,
+    pub keys: Vec<RequestColumn>,
+    pub passed: Vec<RequestColumn>,
 }
 
 impl RequestColumns {
@@ -26,7 +27,7 @@ impl RequestColumns {
     /// one of `passable` (its value replaces the looked-up one).
     pub fn split(
         view: &ResolvedView,
-        columns: Vec<TextColumn>,
+        columns: Vec<RequestColumn>,
         passable: &[String],
     ) -> Result<Self> {
         row_count(&columns)?;
@@ -68,10 +69,15 @@ pub async fn look_up(
     request: &RequestColumns,
     now: DateTime<Utc>,
 ) -> Result<LookedUp> {
+    let key_types = view.key_schema().fields().iter().map(|f| f.data_type());
     let keys = view
         .coerce_keys(
             "keys",
-            &text_batch(view.key_names(), &request.keys, "keys")?,
+            &request_batch(
+                view.key_names().iter().zip(key_types),
+                &request.keys,
+                "keys",
+            )?,
         )
         .map_err(|e| Error::BadRequest(e.to_string()))?;
     let given = if request.passed.is_empty() {
@@ -107,32 +113,33 @@ pub async fn look_up(
     })
 }
 
-/// Text columns parsed into `columns`' types by the ingest rules (nulls refused).
-fn typed(columns: Vec<ColumnSpec>, values: &[TextColumn], what: &str) -> Result<RecordBatch> {
-    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let text = text_batch(&names, values, what)?;
+/// Request columns parsed into `columns`' types by the ingest rules (nulls refused).
+fn typed(columns: Vec<ColumnSpec>, values: &[RequestColumn], what: &str) -> Result<RecordBatch> {
+    let types: Vec<DataType> = columns.iter().map(|c| c.column_type.arrow_type()).collect();
+    let batch = request_batch(columns.iter().map(|c| &c.name).zip(&types), values, what)?;
     InputCoercer::new(Arc::new(FeatureGroupSpec::keyed_by_all(
         "request", 1, columns,
     )))
-    .coerce_keys(what, &text)
+    .coerce_keys(what, &batch)
     .map_err(|e| Error::BadRequest(e.to_string()))
 }
 
-/// The named columns of `values`, in that order, as text arrays.
-fn text_batch(names: &[String], values: &[TextColumn], what: &str) -> Result<RecordBatch> {
-    let text: Vec<(&str, ArrayRef)> = names
-        .iter()
-        .map(|name| {
-            let column = values
-                .iter()
-                .find(|(given, _)| given == name)
-                .map(|(_, v)| v.as_slice())
-                .unwrap_or_default();
-            (
-                name.as_str(),
-                Arc::new(StringArray::from_iter_values(column)) as ArrayRef,
-            )
-        })
-        .collect();
-    RecordBatch::try_from_iter(text).map_err(|e| Error::BadRequest(format!("{what}: {e}")))
+/// The named columns of `values`, in that order, each as an array for its
+/// target type to be parsed from (see [`RequestValues::to_array`]).
+///
+/// [`RequestValues::to_array`]: crate::request::RequestValues::to_array
+fn request_batch<'a>(
+    columns: impl Iterator<Item = (&'a String, &'a DataType)>,
+    values: &[RequestColumn],
+    what: &str,
+) -> Result<RecordBatch> {
+    let arrays = columns.map(|(name, target)| {
+        let array = values
+            .iter()
+            .find(|(given, _)| given == name)
+            .map(|(_, v)| v.to_array(target))
+            .unwrap_or_else(|| arrow::array::new_empty_array(&DataType::Utf8));
+        (name.as_str(), array)
+    });
+    RecordBatch::try_from_iter(arrays).map_err(|e| Error::BadRequest(format!("{what}: {e}")))
 }

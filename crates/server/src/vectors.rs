@@ -14,7 +14,7 @@ use sluice_featurestore::LookupStatus;
 
 use crate::json_values::{json_answer, json_size_hint, Rows};
 use crate::lookup::{look_up, RequestColumns};
-use crate::request::{column_text, parse_version, TextColumn};
+use crate::request::{column_values, parse_version, RequestColumn};
 use crate::state::AppState;
 use crate::{Error, Result};
 
@@ -35,9 +35,9 @@ pub async fn vectors(
     let request: VectorsRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("malformed vectors request: {e}")))?;
     let view = state.view(&name, version).await?;
-    let mut columns: Vec<TextColumn> = Vec::new();
+    let mut columns: Vec<RequestColumn> = Vec::new();
     for (column, values) in request.entities.iter().chain(&request.passed) {
-        columns.push((column.clone(), column_text(column, values)?));
+        columns.push((column.clone(), column_values(column, values)?));
     }
     for column in request.entities.keys() {
         if !view.key_names().contains(column) {
