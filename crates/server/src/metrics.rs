@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,7 +13,27 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sluice_featurestore::LookupStatus;
 
-type Labels = Vec<(&'static str, String)>;
+/// A request's labels. The route is a template from the route table and
+/// the status a number, so labelling a request allocates nothing but the
+/// model's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    model: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    route: &'static str,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    feature_group: String,
+    outcome: &'static str,
+}
 
 /// The prediction log's own counters, shared with its writer task.
 #[derive(Clone, Default)]
@@ -25,22 +46,22 @@ pub struct QueueGauges {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<Labels, Counter>,
-    latency: Family<Labels, Histogram>,
-    lookups: Family<Labels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram>,
+    lookups: Family<LookupLabels, Counter>,
 }
 
 impl Metrics {
     pub fn new(queue: QueueGauges) -> Self {
         let mut registry = Registry::with_prefix("sluice");
-        let requests = Family::<Labels, Counter>::default();
+        let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, model and status",
             requests.clone(),
         );
         // 25 µs to ~0.8 s.
-        let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
         });
         registry.register(
@@ -48,7 +69,7 @@ impl Metrics {
             "HTTP request latency by route and model",
             latency.clone(),
         );
-        let lookups = Family::<Labels, Counter>::default();
+        let lookups = Family::<LookupLabels, Counter>::default();
         registry.register(
             "online_lookups",
             "Online-store lookups per key and feature group, by outcome (hit, miss, expired)",
@@ -82,19 +103,19 @@ impl Metrics {
         }
     }
 
-    pub fn observe(&self, route: &str, model: &str, status: u16, elapsed: Duration) {
+    pub fn observe(&self, route: &'static str, model: &str, status: u16, elapsed: Duration) {
         self.requests
-            .get_or_create(&vec![
-                ("route", route.to_string()),
-                ("model", model.to_string()),
-                ("status", status.to_string()),
-            ])
+            .get_or_create(&RequestLabels {
+                route,
+                model: model.to_string(),
+                status,
+            })
             .inc();
         self.latency
-            .get_or_create(&vec![
-                ("route", route.to_string()),
-                ("model", model.to_string()),
-            ])
+            .get_or_create(&LatencyLabels {
+                route,
+                model: model.to_string(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -111,10 +132,10 @@ impl Metrics {
             for (outcome, count) in ["hit", "miss", "expired"].into_iter().zip(counts) {
                 if count > 0 {
                     self.lookups
-                        .get_or_create(&vec![
-                            ("feature_group", group.clone()),
-                            ("outcome", outcome.to_string()),
-                        ])
+                        .get_or_create(&LookupLabels {
+                            feature_group: group.clone(),
+                            outcome,
+                        })
                         .inc_by(count);
                 }
             }

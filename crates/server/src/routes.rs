@@ -15,39 +15,58 @@ use crate::auth::Scope;
 use crate::state::AppState;
 use crate::{kserve, push, vectors, Error};
 
+// The route templates, named once: the router matches them and the
+// metrics label each request with the one it matched.
+const HEALTH: &str = "/health";
+const METRICS: &str = "/metrics";
+const SERVER: &str = "/v2";
+const LIVE: &str = "/v2/health/live";
+const READY: &str = "/v2/health/ready";
+const MODEL: &str = "/v2/models/{name}";
+const MODEL_READY: &str = "/v2/models/{name}/ready";
+const INFER: &str = "/v2/models/{name}/infer";
+const VERSION: &str = "/v2/models/{name}/versions/{version}";
+const VERSION_READY: &str = "/v2/models/{name}/versions/{version}/ready";
+const VERSION_INFER: &str = "/v2/models/{name}/versions/{version}/infer";
+const VECTORS: &str = "/v1/feature-views/{name}/{version}/vectors";
+const PUSH: &str = "/v1/feature-groups/{name}/{version}/rows";
+const ROUTES: [&str; 13] = [
+    HEALTH,
+    METRICS,
+    SERVER,
+    LIVE,
+    READY,
+    MODEL,
+    MODEL_READY,
+    INFER,
+    VERSION,
+    VERSION_READY,
+    VERSION_INFER,
+    VECTORS,
+    PUSH,
+];
+
 pub fn router(state: Arc<AppState>) -> Router {
     let open = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/v2", get(kserve::server_metadata))
-        .route("/v2/health/live", get(kserve::live))
-        .route("/v2/health/ready", get(kserve::ready));
+        .route(HEALTH, get(health))
+        .route(METRICS, get(metrics))
+        .route(SERVER, get(kserve::server_metadata))
+        .route(LIVE, get(kserve::live))
+        .route(READY, get(kserve::ready));
     let read = Router::new()
-        .route("/v2/models/{name}", get(kserve::metadata))
-        .route("/v2/models/{name}/ready", get(kserve::model_ready))
-        .route("/v2/models/{name}/infer", post(kserve::infer))
-        .route(
-            "/v2/models/{name}/versions/{version}",
-            get(kserve::version_metadata),
-        )
-        .route(
-            "/v2/models/{name}/versions/{version}/ready",
-            get(kserve::version_ready),
-        )
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            post(kserve::version_infer),
-        )
-        .route(
-            "/v1/feature-views/{name}/{version}/vectors",
-            post(vectors::vectors),
-        )
+        .route(MODEL, get(kserve::metadata))
+        .route(MODEL_READY, get(kserve::model_ready))
+        .route(INFER, post(kserve::infer))
+        .route(VERSION, get(kserve::version_metadata))
+        .route(VERSION_READY, get(kserve::version_ready))
+        .route(VERSION_INFER, post(kserve::version_infer))
+        .route(VECTORS, post(vectors::vectors))
         .route_layer(from_fn_with_state(
             (state.clone(), Scope::Read),
             require_scope,
         ));
     let write = Router::new()
-        .route("/v1/feature-groups/{name}/{version}/rows", post(push::push))
+        .route(PUSH, post(push::push))
         .route_layer(from_fn_with_state(
             (state.clone(), Scope::Write),
             require_scope,
@@ -109,7 +128,8 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+        .and_then(|m| ROUTES.into_iter().find(|route| *route == m.as_str()))
+        .unwrap_or("unmatched");
     let model = request
         .uri()
         .path()
@@ -120,11 +140,8 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         .to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.observe(
-        &route,
-        &model,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .observe(route, &model, response.status().as_u16(), started.elapsed());
     response
 }

@@ -70,7 +70,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub log: PredictionLog,
     models: RwLock<Arc<ModelTable>>,
-    views: RwLock<HashMap<(String, u32), Arc<ResolvedView>>>,
+    /// By name, then version: looked up by the path's `&str`, with no key built per request.
+    views: RwLock<HashMap<String, HashMap<u32, Arc<ResolvedView>>>>,
 }
 
 impl AppState {
@@ -99,9 +100,15 @@ impl AppState {
 
     /// A feature view version, resolved on first use and kept.
     pub async fn view(&self, name: &str, version: u32) -> Result<Arc<ResolvedView>> {
-        let key = (name.to_string(), version);
-        if let Some(view) = self.views.read().expect("view cache lock").get(&key) {
-            return Ok(view.clone());
+        let cached = self
+            .views
+            .read()
+            .expect("view cache lock")
+            .get(name)
+            .and_then(|versions| versions.get(&version))
+            .cloned();
+        if let Some(view) = cached {
+            return Ok(view);
         }
         let resolved = self
             .store
@@ -116,7 +123,9 @@ impl AppState {
         self.views
             .write()
             .expect("view cache lock")
-            .insert(key, resolved.clone());
+            .entry(name.to_string())
+            .or_default()
+            .insert(version, resolved.clone());
         Ok(resolved)
     }
 
