@@ -2,7 +2,9 @@
 //! with one table per feature-group version; deferred writes wait in memory
 //! (`deferred`) for the next flush.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use arrow::array::RecordBatch;
@@ -35,6 +37,50 @@ struct Inner {
     /// that a flush cannot put back a key deleted after it took its snapshot.
     flushing: Mutex<()>,
     schemas: ReadSchemas,
+    snapshots: Snapshots,
+}
+
+type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// Read views of committed tables, shared by readers from one commit to the
+/// next: for a one-key read, opening a read transaction and its table cost
+/// more than the key's lookup.
+#[derive(Default)]
+struct Snapshots {
+    /// Commits so far. A view is cached only if no commit came between the
+    /// count its reader took and the caching, and every commit clears the
+    /// cache, so no view outlives the next commit there (an open read
+    /// transaction keeps the pages it sees from reuse).
+    commits: AtomicU64,
+    /// By table name; `None` for a table not created yet.
+    tables: RwLock<HashMap<String, Option<Arc<Table>>>>,
+}
+
+impl Snapshots {
+    fn cached(&self, name: &str) -> Option<Option<Arc<Table>>> {
+        self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Keeps `table`, opened after the count was `commits`, unless a commit came since.
+    fn keep(&self, name: &str, commits: u64, table: Option<Arc<Table>>) {
+        let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
+        if self.commits.load(Ordering::Acquire) == commits {
+            tables.insert(name.to_string(), table);
+        }
+    }
+
+    /// Called after every commit, before its rows leave the deferred ones.
+    fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::AcqRel);
+        self.tables
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
 }
 
 impl EmbeddedOnlineStore {
@@ -54,6 +100,7 @@ impl EmbeddedOnlineStore {
                 deferred: RwLock::default(),
                 flushing: Mutex::default(),
                 schemas: ReadSchemas::default(),
+                snapshots: Snapshots::default(),
             }),
         })
     }
@@ -128,6 +175,7 @@ impl Inner {
             }
         }
         txn.commit().map_err(|e| err(e.into()))?;
+        self.snapshots.committed();
         Ok(metrics)
     }
 
@@ -149,7 +197,9 @@ impl Inner {
             let current = match writer.event_time(&candidate.key) {
                 Some(time) => Some(time),
                 None => match &committed {
-                    Some(table) => stored_time(table, &candidate.key).map_err(|e| err(e.into()))?,
+                    Some(table) => {
+                        stored_time(table.as_ref(), &candidate.key).map_err(|e| err(e.into()))?
+                    }
                     None => None,
                 },
             };
@@ -166,19 +216,21 @@ impl Inner {
     }
 
     /// The feature group's committed rows as of now, `None` before its first commit.
-    fn committed_table(
-        &self,
-        fg: &FeatureGroupSpec,
-        name: &str,
-    ) -> Result<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>> {
+    fn committed_table(&self, fg: &FeatureGroupSpec, name: &str) -> Result<Option<Arc<Table>>> {
+        if let Some(table) = self.snapshots.cached(name) {
+            return Ok(table);
+        }
+        let commits = self.snapshots.commits.load(Ordering::Acquire);
         let err = storage_error::<redb::Error>(fg);
         let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
         let txn = self.db.begin_read().map_err(|e| err(e.into()))?;
-        match txn.open_table(definition) {
-            Ok(table) => Ok(Some(table)),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(err(e.into())),
-        }
+        let table = match txn.open_table(definition) {
+            Ok(table) => Some(Arc::new(table)),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(err(e.into())),
+        };
+        self.snapshots.keep(name, commits, table.clone());
+        Ok(table)
     }
 
     /// Commits every deferred row in one durable transaction (a key's row
@@ -210,6 +262,7 @@ impl Inner {
             }
         }
         txn.commit().map_err(|e| failed(e.to_string()))?;
+        self.snapshots.committed();
         self.deferred_mut().remove_flushed(&snapshot);
         Ok(())
     }
@@ -310,6 +363,7 @@ impl OnlineStore for EmbeddedOnlineStore {
             }
         }
         txn.commit().map_err(|e| err(e.into()))?;
+        self.inner.snapshots.committed();
         Ok(removed)
     }
 }
