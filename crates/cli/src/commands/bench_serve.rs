@@ -62,6 +62,9 @@ struct Scenario {
     /// Predictions only: rows the prediction log dropped during the run
     /// because its queue was full.
     log_dropped: Option<u64>,
+    /// Open loop only, the median over the runs of each run's p99 of how
+    /// late the client sent (the latencies include it).
+    send_lag_p99_us: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,15 +220,16 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             client_cores.clone(),
                         )
                         .await?;
-                        (run.requests_per_s, run.p50, run.p99)
+                        (run.requests_per_s, run.p50, run.p99, None)
                     }
                     Load::Wrk(connections) => {
                         let (url, script, seconds) =
                             (format!("{base}{path}"), script.clone(), args.seconds);
-                        on_client_thread(client_cores.clone(), move || {
+                        let (rate, p50, p99) = on_client_thread(client_cores.clone(), move || {
                             wrk(&url, &script, connections, seconds)
                         })
-                        .await?
+                        .await?;
+                        (rate, p50, p99, None)
                     }
                     Load::Open(rate) => {
                         let run = open_run(
@@ -236,14 +240,15 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             client_cores.clone(),
                         )
                         .await?;
-                        (run.requests_per_s, run.p50, run.p99)
+                        (run.requests_per_s, run.p50, run.p99, run.send_lag_p99)
                     }
                 };
                 eprintln!(
-                    "  {name:<32} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us",
+                    "  {name:<32} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us{}",
                     run.0,
                     run.1 * 1e6,
-                    run.2 * 1e6
+                    run.2 * 1e6,
+                    run.3.map_or(String::new(), |lag| format!("  send lag p99 {:.1} us", lag * 1e6))
                 );
                 runs.push(run);
             }
@@ -269,6 +274,11 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 anchor_p99_us: anchor_p99.as_secs_f64() * 1e6,
                 p99_vs_anchor: p99 / anchor_p99.as_secs_f64(),
                 log_dropped,
+                send_lag_p99_us: runs
+                    .iter()
+                    .map(|r| r.3)
+                    .collect::<Option<Vec<f64>>>()
+                    .map(|lags| median(lags.into_iter()) * 1e6),
             });
         }
     }
@@ -338,6 +348,17 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             s.p99_vs_anchor,
             s.log_dropped.map_or("-".to_string(), |n| n.to_string()),
             runs.join(" ")
+        );
+    }
+    let lags: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter_map(|s| Some(format!("{} {:.1} us", s.name, s.send_lag_p99_us?)))
+        .collect();
+    if !lags.is_empty() {
+        println!(
+            "open-loop send lag p99 (how late the client sent; counted in the latencies): {}",
+            lags.join(", ")
         );
     }
     Ok(())
@@ -454,9 +475,9 @@ enum Load {
     Open(u64),
 }
 
-/// Open-loop connections: at 20k requests/s each has 400 µs per request,
-/// about three times the unloaded 1x50 p50, so the connections themselves
-/// are not what queues the requests.
+/// Open-loop connections. They do not cap the rate (a request due on a
+/// busy connection is pipelined), but they bound how many requests the
+/// server works on at once: 8 keeps both cores' workers fed.
 const OPEN_LOOP_CONNECTIONS: u32 = 8;
 
 /// One open-loop run of the in-repo client.

@@ -1,8 +1,9 @@
 //! An HTTP/1.1 load client for `bench serve`'s latency runs: blocking
-//! keep-alive sockets, one thread each, requests prepared before the clock
-//! starts, responses parsed with `httparse`. Closed loop (one connection,
-//! each request after the previous answer) for unloaded latency; open loop
-//! (requests on a fixed schedule at a given rate) for latency at a load.
+//! keep-alive sockets, requests prepared before the clock starts, responses
+//! parsed with `httparse`. Closed loop (one connection, each request after
+//! the previous answer) for unloaded latency; open loop (requests on a fixed
+//! schedule at a given rate, whatever the answers' pace) for latency at a
+//! load.
 //!
 //! wrk is kept for throughput, where its event loop drives many connections
 //! cheaply; at one connection on this two-core VM, wrk's p99 stayed at 2.8 to
@@ -10,8 +11,10 @@
 //! client measured at 0.35 ms (BENCHMARKS.md), so its one-connection tail
 //! measured wrk and not the server.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +27,10 @@ pub struct ClientRun {
     pub requests_per_s: f64,
     pub p50: f64,
     pub p99: f64,
+    /// Open loop only: how late the client sent its requests (p99, seconds).
+    /// The latencies count it, so a large one means the client, not the
+    /// server, held requests back.
+    pub send_lag_p99: Option<f64>,
 }
 
 /// A request ready to send: method, path and body, rendered once.
@@ -63,11 +70,18 @@ pub fn closed_loop(
     Ok(summary(latencies, started.elapsed()))
 }
 
-/// Sends `rate` requests/s over `connections` connections for `duration`,
-/// each connection on its own fixed schedule whatever the answers' pace.
-/// Each latency runs from the request's scheduled time, not from when it
-/// could be sent, so a stall counts against every request it holds up
-/// (no coordinated omission).
+/// Sends `rate` requests/s for `duration`, request `i` at `i / rate` on
+/// connection `i % connections`, and measures each from its scheduled time.
+///
+/// One thread does it all: it sends whatever is due, then waits (`ppoll`,
+/// to the nanosecond) for an answer on any connection or for the next
+/// request's time, whichever comes first. A request never waits for an
+/// answer: one due on a connection whose previous answer has not come is
+/// pipelined behind it. So the client adds no queue of its own (with a
+/// thread per connection, `connections` requests in flight were the most
+/// it could have, which capped the rate at `connections / latency`), a
+/// sender never waits for a core behind its own receiver, and a stall
+/// counts against every request it holds up (no coordinated omission).
 pub fn open_loop(
     addr: SocketAddr,
     requests: &[Vec<u8>],
@@ -78,62 +92,169 @@ pub fn open_loop(
     if requests.is_empty() || connections == 0 || rate <= 0.0 {
         bail!("the load client needs requests, connections and a positive rate");
     }
-    let interval = Duration::from_secs_f64(connections as f64 / rate);
+    let mut streams = (0..connections)
+        .map(|_| connect(addr))
+        .collect::<Result<Vec<_>>>()?;
+    let mut polled: Vec<libc::pollfd> = streams
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let mut buffers: Vec<ResponseBuffer> = (0..connections)
+        .map(|_| ResponseBuffer::default())
+        .collect();
+    let mut pending: Vec<VecDeque<Instant>> = vec![VecDeque::new(); connections];
+    precise_timers();
+    let interval = Duration::from_secs_f64(1.0 / rate);
     let started = Instant::now();
-    let per_connection: Vec<Result<Vec<Duration>>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..connections)
-            .map(|c| {
-                let offset = Duration::from_secs_f64(c as f64 / rate);
-                scope.spawn(move || -> Result<Vec<Duration>> {
-                    let mut stream = connect(addr)?;
-                    let mut buffer = vec![0u8; 1 << 16];
-                    let mut latencies = Vec::new();
-                    for i in 0.. {
-                        let scheduled = started + offset + interval * i;
-                        if scheduled >= started + duration {
-                            break;
-                        }
-                        let now = Instant::now();
-                        if scheduled > now {
-                            std::thread::sleep(scheduled - now);
-                        }
-                        let request = &requests[(i as usize * connections + c) % requests.len()];
-                        stream.write_all(request).context("sending a request")?;
-                        read_response(&mut stream, &mut buffer)?;
-                        latencies.push(scheduled.elapsed());
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a load client thread panicked")))
-            })
-            .collect()
-    });
+    let end = started + duration;
+    let mut next = 0u32;
+    let mut lags = Vec::new();
     let mut latencies = Vec::new();
-    for connection in per_connection {
-        latencies.extend(connection?);
+    let mut last_answer = started;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let mut due = started + interval * next;
+        while due <= now && due < end {
+            let i = next as usize;
+            let connection = i % connections;
+            streams[connection]
+                .write_all(&requests[i % requests.len()])
+                .context("sending a request")?;
+            pending[connection].push_back(due);
+            lags.push(due.elapsed());
+            next += 1;
+            due = started + interval * next;
+        }
+        let wait = if due < end {
+            due - now
+        } else {
+            if latencies.len() == next as usize {
+                let mut run = summary(latencies, last_answer.saturating_duration_since(started));
+                run.send_lag_p99 = Some(percentile(&mut lags, 0.99));
+                return Ok(run);
+            }
+            let deadline = *deadline.get_or_insert(now + ANSWER_GRACE);
+            if now > deadline {
+                bail!(
+                    "{} of {next} request(s) unanswered {} s after the last was sent",
+                    next as usize - latencies.len(),
+                    ANSWER_GRACE.as_secs()
+                );
+            }
+            deadline - now
+        };
+        if !wait_readable(&mut polled, wait)? {
+            continue;
+        }
+        for (connection, entry) in polled.iter_mut().enumerate() {
+            if entry.revents == 0 {
+                continue;
+            }
+            entry.revents = 0;
+            let buffer = &mut buffers[connection];
+            // Readable, so this read does not block.
+            if buffer.read_from(&mut streams[connection])? == 0 {
+                bail!("the server closed a connection with answers still due");
+            }
+            let answered = Instant::now();
+            while buffer.take_response()? {
+                let scheduled = pending[connection]
+                    .pop_front()
+                    .context("an answer to a request that was not sent")?;
+                latencies.push(answered.saturating_duration_since(scheduled));
+                last_answer = answered;
+            }
+        }
     }
-    Ok(summary(latencies, started.elapsed()))
+}
+
+/// How long the open loop waits, once everything is sent, for the answers
+/// still due before it gives the run up.
+const ANSWER_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits up to `timeout` for any of `polled` to be readable; false on timeout.
+fn wait_readable(polled: &mut [libc::pollfd], timeout: Duration) -> Result<bool> {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `polled` is a live array of `polled.len()` pollfd structs and
+    // `timeout` a live timespec; a null signal mask leaves the mask as it is.
+    let ready = unsafe {
+        libc::ppoll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            &timeout,
+            std::ptr::null(),
+        )
+    };
+    if ready < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(error).context("waiting for answers");
+    }
+    Ok(ready > 0)
+}
+
+/// Timers of this thread fire when asked, not up to the default 50 µs later
+/// (the kernel's timer slack, which batches wake-ups): at 20k requests/s a
+/// request is due every 50 µs.
+fn precise_timers() {
+    // SAFETY: PR_SET_TIMERSLACK takes one integer (nanoseconds) and touches
+    // only the calling thread's timer slack; a failure leaves it as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong);
+    }
+}
+
+/// Bytes read from one connection that may hold several answers, or part of one.
+#[derive(Default)]
+struct ResponseBuffer {
+    bytes: Vec<u8>,
+}
+
+impl ResponseBuffer {
+    fn read_from(&mut self, stream: &mut TcpStream) -> Result<usize> {
+        let filled = self.bytes.len();
+        self.bytes.resize(filled + (1 << 16), 0);
+        let n = stream.read(&mut self.bytes[filled..]);
+        self.bytes.truncate(filled + *n.as_ref().unwrap_or(&0));
+        n.context("reading a response")
+    }
+
+    /// Removes the first whole answer, if one is here; anything but a 200 is an error.
+    fn take_response(&mut self) -> Result<bool> {
+        let Some(total) = complete_response(&self.bytes)? else {
+            return Ok(false);
+        };
+        self.bytes.drain(..total);
+        Ok(true)
+    }
 }
 
 fn summary(mut latencies: Vec<Duration>, elapsed: Duration) -> ClientRun {
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, Duration::as_secs_f64)
-    };
     ClientRun {
         requests: latencies.len(),
         requests_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: percentile(&mut latencies, 0.50),
+        p99: percentile(&mut latencies, 0.99),
+        send_lag_p99: None,
     }
+}
+
+/// The `q` quantile of `durations` in seconds (0 for none); sorts them.
+fn percentile(durations: &mut [Duration], q: f64) -> f64 {
+    durations.sort_unstable();
+    durations
+        .get(((durations.len() as f64 * q) as usize).min(durations.len().saturating_sub(1)))
+        .map_or(0.0, Duration::as_secs_f64)
 }
 
 /// A keep-alive connection that sends each request at once (no Nagle delay).
@@ -143,7 +264,8 @@ fn connect(addr: SocketAddr) -> Result<TcpStream> {
     Ok(stream)
 }
 
-/// Reads one whole response (headers and `content-length` bytes of body) into `buffer`.
+/// Reads one whole response (headers and `content-length` bytes of body)
+/// into `buffer`; anything but a 200 is an error.
 fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<()> {
     let mut filled = 0;
     loop {
@@ -157,41 +279,39 @@ fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<()> {
             bail!("the server closed the connection mid-response");
         }
         filled += n;
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        let header_length = match response
-            .parse(&buffer[..filled])
-            .context("parsing a response")?
-        {
-            httparse::Status::Partial => continue,
-            httparse::Status::Complete(length) => length,
-        };
-        let body_length: usize = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-            .context("a response without content-length")?;
-        let code = response.code.unwrap_or_default();
-        let total = header_length + body_length;
-        while filled < total {
-            if total > buffer.len() {
-                buffer.resize(total, 0);
-            }
-            let n = stream.read(&mut buffer[filled..total])?;
-            if n == 0 {
-                bail!("the server closed the connection mid-body");
-            }
-            filled += n;
+        if complete_response(&buffer[..filled])?.is_some() {
+            return Ok(());
         }
-        if code != 200 {
-            bail!(
-                "the server answered {code}: {}",
-                String::from_utf8_lossy(&buffer[header_length..total])
-            );
-        }
-        return Ok(());
     }
+}
+
+/// The length of the answer at the start of `bytes` if all of it is there;
+/// an answer other than 200 is an error carrying its body.
+fn complete_response(bytes: &[u8]) -> Result<Option<usize>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let header_length = match response.parse(bytes).context("parsing a response")? {
+        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Complete(length) => length,
+    };
+    let body_length: usize = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+        .context("a response without content-length")?;
+    let total = header_length + body_length;
+    if bytes.len() < total {
+        return Ok(None);
+    }
+    let code = response.code.unwrap_or_default();
+    if code != 200 {
+        bail!(
+            "the server answered {code}: {}",
+            String::from_utf8_lossy(&bytes[header_length..total])
+        );
+    }
+    Ok(Some(total))
 }
 
 #[cfg(test)]
@@ -202,17 +322,26 @@ mod tests {
 
     use super::*;
 
-    /// A keep-alive server on its own threads answering every request with
-    /// `status` and `body`; returns its address and its count of requests.
-    fn server(status: u16, body: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    /// A keep-alive server on its own threads, answering every request with
+    /// `status` and `body` after `delay`.
+    struct TestServer {
+        addr: SocketAddr,
+        /// Requests answered.
+        served: Arc<AtomicUsize>,
+        /// The most requests one read brought in whole (more than one: pipelined).
+        most_at_once: Arc<AtomicUsize>,
+    }
+
+    fn server(status: u16, body: &'static str, delay: Duration) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicUsize::new(0));
-        let count = served.clone();
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let (count, most) = (served.clone(), most_at_once.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
-                let count = count.clone();
+                let (count, most) = (count.clone(), most.clone());
                 std::thread::spawn(move || {
                     let mut pending = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -224,6 +353,7 @@ mod tests {
                             return;
                         }
                         pending.extend_from_slice(&chunk[..n]);
+                        let mut whole = Vec::new();
                         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
                             let mut headers = [httparse::EMPTY_HEADER; 16];
                             let mut request = httparse::Request::new(&mut headers);
@@ -238,7 +368,11 @@ mod tests {
                             if pending.len() < end + 4 + length {
                                 break;
                             }
-                            pending.drain(..end + 4 + length);
+                            whole.push(pending.drain(..end + 4 + length).count());
+                        }
+                        most.fetch_max(whole.len(), Ordering::SeqCst);
+                        for _ in whole {
+                            std::thread::sleep(delay);
                             count.fetch_add(1, Ordering::SeqCst);
                             let answer = format!(
                                 "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{body}",
@@ -252,34 +386,64 @@ mod tests {
                 });
             }
         });
-        (addr, served)
+        TestServer {
+            addr,
+            served,
+            most_at_once,
+        }
     }
 
     #[test]
     fn the_closed_loop_counts_every_answer_the_server_gave() {
-        let (addr, served) = server(200, "{\"ok\":true}");
+        let server = server(200, "{\"ok\":true}", Duration::ZERO);
         let requests = vec![render("POST", "/a", b"{}"), render("GET", "/b", b"")];
-        let run = closed_loop(addr, &requests, Duration::from_millis(300)).unwrap();
+        let run = closed_loop(server.addr, &requests, Duration::from_millis(300)).unwrap();
         assert!(run.requests > 0);
-        assert_eq!(run.requests, served.load(Ordering::SeqCst));
+        assert_eq!(run.requests, server.served.load(Ordering::SeqCst));
         assert!(run.p50 > 0.0 && run.p50 <= run.p99, "{run:?}");
     }
 
     #[test]
     fn the_open_loop_sends_its_schedule_and_no_more() {
-        let (addr, served) = server(200, "ok");
+        let server = server(200, "ok", Duration::ZERO);
         let requests = vec![render("GET", "/", b"")];
         // Two connections at 200/s for 0.5 s: each sends every 10 ms, 50 each.
-        let run = open_loop(addr, &requests, 2, 200.0, Duration::from_millis(500)).unwrap();
+        let run = open_loop(server.addr, &requests, 2, 200.0, Duration::from_millis(500)).unwrap();
         assert_eq!(run.requests, 100);
-        assert_eq!(served.load(Ordering::SeqCst), 100);
+        assert_eq!(server.served.load(Ordering::SeqCst), 100);
+    }
+
+    #[test]
+    fn the_open_loop_sends_on_schedule_while_answers_are_late() {
+        // Each answer takes 20 ms; one connection at 200/s for 0.2 s: 40
+        // requests are due, four or so during each answer.
+        let server = server(200, "ok", Duration::from_millis(20));
+        let requests = vec![render("GET", "/", b"")];
+        let run = open_loop(server.addr, &requests, 1, 200.0, Duration::from_millis(200)).unwrap();
+        assert_eq!(run.requests, 40);
+        assert_eq!(server.served.load(Ordering::SeqCst), 40);
+        let most = server.most_at_once.load(Ordering::SeqCst);
+        assert!(
+            most > 1,
+            "requests waited for answers: at most {most} arrived at once"
+        );
+        // The last answer comes at about 40 x 20 ms = 0.8 s; the latest
+        // request was due at 0.195 s. Latency counts from the schedule.
+        assert!(run.p99 > 0.5, "{run:?}");
     }
 
     #[test]
     fn an_answer_other_than_200_fails_the_run_with_its_body() {
-        let (addr, _) = server(503, "queue full");
+        let server = server(503, "queue full", Duration::ZERO);
         let requests = vec![render("GET", "/", b"")];
-        let error = closed_loop(addr, &requests, Duration::from_millis(100)).unwrap_err();
+        let error = closed_loop(server.addr, &requests, Duration::from_millis(100)).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("503") && message.contains("queue full"),
+            "{message}"
+        );
+        let error =
+            open_loop(server.addr, &requests, 2, 100.0, Duration::from_secs(5)).unwrap_err();
         let message = format!("{error:#}");
         assert!(
             message.contains("503") && message.contains("queue full"),
