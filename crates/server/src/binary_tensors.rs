@@ -6,8 +6,8 @@ use crate::request::RequestValues;
 use crate::{Error, Result};
 
 /// One input's values, decoded from `bytes`, which must hold exactly `rows`
-/// values: integers that fit an `i64` as numbers, anything else as text (as
-/// the same values sent as JSON would be).
+/// values: integers of the types that always fit an `i64` as numbers,
+/// anything else as text.
 pub fn decode(name: &str, datatype: &str, bytes: &[u8], rows: usize) -> Result<RequestValues> {
     let wrong_size = |width: usize| {
         Error::BadRequest(format!(
@@ -46,15 +46,8 @@ pub fn decode(name: &str, datatype: &str, bytes: &[u8], rows: usize) -> Result<R
         "UINT8" => fixed!(u8, Integers, i64::from),
         "UINT16" => fixed!(u16, Integers, i64::from),
         "UINT32" => fixed!(u32, Integers, i64::from),
-        "UINT64" => match fixed!(u64, Text, |v: u64| v.to_string()) {
-            // As JSON gives them: whole numbers if every one fits an i64.
-            Ok(RequestValues::Text(texts)) => Ok(texts
-                .iter()
-                .map(|t| t.parse::<i64>().ok())
-                .collect::<Option<Vec<_>>>()
-                .map_or(RequestValues::Text(texts), RequestValues::Integers)),
-            other => other,
-        },
+        // A UINT64 may not fit an i64: text, which the ingest rules parse.
+        "UINT64" => fixed!(u64, Text, |v: u64| v.to_string()),
         "FP32" => fixed!(f32, Text, |v: f32| v.to_string()),
         "FP64" => fixed!(f64, Text, |v: f64| v.to_string()),
         "BYTES" => {

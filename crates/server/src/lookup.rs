@@ -1,7 +1,8 @@
 //! From request columns to a model's input rows: keys parsed with the
-//! ingest rules (integers for an integer key taken as they are), features looked up in the online store (one read per
-//! joined group for all rows), request-time values laid over them, and the
-//! on-demand features computed from the result.
+//! ingest rules (integers for an integer key taken as they are), features
+//! looked up in the online store (one read per joined group for all rows),
+//! request-time values laid over them, and the on-demand features computed
+//! from the result.
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests and latency per route and model, online
 //! lookups by outcome, and the prediction log's queue depth, drops and writes.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -13,19 +14,19 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sluice_featurestore::LookupStatus;
 
-/// A request's labels. The route is a template from the route table and
-/// the status a number, so labelling a request allocates nothing but the
-/// model's name.
+/// A request's labels. The route is (in practice always) a template from
+/// the route table and the status a number, so labelling a request
+/// allocates nothing but a served model's name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: &'static str,
+    route: Cow<'static, str>,
     model: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
-    route: &'static str,
+    route: Cow<'static, str>,
     model: String,
 }
 
@@ -103,10 +104,10 @@ impl Metrics {
         }
     }
 
-    pub fn observe(&self, route: &'static str, model: &str, status: u16, elapsed: Duration) {
+    pub fn observe(&self, route: Cow<'static, str>, model: &str, status: u16, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
-                route,
+                route: route.clone(),
                 model: model.to_string(),
                 status,
             })

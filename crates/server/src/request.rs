@@ -31,6 +31,10 @@ impl RequestValues {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The values as text, the form every value can take.
     pub fn texts(&self) -> Vec<String> {
         match self {
@@ -100,10 +104,10 @@ pub fn row_count(columns: &[RequestColumn]) -> Result<usize> {
     let Some((first, values)) = columns.first() else {
         return Err(Error::BadRequest("the request names no columns".into()));
     };
-    let rows = values.len();
-    if rows == 0 {
+    if values.is_empty() {
         return Err(Error::BadRequest(format!("'{first}' has no values")));
     }
+    let rows = values.len();
     if let Some((name, other)) = columns.iter().find(|(_, v)| v.len() != rows) {
         return Err(Error::BadRequest(format!(
             "'{first}' has {rows} value(s) but '{name}' has {}; give one value per row",

@@ -1,5 +1,6 @@
 //! The route table, with auth per scope and metrics on every route.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,8 +16,8 @@ use crate::auth::Scope;
 use crate::state::AppState;
 use crate::{kserve, push, vectors, Error};
 
-// The route templates, named once: the router matches them and the
-// metrics label each request with the one it matched.
+// The route templates, named once: the router matches them, and the
+// metrics label each request with the one it matched without copying it.
 const HEALTH: &str = "/health";
 const METRICS: &str = "/metrics";
 const SERVER: &str = "/v2";
@@ -125,11 +126,14 @@ async fn require_scope(
 /// Counts and times every routed request, labelled by route template and
 /// (for served models only, to bound label cardinality) model name.
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|m| ROUTES.into_iter().find(|route| *route == m.as_str()))
-        .unwrap_or("unmatched");
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(matched) => match ROUTES.into_iter().find(|route| *route == matched.as_str()) {
+            Some(route) => Cow::Borrowed(route),
+            // A route added to the router but not to ROUTES still gets its own label.
+            None => Cow::Owned(matched.as_str().to_string()),
+        },
+        None => Cow::Borrowed("unmatched"),
+    };
     let model = request
         .uri()
         .path()
