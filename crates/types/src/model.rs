@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One input or output column of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,9 @@ pub struct ModelSpec {
     pub name: String,
     pub algorithm: String,
     pub params: BTreeMap<String, String>,
+    /// An undefined metric (NaN, such as ROC AUC on a test split that holds
+    /// one class) is recorded as JSON `null` and reads back as NaN.
+    #[serde(with = "metric_values")]
     pub metrics: BTreeMap<String, f64>,
     /// Feature names and types after transformations, in the model's input order.
     pub inputs: Vec<ModelColumn>,
@@ -39,4 +42,63 @@ pub struct ModelSpec {
     /// Relative to the project's model directory.
     pub artefact: String,
     pub artefact_hash: String,
+}
+
+/// JSON has no NaN: serde_json writes one as `null`, and a plain `f64`
+/// refuses `null` on the way back, which left a registered model unreadable.
+mod metric_values {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        metrics: &BTreeMap<String, f64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            metrics
+                .iter()
+                .map(|(name, value)| (name, value.is_finite().then_some(*value))),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let metrics = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(metrics
+            .into_iter()
+            .map(|(name, value)| (name, value.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undefined_metric_is_null_in_json_and_nan_when_read_back() {
+        let spec = ModelSpec {
+            name: "fraud".into(),
+            algorithm: "gbdt".into(),
+            params: BTreeMap::new(),
+            metrics: BTreeMap::from([("roc_auc".into(), f64::NAN), ("log_loss".into(), 0.25)]),
+            inputs: vec![],
+            outputs: vec![],
+            lineage: ModelLineage {
+                feature_view: "fraud".into(),
+                feature_view_version: 1,
+                training_dataset: 1,
+                run_id: None,
+            },
+            description: String::new(),
+            artefact: "fraud/1.json".into(),
+            artefact_hash: "00".into(),
+        };
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json["metrics"],
+            serde_json::json!({ "log_loss": 0.25, "roc_auc": null })
+        );
+        let back: ModelSpec = serde_json::from_value(json).unwrap();
+        assert!(back.metrics["roc_auc"].is_nan());
+        assert_eq!(back.metrics["log_loss"], 0.25);
+    }
 }
