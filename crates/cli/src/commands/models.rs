@@ -53,10 +53,29 @@ pub async fn train(store: &FeatureStore, options: &TrainOptions, json: bool) -> 
             .rounds
             .map_or(String::new(), |r| format!(", {r} rounds kept"))
     );
-    for (name, value) in &report.metrics {
-        println!("  {name:<10} {value:.4}");
-    }
+    print_metrics(&report.metrics);
     Ok(())
+}
+
+/// A metric to 4 places, or `undefined` (NaN).
+fn metric_text(value: f64) -> String {
+    if value.is_nan() {
+        "undefined".to_string()
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+/// The metrics of a new version, one per line, saying why one is undefined.
+fn print_metrics(metrics: &BTreeMap<String, f64>) {
+    for (name, value) in metrics {
+        println!("  {name:<10} {}", metric_text(*value));
+    }
+    if metrics.values().any(|v| v.is_nan()) {
+        println!(
+            "  (undefined: ROC AUC when the test split holds one class, R² when its labels are constant)"
+        );
+    }
 }
 
 /// `NAME`, `NAME:VERSION` or `NAME@ALIAS`.
@@ -89,7 +108,7 @@ pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
                     .metrics
                     .iter()
                     .filter(|(k, _)| ["roc_auc", "rmse"].contains(&k.as_str()))
-                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .map(|(k, v)| format!("{k} {}", metric_text(*v)))
                     .collect();
                 let aliases = if m.aliases.is_empty() {
                     String::new()
@@ -152,9 +171,7 @@ pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
                 report.features.len(),
                 report.test_rows
             );
-            for (name, value) in &report.metrics {
-                println!("  {name:<10} {value:.4}");
-            }
+            print_metrics(&report.metrics);
         }
         ModelsAction::Best {
             model,
