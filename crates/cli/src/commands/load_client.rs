@@ -107,6 +107,7 @@ pub fn open_loop(
         .map(|_| ResponseBuffer::default())
         .collect();
     let mut pending: Vec<VecDeque<Instant>> = vec![VecDeque::new(); connections];
+    let mut scratch = vec![0u8; 1 << 16];
     precise_timers();
     let interval = Duration::from_secs_f64(1.0 / rate);
     let started = Instant::now();
@@ -158,7 +159,7 @@ pub fn open_loop(
             entry.revents = 0;
             let buffer = &mut buffers[connection];
             // Readable, so this read does not block.
-            if buffer.read_from(&mut streams[connection])? == 0 {
+            if buffer.read_from(&mut streams[connection], &mut scratch)? == 0 {
                 bail!("the server closed a connection with answers still due");
             }
             let answered = Instant::now();
@@ -221,12 +222,12 @@ struct ResponseBuffer {
 }
 
 impl ResponseBuffer {
-    fn read_from(&mut self, stream: &mut TcpStream) -> Result<usize> {
-        let filled = self.bytes.len();
-        self.bytes.resize(filled + (1 << 16), 0);
-        let n = stream.read(&mut self.bytes[filled..]);
-        self.bytes.truncate(filled + *n.as_ref().unwrap_or(&0));
-        n.context("reading a response")
+    /// Reads what the connection holds through `scratch`, so that a read
+    /// costs what it brings, not the scratch's size.
+    fn read_from(&mut self, stream: &mut TcpStream, scratch: &mut [u8]) -> Result<usize> {
+        let n = stream.read(scratch).context("reading a response")?;
+        self.bytes.extend_from_slice(&scratch[..n]);
+        Ok(n)
     }
 
     /// Removes the first whole answer, if one is here; anything but a 200 is an error.
