@@ -220,7 +220,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             client_cores.clone(),
                         )
                         .await?;
-                        (run.requests_per_s, run.p50, run.p99, None)
+                        RunFigures::from(run)
                     }
                     Load::Wrk(connections) => {
                         let (url, script, seconds) =
@@ -229,7 +229,12 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             wrk(&url, &script, connections, seconds)
                         })
                         .await?;
-                        (rate, p50, p99, None)
+                        RunFigures {
+                            requests_per_s: rate,
+                            p50,
+                            p99,
+                            send_lag_p99: None,
+                        }
                     }
                     Load::Open(rate) => {
                         let run = open_run(
@@ -240,15 +245,15 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             client_cores.clone(),
                         )
                         .await?;
-                        (run.requests_per_s, run.p50, run.p99, run.send_lag_p99)
+                        RunFigures::from(run)
                     }
                 };
                 eprintln!(
                     "  {name:<32} {connections:>3} conn  {:>9.0} req/s  p50 {:>7.1} us  p99 {:>7.1} us{}",
-                    run.0,
-                    run.1 * 1e6,
-                    run.2 * 1e6,
-                    run.3.map_or(String::new(), |lag| format!("  send lag p99 {:.1} us", lag * 1e6))
+                    run.requests_per_s,
+                    run.p50 * 1e6,
+                    run.p99 * 1e6,
+                    run.send_lag_p99.map_or(String::new(), |lag| format!("  send lag p99 {:.1} us", lag * 1e6))
                 );
                 runs.push(run);
             }
@@ -258,9 +263,9 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 None
             };
             let (rate, p50, p99) = (
-                median(runs.iter().map(|r| r.0)),
-                median(runs.iter().map(|r| r.1)),
-                median(runs.iter().map(|r| r.2)),
+                median(runs.iter().map(|r| r.requests_per_s)),
+                median(runs.iter().map(|r| r.p50)),
+                median(runs.iter().map(|r| r.p99)),
             );
             scenarios.push(Scenario {
                 name,
@@ -269,14 +274,14 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 requests_per_s: rate,
                 p50_us: p50 * 1e6,
                 p99_us: p99 * 1e6,
-                p99_runs_us: runs.iter().map(|r| r.2 * 1e6).collect(),
+                p99_runs_us: runs.iter().map(|r| r.p99 * 1e6).collect(),
                 anchor_p50_us: anchor_p50.as_secs_f64() * 1e6,
                 anchor_p99_us: anchor_p99.as_secs_f64() * 1e6,
                 p99_vs_anchor: p99 / anchor_p99.as_secs_f64(),
                 log_dropped,
                 send_lag_p99_us: runs
                     .iter()
-                    .map(|r| r.3)
+                    .map(|r| r.send_lag_p99)
                     .collect::<Option<Vec<f64>>>()
                     .map(|lags| median(lags.into_iter()) * 1e6),
             });
@@ -462,6 +467,26 @@ async fn build_model(store: &FeatureStore, keys: i64) -> Result<usize> {
         .set_alias("wide", "production", report.version)
         .await?;
     Ok(report.rounds.unwrap_or_default())
+}
+
+/// One run's rate and latency percentiles (seconds), whichever client drove it.
+struct RunFigures {
+    requests_per_s: f64,
+    p50: f64,
+    p99: f64,
+    /// The open loop's only.
+    send_lag_p99: Option<f64>,
+}
+
+impl From<ClientRun> for RunFigures {
+    fn from(run: ClientRun) -> Self {
+        Self {
+            requests_per_s: run.requests_per_s,
+            p50: run.p50,
+            p99: run.p99,
+            send_lag_p99: run.send_lag_p99,
+        }
+    }
 }
 
 /// How a scenario is driven.

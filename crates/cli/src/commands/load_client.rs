@@ -136,7 +136,8 @@ pub fn open_loop(
         } else {
             if latencies.len() == next as usize {
                 let mut run = summary(latencies, last_answer.saturating_duration_since(started));
-                run.send_lag_p99 = Some(percentile(&mut lags, 0.99));
+                lags.sort_unstable();
+                run.send_lag_p99 = Some(percentile(&lags, 0.99));
                 return Ok(run);
             }
             let deadline = *deadline.get_or_insert(now + ANSWER_GRACE);
@@ -241,20 +242,20 @@ impl ResponseBuffer {
 }
 
 fn summary(mut latencies: Vec<Duration>, elapsed: Duration) -> ClientRun {
+    latencies.sort_unstable();
     ClientRun {
         requests: latencies.len(),
         requests_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&mut latencies, 0.50),
-        p99: percentile(&mut latencies, 0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         send_lag_p99: None,
     }
 }
 
-/// The `q` quantile of `durations` in seconds (0 for none); sorts them.
-fn percentile(durations: &mut [Duration], q: f64) -> f64 {
-    durations.sort_unstable();
-    durations
-        .get(((durations.len() as f64 * q) as usize).min(durations.len().saturating_sub(1)))
+/// The `q` quantile of `sorted` in seconds (0 for none).
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
         .map_or(0.0, Duration::as_secs_f64)
 }
 
