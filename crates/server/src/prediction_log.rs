@@ -2,8 +2,11 @@
 //! a bounded queue (never waited on: when it is full the rows are dropped
 //! and counted) and a writer task commits the queue in batches to one log
 //! feature group per model version, `{model}_log` version = model version.
-//! The writer takes the queue on its tick or when it is half full, and
-//! commits on its tick or once `COMMIT_ROWS` rows are waiting.
+//! The writer takes the queue on its tick or when it is half full, also
+//! while a commit is in flight, and commits on its tick or once
+//! `COMMIT_ROWS` rows are waiting. Memory stays bounded: at most
+//! `log_queue` entries queued, fewer than twice that taken and waiting, and
+//! one commit's worth.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -70,7 +73,7 @@ impl PredictionLog {
             gauges: gauges.clone(),
             registered: HashSet::new(),
         };
-        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, stopped));
+        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, capacity, stopped));
         (
             Self {
                 queue,
@@ -111,11 +114,18 @@ struct Writer {
 }
 
 impl Writer {
+    /// Takes the queue on every wake and tick, also while a commit is in
+    /// flight on a task of its own: a commit slower than the queue takes to
+    /// fill (under full load the writer waits for a core like any task)
+    /// then costs no entries. `hold` entries waiting make a commit due; while
+    /// that many wait besides the commit in flight it takes no more, and a
+    /// full queue drops.
     async fn run(
-        mut self,
+        self,
         queue: Arc<BoundedQueue<LogEntry>>,
         wake: Arc<Notify>,
         flush: Duration,
+        hold: usize,
         mut stopped: watch::Receiver<bool>,
     ) -> Result<()> {
         let mut ticks = tokio::time::interval(flush);
@@ -125,25 +135,55 @@ impl Writer {
         // larger Delta files) unless COMMIT_ROWS rows are waiting.
         let mut pending: Vec<LogEntry> = Vec::new();
         let mut pending_rows = 0;
+        let mut due = false;
+        let gauges = self.gauges.clone();
+        // The writer is here between commits and with its commit's task during one.
+        let mut idle = Some(self);
+        let mut committing: Option<JoinHandle<Writer>> = None;
         loop {
-            let tick = tokio::select! {
-                _ = ticks.tick() => true,
-                _ = wake.notified() => false,
+            tokio::select! {
+                _ = ticks.tick() => due = true,
+                _ = wake.notified() => {}
+                finished = async { committing.as_mut().expect("guarded by the select").await },
+                    if committing.is_some() =>
+                {
+                    committing = None;
+                    idle = Some(finished.map_err(commit_task_failed)?);
+                }
                 _ = stopped_signal(&mut stopped) => break,
-            };
-            let taken = queue.take();
-            self.gauges.depth.dec_by(taken.len() as i64);
-            pending_rows += taken.iter().map(|e| e.predictions.len()).sum::<usize>();
-            pending.extend(taken);
-            if tick || pending_rows >= COMMIT_ROWS {
-                self.commit(std::mem::take(&mut pending)).await;
-                pending_rows = 0;
+            }
+            if pending.len() < hold {
+                let taken = queue.take();
+                gauges.depth.dec_by(taken.len() as i64);
+                pending_rows += taken.iter().map(|e| e.predictions.len()).sum::<usize>();
+                pending.extend(taken);
+            }
+            // A full hold commits at once: waiting for the tick would leave
+            // the queue to fill with nowhere to go.
+            due |= pending_rows >= COMMIT_ROWS || pending.len() >= hold;
+            if due && pending.is_empty() {
+                due = false;
+            }
+            if due {
+                if let Some(mut writer) = idle.take() {
+                    let entries = std::mem::take(&mut pending);
+                    pending_rows = 0;
+                    due = false;
+                    committing = Some(tokio::spawn(async move {
+                        writer.commit(entries).await;
+                        writer
+                    }));
+                }
             }
         }
+        let mut writer = match committing {
+            Some(task) => task.await.map_err(commit_task_failed)?,
+            None => idle.expect("the writer is idle when no commit is in flight"),
+        };
         let taken = queue.close();
-        self.gauges.depth.dec_by(taken.len() as i64);
+        writer.gauges.depth.dec_by(taken.len() as i64);
         pending.extend(taken);
-        self.commit(pending).await;
+        writer.commit(pending).await;
         Ok(())
     }
 
@@ -157,10 +197,11 @@ impl Writer {
             let rows: usize = entries.iter().map(|e| e.predictions.len()).sum();
             let started = std::time::Instant::now();
             match self.commit_model(&entries).await {
-                Ok(()) => {
+                Ok(built) => {
                     tracing::debug!(
-                        "logged {rows} prediction(s) of {label} in {:.1} ms",
-                        started.elapsed().as_secs_f64() * 1e3
+                        "logged {rows} prediction(s) of {label} in {:.1} ms (the batch built in {:.1} ms)",
+                        started.elapsed().as_secs_f64() * 1e3,
+                        built.as_secs_f64() * 1e3
                     );
                     self.gauges.written.inc_by(rows as u64);
                 }
@@ -172,7 +213,8 @@ impl Writer {
         }
     }
 
-    async fn commit_model(&mut self, entries: &[LogEntry]) -> Result<()> {
+    /// Appends one model version's entries; returns how long building their batch took.
+    async fn commit_model(&mut self, entries: &[LogEntry]) -> Result<Duration> {
         let model = &entries[0].model;
         let spec = log_group_spec(model);
         let group = if self.registered.contains(&model.label()) {
@@ -187,12 +229,18 @@ impl Writer {
             self.registered.insert(model.label());
             group
         };
+        let started = std::time::Instant::now();
         let batch = log_batch(model, entries)?;
+        let built = started.elapsed();
         // Request ids and log times are new on every row, so an append (whose
         // cost does not grow with the log) stores the same rows an upsert would.
         group.append_batches([batch], "prediction log").await?;
-        Ok(())
+        Ok(built)
     }
+}
+
+fn commit_task_failed(e: tokio::task::JoinError) -> Error {
+    Error::Internal(format!("the prediction log's commit task failed: {e}"))
 }
 
 fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> {

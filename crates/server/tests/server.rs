@@ -862,17 +862,7 @@ async fn the_log_queue_is_taken_when_half_full_and_committed_on_the_tick() {
     // nothing before its tick (an hour away) or the stop.
     let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
     assert_eq!(status, 200, "{answer}");
-    let mut depth = f64::NAN;
-    for _ in 0..100 {
-        depth = metric(
-            &metrics_text(&client, &base).await,
-            "sluice_prediction_log_queue_depth",
-        );
-        if depth == 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let depth = metric_reaches(&client, &base, "sluice_prediction_log_queue_depth", 0.0).await;
     assert_eq!(depth, 0.0, "the writer did not take the half-full queue");
     let text = metrics_text(&client, &base).await;
     assert_eq!(metric(&text, "sluice_prediction_log_written_total"), 0.0);
@@ -893,6 +883,50 @@ async fn the_log_queue_is_taken_when_half_full_and_committed_on_the_tick() {
         .map(RecordBatch::num_rows)
         .sum();
     assert_eq!(rows, 3, "both requests' rows, committed at the stop");
+}
+
+/// Polls the metrics until `name` reads `want` (or five seconds pass); returns the last reading.
+async fn metric_reaches(client: &reqwest::Client, base: &str, name: &str, want: f64) -> f64 {
+    let mut value = f64::NAN;
+    for _ in 0..100 {
+        value = metric(&metrics_text(client, base).await, name);
+        if value == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_worth_of_taken_entries_commits_without_waiting_for_the_tick() {
+    let (_dir, store) = project().await;
+    let quiet = ServerConfig {
+        log_queue: 4,
+        log_flush: "1h".into(),
+        ..config()
+    };
+    let (server, base) = start(&store, quiet).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/infer");
+    for request in 1..=12 {
+        let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
+        assert_eq!(status, 200, "{answer}");
+        if request % 2 == 0 {
+            // Every second entry reaches the wake mark; the writer takes the
+            // queue even while a commit is in flight.
+            let depth =
+                metric_reaches(&client, &base, "sluice_prediction_log_queue_depth", 0.0).await;
+            assert_eq!(depth, 0.0, "request {request}: the queue was not taken");
+        }
+    }
+    // Each four taken entries (the queue's size) commit at once, an hour
+    // before the tick: all twelve rows are written while the server runs.
+    let written = metric_reaches(&client, &base, "sluice_prediction_log_written_total", 12.0).await;
+    assert_eq!(written, 12.0, "the writer waited for its tick");
+    let text = metrics_text(&client, &base).await;
+    assert_eq!(metric(&text, "sluice_prediction_log_dropped_total"), 0.0);
+    server.stop().await.unwrap();
 }
 
 mod fuzz {
