@@ -184,6 +184,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
+        /// Threads serving requests (default: [server] workers in sluice.toml,
+        /// else one per core).
+        #[arg(long)]
+        workers: Option<std::num::NonZeroUsize>,
     },
     /// Compare the feature values the server logged with its predictions against
     /// the offline store's point-in-time answer at each request's time.
@@ -411,8 +415,7 @@ pub struct ServeBenchArgs {
     /// loop over 8 connections.
     #[arg(long, value_delimiter = ',', default_value = "5000,10000,15000,20000")]
     pub rates: Vec<u64>,
-    /// Keep the server (on a runtime of its own, one worker per core) to the
-    /// first half of the cores and every load client to the rest, so that
+    /// Keep the server to the first half of the cores and every load client to the rest, so that
     /// client and server never wait for the same core.
     #[arg(long)]
     pub pin: bool,
@@ -422,8 +425,29 @@ pub struct ServeBenchArgs {
     /// latency tail is that.
     #[arg(long)]
     pub keep_awake: bool,
+    /// The server's threads (as `[server] workers`; default: one per core
+    /// it runs on).
+    #[arg(long)]
+    pub workers: Option<std::num::NonZeroUsize>,
+    /// Which loads to run: `closed` (one connection, the in-repo client),
+    /// `wrk` (--connections, as fast as they go), `open` (the --rates).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "closed,wrk,open"
+    )]
+    pub loads: Vec<LoadKind>,
     #[command(flatten)]
     pub json: Json,
+}
+
+/// A kind of load `bench serve` drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadKind {
+    Closed,
+    Wrk,
+    Open,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! `sluice.toml`: the project's settings, layered as defaults ← file ← environment.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,8 @@ pub struct ServerConfig {
     pub refresh: String,
     /// None configured: every route is open (the server says so at start-up).
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Threads that serve requests; unset: one per core.
+    pub workers: Option<NonZeroUsize>,
 }
 
 impl Default for ServerConfig {
@@ -78,7 +81,18 @@ impl Default for ServerConfig {
             log_flush: "1s".into(),
             refresh: "1s".into(),
             api_keys: Vec::new(),
+            workers: None,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The server's worker threads: `workers`, else one per core. More
+    /// workers than cores cut the 20k/s tail on one VM and not on another,
+    /// and starve the prediction log's writer under full load; BENCHMARKS.md
+    /// has the measurements.
+    pub fn worker_threads(&self, cores: usize) -> usize {
+        self.workers.map_or(cores.max(1), NonZeroUsize::get)
     }
 }
 
@@ -173,6 +187,21 @@ mod tests {
         let err =
             ProjectConfig::parse("[storage]\ncatalgo = \"x\"\n", Path::new("s.toml")).unwrap_err();
         assert!(err.to_string().contains("catalgo"), "{err}");
+    }
+
+    #[test]
+    fn server_workers_default_to_the_cores_and_refuse_zero() {
+        let config = ProjectConfig::default();
+        assert_eq!(config.server.worker_threads(2), 2);
+        assert_eq!(
+            config.server.worker_threads(0),
+            1,
+            "no core count is one core"
+        );
+        let set = ProjectConfig::parse("[server]\nworkers = 3\n", Path::new("s.toml")).unwrap();
+        assert_eq!(set.server.worker_threads(2), 3);
+        let err = ProjectConfig::parse("[server]\nworkers = 0\n", Path::new("s.toml")).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
     }
 
     #[test]

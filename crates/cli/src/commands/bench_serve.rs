@@ -8,8 +8,9 @@
 //! also at fixed rates by the client's open loop (`--rates`). Anchors:
 //! the same lookups called in-process (no HTTP, no JSON), timed on the same
 //! store first, and the HTTP floor: `GET /health` through the same client.
-//! With `--pin` the server gets its own runtime on the first half of the
-//! cores and every client runs on the rest; with `--keep-awake` no core
+//! The server runs on a runtime of its own (`--workers` threads, as
+//! `sluice serve`); with `--pin` it is kept to the first half of the cores
+//! and every client to the rest; with `--keep-awake` no core
 //! idles (`bench_cores`).
 
 use std::fmt::Write as _;
@@ -31,10 +32,11 @@ use sluice_pipelines::{train, TrainOptions};
 use sluice_types::config::ServerConfig;
 use sluice_types::{NameRef, Split};
 
-use crate::args::ServeBenchArgs;
+use crate::args::{LoadKind, ServeBenchArgs};
 use crate::commands::bench::{bench_project, percentiles};
 use crate::commands::bench_cores::{core_list, pin_current_thread, CoreSplit, KeepAwake};
 use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
+use crate::commands::server_runtime::{available_cores, ServerRuntime};
 use crate::output::print_json;
 
 const FEATURES: usize = 50;
@@ -82,6 +84,8 @@ struct Report {
     pinned: Option<CoreSplit>,
     /// With `--keep-awake`: no core was let idle.
     kept_awake: bool,
+    /// The server runtime's worker threads.
+    workers: usize,
     scenarios: Vec<Scenario>,
 }
 
@@ -127,6 +131,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     let config = ServerConfig {
         refresh: "5s".into(),
         log_flush: args.log_flush.clone(),
+        workers: args.workers,
         ..ServerConfig::default()
     };
     let pinned = if args.pin {
@@ -134,15 +139,17 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     } else {
         None
     };
-    let server_runtime = pinned
-        .as_ref()
-        .map(|split| server_runtime(&split.server))
-        .transpose()?;
-    let start = sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)));
-    let server = match &server_runtime {
-        Some(runtime) => runtime.handle().spawn(start).await??,
-        None => start.await?,
-    };
+    let server_cores = pinned.as_ref().map(|split| split.server.as_slice());
+    let workers = config.worker_threads(server_cores.map_or_else(available_cores, <[usize]>::len));
+    let server_runtime = ServerRuntime::start(workers, server_cores)?;
+    let server = server_runtime
+        .handle()
+        .spawn(sluice_server::start(
+            store.clone(),
+            config,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        ))
+        .await??;
     let client_cores = pinned.as_ref().map(|split| split.client.clone());
     let base = format!("http://{}", server.addr);
     let mut floor_runs = Vec::with_capacity(args.repeats as usize);
@@ -198,8 +205,14 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             .iter()
             .map(|body| render("POST", path, body.as_bytes()))
             .collect();
-        let mut loads = vec![Load::Closed, Load::Wrk(args.connections)];
-        if batch == 1 && !infer {
+        let mut loads = Vec::new();
+        if args.loads.contains(&LoadKind::Closed) {
+            loads.push(Load::Closed);
+        }
+        if args.loads.contains(&LoadKind::Wrk) {
+            loads.push(Load::Wrk(args.connections));
+        }
+        if batch == 1 && !infer && args.loads.contains(&LoadKind::Open) {
             loads.extend(args.rates.iter().map(|&rate| Load::Open(rate)));
         }
         for load in loads {
@@ -299,6 +312,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         http_floor_p50_us: floor_p50 * 1e6,
         http_floor_p99_us: floor_p99 * 1e6,
         pinned,
+        workers,
         kept_awake: args.keep_awake,
         scenarios,
     };
@@ -319,6 +333,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         ),
         None => println!("not pinned: server and clients share every core"),
     }
+    println!("server: {} worker thread(s)", report.workers);
     if report.kept_awake {
         println!("kept awake: an idle-priority spinner on every core, so no core halted");
     }
@@ -567,51 +582,6 @@ async fn on_client_thread<T: Send + 'static>(
     })
     .await
     .context("the load client's thread failed")?
-}
-
-/// The pinned server's own runtime. A runtime dropped inside another one's
-/// task panics, so this one is shut down without waiting, also when the
-/// bench ends early on an error.
-struct ServerRuntime(Option<tokio::runtime::Runtime>);
-
-impl ServerRuntime {
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0
-            .as_ref()
-            .expect("the runtime is taken only when dropped")
-            .handle()
-    }
-}
-
-impl Drop for ServerRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// A runtime for the server alone, one worker per core in `cores`, every
-/// thread of it (workers and blocking pool) kept to those cores.
-fn server_runtime(cores: &[usize]) -> Result<ServerRuntime> {
-    // The runtime's thread-start hook cannot fail, so the pin is tried on a
-    // thread of its own first: the same call cannot then fail in the hook.
-    let probe = cores.to_vec();
-    std::thread::spawn(move || pin_current_thread(&probe))
-        .join()
-        .map_err(|_| anyhow::anyhow!("the pinning probe panicked"))?
-        .context("pinning the server's runtime")?;
-    let cores = cores.to_vec();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores.len())
-        .thread_name("sluice-server")
-        .on_thread_start(move || {
-            let _ = pin_current_thread(&cores);
-        })
-        .enable_all()
-        .build()
-        .map(|runtime| ServerRuntime(Some(runtime)))
-        .context("starting the server's runtime")
 }
 
 /// The request bodies of a scenario, for the in-repo client and wrk alike:

@@ -1,6 +1,7 @@
 //! `predict` (batch inference) and `serve` (the online server).
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{predict as predict_batch, PredictOptions};
 use sluice_types::ProjectConfig;
 
+use crate::commands::server_runtime::{available_cores, ServerRuntime};
 use crate::output::{print_json, print_table, write_batch};
 use crate::progress::Bar;
 
@@ -82,11 +84,31 @@ pub async fn skew_check(
     Ok(())
 }
 
-pub async fn serve(project: &Path, host: IpAddr, port: Option<u16>) -> Result<()> {
-    let config = ProjectConfig::load(project)?;
-    let store = Arc::new(FeatureStore::open(project).await?);
+pub async fn serve(
+    project: &Path,
+    host: IpAddr,
+    port: Option<u16>,
+    workers: Option<NonZeroUsize>,
+) -> Result<()> {
+    let mut config = ProjectConfig::load(project)?;
     let port = port.unwrap_or(config.server.port);
-    let server = sluice_server::start(store, config.server, SocketAddr::new(host, port)).await?;
+    config.server.workers = workers.or(config.server.workers);
+    let threads = config.server.worker_threads(available_cores());
+    let runtime = ServerRuntime::start(threads, None)?;
+    // The store is opened on the server's runtime, so that its connections
+    // (Redis, PostgreSQL) are driven by the threads that use them.
+    let project = project.to_path_buf();
+    let server = runtime
+        .handle()
+        .spawn(async move {
+            let store = Arc::new(FeatureStore::open(&project).await?);
+            anyhow::Ok(
+                sluice_server::start(store, config.server, SocketAddr::new(host, port)).await?,
+            )
+        })
+        .await??;
+    // Before the banner, whose "listening on" line scripts wait for.
+    eprintln!("{threads} worker thread(s)");
     for line in &server.banner {
         eprintln!("{line}");
     }

@@ -15,6 +15,7 @@ mod models;
 mod pipeline;
 mod project;
 mod quickstart;
+mod server_runtime;
 mod training_data;
 
 use std::path::Path;
@@ -174,7 +175,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let to = training_data::time("to", to.as_deref())?;
             inference::skew_check(&open(project).await?, &model, from, to, json.json).await
         }
-        Command::Serve { port, host } => inference::serve(project, host, port).await,
+        Command::Serve {
+            port,
+            host,
+            workers,
+        } => inference::serve(project, host, port, workers).await,
         Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
             what: ListWhat::Runs,
