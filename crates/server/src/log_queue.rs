@@ -45,6 +45,11 @@ impl<T> BoundedQueue<T> {
         }
     }
 
+    /// The most entries it holds (at least one).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queued<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -131,6 +136,7 @@ mod tests {
     #[test]
     fn a_queue_of_one_wakes_on_its_only_entry() {
         let queue = BoundedQueue::new(0, 1_000);
+        assert_eq!(queue.capacity(), 1);
         assert_eq!(queue.push('x', 1), Ok(true));
         assert_eq!(queue.push('y', 1), Err(Refused::Full));
     }

@@ -73,7 +73,8 @@ impl PredictionLog {
             gauges: gauges.clone(),
             registered: HashSet::new(),
         };
-        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, capacity, stopped));
+        let hold = queue.capacity();
+        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, hold, stopped));
         (
             Self {
                 queue,
@@ -132,7 +133,7 @@ impl Writer {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Taken from the queue, not yet committed. A half-full queue only
         // moves its entries here, so commits keep to one per tick (fewer,
-        // larger Delta files) unless COMMIT_ROWS rows are waiting.
+        // larger Delta files) unless COMMIT_ROWS rows or `hold` entries wait.
         let mut pending: Vec<LogEntry> = Vec::new();
         let mut pending_rows = 0;
         let mut due = false;

@@ -900,33 +900,42 @@ async fn metric_reaches(client: &reqwest::Client, base: &str, name: &str, want: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_worth_of_taken_entries_commits_without_waiting_for_the_tick() {
-    let (_dir, store) = project().await;
-    let quiet = ServerConfig {
-        log_queue: 4,
-        log_flush: "1h".into(),
-        ..config()
-    };
-    let (server, base) = start(&store, quiet).await;
-    let client = reqwest::Client::new();
-    let infer = format!("{base}/v2/models/fraud/infer");
-    for request in 1..=12 {
-        let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
-        assert_eq!(status, 200, "{answer}");
-        if request % 2 == 0 {
-            // Every second entry reaches the wake mark; the writer takes the
-            // queue even while a commit is in flight.
-            let depth =
-                metric_reaches(&client, &base, "sluice_prediction_log_queue_depth", 0.0).await;
-            assert_eq!(depth, 0.0, "request {request}: the queue was not taken");
+    // (log_queue, the entries that wake the writer): 0 is read as a queue of one.
+    for (log_queue, wake_every) in [(4, 2), (0, 1)] {
+        let (_dir, store) = project().await;
+        let quiet = ServerConfig {
+            log_queue,
+            log_flush: "1h".into(),
+            ..config()
+        };
+        let (server, base) = start(&store, quiet).await;
+        let client = reqwest::Client::new();
+        let infer = format!("{base}/v2/models/fraud/infer");
+        for request in 1..=12 {
+            let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
+            assert_eq!(status, 200, "{answer}");
+            if request % wake_every == 0 {
+                // The writer takes the queue even while a commit is in flight.
+                let depth =
+                    metric_reaches(&client, &base, "sluice_prediction_log_queue_depth", 0.0).await;
+                assert_eq!(
+                    depth, 0.0,
+                    "log_queue {log_queue}, request {request}: the queue was not taken"
+                );
+            }
         }
+        // Each queue's worth of taken entries commits at once, an hour
+        // before the tick: all twelve rows are written while the server runs.
+        let written =
+            metric_reaches(&client, &base, "sluice_prediction_log_written_total", 12.0).await;
+        assert_eq!(
+            written, 12.0,
+            "log_queue {log_queue}: the writer waited for its tick"
+        );
+        let text = metrics_text(&client, &base).await;
+        assert_eq!(metric(&text, "sluice_prediction_log_dropped_total"), 0.0);
+        server.stop().await.unwrap();
     }
-    // Each four taken entries (the queue's size) commit at once, an hour
-    // before the tick: all twelve rows are written while the server runs.
-    let written = metric_reaches(&client, &base, "sluice_prediction_log_written_total", 12.0).await;
-    assert_eq!(written, 12.0, "the writer waited for its tick");
-    let text = metrics_text(&client, &base).await;
-    assert_eq!(metric(&text, "sluice_prediction_log_dropped_total"), 0.0);
-    server.stop().await.unwrap();
 }
 
 mod fuzz {
