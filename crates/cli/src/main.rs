@@ -78,7 +78,11 @@ fn restore_default_sigpipe() {
 
 /// 1 for errors the user can fix (bad input, unknown names), 2 for internal failures.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<UserError>().is_some() {
+    // A project's own settings or definitions that do not read (`serve`
+    // reads sluice.toml itself) are the user's to fix, as the store says too.
+    if error.downcast_ref::<UserError>().is_some()
+        || error.downcast_ref::<sluice_types::Error>().is_some()
+    {
         return 1;
     }
     if let Some(e) = error.downcast_ref::<sluice_server::Error>() {

@@ -173,6 +173,21 @@ fn init_refuses_to_overwrite_and_every_command_has_help() {
 }
 
 #[test]
+fn serve_refuses_zero_workers_as_a_user_error() {
+    let project = Project::new();
+    let flag = project.user_error(&["serve", "--port", "0", "--workers", "0"]);
+    assert!(flag.contains("--workers"), "{flag}");
+    let config = project.path("sluice.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[server]\nworkers = 0\n")).unwrap();
+    let setting = project.user_error(&["serve", "--port", "0"]);
+    assert!(
+        setting.contains("sluice.toml") && setting.contains("workers = 0"),
+        "{setting}"
+    );
+}
+
+#[test]
 fn apply_plans_then_applies_once() {
     let project = Project::new();
     let plan = project.json(&["apply", "--dry-run"]);
