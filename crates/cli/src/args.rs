@@ -415,8 +415,8 @@ pub struct ServeBenchArgs {
     /// loop over 8 connections.
     #[arg(long, value_delimiter = ',', default_value = "5000,10000,15000,20000")]
     pub rates: Vec<u64>,
-    /// Keep the server to the first half of the cores and every load client to the rest, so that
-    /// client and server never wait for the same core.
+    /// Keep the server to the first half of the cores and every load client
+    /// to the rest, so that client and server never wait for the same core.
     #[arg(long)]
     pub pin: bool,
     /// Keep every core from idling with a spinner at the lowest priority

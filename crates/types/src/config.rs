@@ -88,9 +88,8 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// The server's worker threads: `workers`, else one per core. More
-    /// workers than cores cut the 20k/s tail on one VM and not on another,
-    /// and starve the prediction log's writer under full load; BENCHMARKS.md
-    /// has the measurements.
+    /// workers than cores cut the 20k/s tail on one VM and not on another
+    /// (BENCHMARKS.md, `bench serve`), so the default stays tokio's own.
     pub fn worker_threads(&self, cores: usize) -> usize {
         self.workers.map_or(cores.max(1), NonZeroUsize::get)
     }
