@@ -73,8 +73,7 @@ impl PredictionLog {
             gauges: gauges.clone(),
             registered: HashSet::new(),
         };
-        let hold = queue.capacity();
-        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, hold, stopped));
+        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, stopped));
         (
             Self {
                 queue,
@@ -118,15 +117,14 @@ impl Writer {
     /// Takes the queue on every wake and tick, also while a commit is in
     /// flight on a task of its own: a commit slower than the queue takes to
     /// fill (under full load the writer waits for a core like any task)
-    /// then costs no entries. `hold` entries waiting make a commit due; while
-    /// that many wait besides the commit in flight it takes no more, and a
-    /// full queue drops.
+    /// then costs no entries. A queue's capacity of entries waiting makes a
+    /// commit due; while that many wait besides the commit in flight it
+    /// takes no more, and a full queue drops.
     async fn run(
         self,
         queue: Arc<BoundedQueue<LogEntry>>,
         wake: Arc<Notify>,
         flush: Duration,
-        hold: usize,
         mut stopped: watch::Receiver<bool>,
     ) -> Result<()> {
         let mut ticks = tokio::time::interval(flush);
@@ -134,6 +132,7 @@ impl Writer {
         // Taken from the queue, not yet committed. A half-full queue only
         // moves its entries here, so commits keep to one per tick (fewer,
         // larger Delta files) unless COMMIT_ROWS rows or `hold` entries wait.
+        let hold = queue.capacity();
         let mut pending: Vec<LogEntry> = Vec::new();
         let mut pending_rows = 0;
         let mut due = false;
@@ -159,12 +158,11 @@ impl Writer {
                 pending_rows += taken.iter().map(|e| e.predictions.len()).sum::<usize>();
                 pending.extend(taken);
             }
-            // A full hold commits at once: waiting for the tick would leave
-            // the queue to fill with nowhere to go.
-            due |= pending_rows >= COMMIT_ROWS || pending.len() >= hold;
-            if due && pending.is_empty() {
-                due = false;
-            }
+            // A full hold commits at once (waiting for the tick would leave
+            // the queue to fill with nowhere to go); a tick with nothing
+            // waiting is spent, not kept for the next entry.
+            due = !pending.is_empty()
+                && (due || pending_rows >= COMMIT_ROWS || pending.len() >= hold);
             if due {
                 if let Some(mut writer) = idle.take() {
                     let entries = std::mem::take(&mut pending);
@@ -182,7 +180,7 @@ impl Writer {
             None => idle.expect("the writer is idle when no commit is in flight"),
         };
         let taken = queue.close();
-        writer.gauges.depth.dec_by(taken.len() as i64);
+        gauges.depth.dec_by(taken.len() as i64);
         pending.extend(taken);
         writer.commit(pending).await;
         Ok(())
