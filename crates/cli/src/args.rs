@@ -188,6 +188,12 @@ pub enum Command {
         /// else one per core).
         #[arg(long)]
         workers: Option<std::num::NonZeroUsize>,
+        /// Run the serving threads at this real-time priority, 1-99 (Linux
+        /// SCHED_RR; default: [server] realtime_priority, else the normal
+        /// scheduler). They then run ahead of every normal thread on their
+        /// cores; needs CAP_SYS_NICE or `ulimit -r`.
+        #[arg(long)]
+        realtime_priority: Option<sluice_types::RealtimePriority>,
     },
     /// Compare the feature values the server logged with its predictions against
     /// the offline store's point-in-time answer at each request's time.
@@ -429,6 +435,10 @@ pub struct ServeBenchArgs {
     /// it runs on).
     #[arg(long)]
     pub workers: Option<std::num::NonZeroUsize>,
+    /// Run the server's threads (not the load clients) at this real-time
+    /// priority, as `[server] realtime_priority`.
+    #[arg(long)]
+    pub realtime_priority: Option<sluice_types::RealtimePriority>,
     /// Which loads to run: `closed` (one connection, the in-repo client),
     /// `wrk` (--connections, as fast as they go), `open` (the --rates).
     #[arg(

@@ -188,6 +188,108 @@ fn serve_refuses_zero_workers_as_a_user_error() {
 }
 
 #[test]
+fn serve_refuses_a_realtime_priority_outside_1_to_99_as_a_user_error() {
+    let project = Project::new();
+    for wrong in ["0", "100"] {
+        let flag = project.user_error(&["serve", "--port", "0", "--realtime-priority", wrong]);
+        assert!(
+            flag.contains("--realtime-priority") && flag.contains("1 to 99"),
+            "{flag}"
+        );
+    }
+    let config = project.path("sluice.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[server]\nrealtime_priority = 100\n"),
+    )
+    .unwrap();
+    let setting = project.user_error(&["serve", "--port", "0"]);
+    assert!(
+        setting.contains("sluice.toml") && setting.contains("realtime_priority"),
+        "{setting}"
+    );
+}
+
+/// Real-time priority is a right (root, CAP_SYS_NICE or `ulimit -r`): where
+/// this test has it, the served process's workers must run at SCHED_RR;
+/// where it does not, `serve` must refuse, exit 1, and say what it needs.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_runs_its_workers_at_the_realtime_priority_asked_for() {
+    use std::io::{BufRead, BufReader};
+
+    let project = Project::new();
+    project.ok(&["apply"]);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` outlives the call; geteuid takes nothing.
+    let permitted = unsafe { libc::geteuid() == 0 }
+        || (unsafe { libc::getrlimit(libc::RLIMIT_RTPRIO, &mut limit) } == 0
+            && limit.rlim_cur >= 2);
+    let args = [
+        "serve",
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--realtime-priority",
+        "2",
+    ];
+    if !permitted {
+        let refused = project.user_error(&args);
+        assert!(refused.contains("CAP_SYS_NICE"), "{refused}");
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--project")
+        .arg(project.dir.path())
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let listening = line.contains("listening on");
+        banner.push(line);
+        if listening {
+            break;
+        }
+    }
+    assert!(
+        banner
+            .iter()
+            .any(|l| l == "2 worker thread(s) at real-time priority 2 (SCHED_RR)"),
+        "{banner:?}"
+    );
+    // Idle workers have parked (and taken their priority) long before this.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Fields after the parenthesised name: state is the 1st, rt_priority
+    // the 38th and policy the 39th (proc(5)).
+    let mut realtime = 0;
+    let tasks = format!("/proc/{}/task", child.id());
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let (name, rest) = stat.rsplit_once(") ").unwrap();
+        let fields: Vec<&str> = rest.split(' ').collect();
+        if (fields[38], fields[37]) == ("2", "2") {
+            assert!(name.ends_with("(sluice-server"), "{stat}");
+            realtime += 1;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        realtime, 2,
+        "the two workers, and no other thread, at SCHED_RR 2"
+    );
+}
+
+#[test]
 fn apply_plans_then_applies_once() {
     let project = Project::new();
     let plan = project.json(&["apply", "--dry-run"]);

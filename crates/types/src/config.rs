@@ -70,6 +70,9 @@ pub struct ServerConfig {
     pub api_keys: Vec<ApiKeyConfig>,
     /// Threads that serve requests; unset: one per core.
     pub workers: Option<NonZeroUsize>,
+    /// Run the serving threads at this real-time priority (Linux SCHED_RR);
+    /// unset: the normal scheduler, as every other process.
+    pub realtime_priority: Option<RealtimePriority>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             refresh: "1s".into(),
             api_keys: Vec::new(),
             workers: None,
+            realtime_priority: None,
         }
     }
 }
@@ -92,6 +96,66 @@ impl ServerConfig {
     /// (BENCHMARKS.md, `bench serve`), so the default stays tokio's own.
     pub fn worker_threads(&self, cores: usize) -> usize {
         self.workers.map_or(cores.max(1), NonZeroUsize::get)
+    }
+}
+
+/// A real-time scheduling priority, 1 (lowest) to 99. Threads at any of
+/// them run ahead of every thread of the normal scheduler on their core,
+/// the kernel's own worker threads included, which is what keeps a serving
+/// thread from waiting milliseconds behind one (BENCHMARKS.md, `bench serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct RealtimePriority(u8);
+
+impl RealtimePriority {
+    pub const MAX: u8 = 99;
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    /// The next priority up, or this one at the top.
+    pub fn one_above(self) -> Self {
+        Self(self.0.saturating_add(1).min(Self::MAX))
+    }
+}
+
+impl TryFrom<u8> for RealtimePriority {
+    type Error = String;
+
+    fn try_from(priority: u8) -> std::result::Result<Self, String> {
+        if (1..=Self::MAX).contains(&priority) {
+            Ok(Self(priority))
+        } else {
+            Err(format!(
+                "a real-time priority is 1 to {}, not {priority}",
+                Self::MAX
+            ))
+        }
+    }
+}
+
+impl From<RealtimePriority> for u8 {
+    fn from(priority: RealtimePriority) -> u8 {
+        priority.0
+    }
+}
+
+impl std::str::FromStr for RealtimePriority {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let priority: u8 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("a real-time priority is 1 to {}, not '{text}'", Self::MAX))?;
+        Self::try_from(priority)
+    }
+}
+
+impl std::fmt::Display for RealtimePriority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -201,6 +265,38 @@ mod tests {
         assert_eq!(set.server.worker_threads(2), 3);
         let err = ProjectConfig::parse("[server]\nworkers = 0\n", Path::new("s.toml")).unwrap_err();
         assert!(err.to_string().contains("workers"), "{err}");
+    }
+
+    #[test]
+    fn realtime_priority_is_unset_by_default_and_refused_outside_1_to_99() {
+        assert_eq!(ProjectConfig::default().server.realtime_priority, None);
+        let set = ProjectConfig::parse("[server]\nrealtime_priority = 99\n", Path::new("s.toml"))
+            .unwrap();
+        assert_eq!(
+            set.server.realtime_priority.map(RealtimePriority::get),
+            Some(99)
+        );
+        for wrong in ["0", "100", "-1", "\"high\""] {
+            let err = ProjectConfig::parse(
+                &format!("[server]\nrealtime_priority = {wrong}\n"),
+                Path::new("s.toml"),
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("realtime_priority"),
+                "{wrong}: {err}"
+            );
+        }
+        assert_eq!("7".parse::<RealtimePriority>().map(u8::from), Ok(7));
+        let top = RealtimePriority::try_from(RealtimePriority::MAX).unwrap();
+        assert_eq!(top.one_above(), top);
+        assert_eq!(
+            "1".parse::<RealtimePriority>().unwrap().one_above().get(),
+            2
+        );
+        let err = "0".parse::<RealtimePriority>().unwrap_err();
+        assert!(err.contains("1 to 99, not 0"), "{err}");
+        assert!("x".parse::<RealtimePriority>().is_err());
     }
 
     #[test]

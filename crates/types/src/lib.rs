@@ -23,7 +23,7 @@ pub mod pipeline;
 pub mod training_dataset;
 
 pub use column::{ColumnSpec, ColumnType, TimestampFormat};
-pub use config::{ApiKeyConfig, ProjectConfig, ServerConfig, StorageConfig};
+pub use config::{ApiKeyConfig, ProjectConfig, RealtimePriority, ServerConfig, StorageConfig};
 pub use definitions::Definitions;
 pub use duration::Ttl;
 pub use error::{Error, Result};

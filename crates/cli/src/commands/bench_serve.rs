@@ -30,13 +30,15 @@ use serde::Serialize;
 use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
 use sluice_pipelines::{train, TrainOptions};
 use sluice_types::config::ServerConfig;
-use sluice_types::{NameRef, Split};
+use sluice_types::{NameRef, RealtimePriority, Split};
 
 use crate::args::{LoadKind, ServeBenchArgs};
 use crate::commands::bench::{bench_project, percentiles};
 use crate::commands::bench_cores::{core_list, pin_current_thread, CoreSplit, KeepAwake};
 use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
-use crate::commands::server_runtime::{available_cores, ServerRuntime};
+use crate::commands::server_runtime::{
+    available_cores, set_current_thread_realtime, ServerRuntime,
+};
 use crate::output::print_json;
 
 const FEATURES: usize = 50;
@@ -86,6 +88,10 @@ struct Report {
     kept_awake: bool,
     /// The server runtime's worker threads.
     workers: usize,
+    /// With `--realtime-priority`: the workers' SCHED_RR priority.
+    realtime_priority: Option<u8>,
+    /// ... and the in-repo load clients' (one above; wrk stays normal).
+    client_realtime_priority: Option<u8>,
     scenarios: Vec<Scenario>,
 }
 
@@ -132,6 +138,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         refresh: "5s".into(),
         log_flush: args.log_flush.clone(),
         workers: args.workers,
+        realtime_priority: args.realtime_priority,
         ..ServerConfig::default()
     };
     let pinned = if args.pin {
@@ -141,7 +148,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     };
     let server_cores = pinned.as_ref().map(|split| split.server.as_slice());
     let workers = config.worker_threads(server_cores.map_or_else(available_cores, <[usize]>::len));
-    let server_runtime = ServerRuntime::start(workers, server_cores)?;
+    let server_runtime = ServerRuntime::start(workers, server_cores, config.realtime_priority)?;
     let server = server_runtime
         .handle()
         .spawn(sluice_server::start(
@@ -150,7 +157,10 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             SocketAddr::from(([127, 0, 0, 1], 0)),
         ))
         .await??;
-    let client_cores = pinned.as_ref().map(|split| split.client.clone());
+    let clients = ClientThread {
+        cores: pinned.as_ref().map(|split| split.client.clone()),
+        realtime: args.realtime_priority.map(RealtimePriority::one_above),
+    };
     let base = format!("http://{}", server.addr);
     let mut floor_runs = Vec::with_capacity(args.repeats as usize);
     for _ in 0..args.repeats {
@@ -159,7 +169,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                 server.addr,
                 vec![render("GET", "/health", b"")],
                 args.seconds,
-                client_cores.clone(),
+                clients.clone(),
             )
             .await?,
         );
@@ -230,7 +240,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             server.addr,
                             requests.clone(),
                             args.seconds,
-                            client_cores.clone(),
+                            clients.clone(),
                         )
                         .await?;
                         RunFigures::from(run)
@@ -238,7 +248,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                     Load::Wrk(connections) => {
                         let (url, script, seconds) =
                             (format!("{base}{path}"), script.clone(), args.seconds);
-                        let (rate, p50, p99) = on_client_thread(client_cores.clone(), move || {
+                        let (rate, p50, p99) = on_client_thread(clients.clone(), move || {
                             wrk(&url, &script, connections, seconds)
                         })
                         .await?;
@@ -255,7 +265,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
                             requests.clone(),
                             rate,
                             args.seconds,
-                            client_cores.clone(),
+                            clients.clone(),
                         )
                         .await?;
                         RunFigures::from(run)
@@ -313,6 +323,8 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         http_floor_p99_us: floor_p99 * 1e6,
         pinned,
         workers,
+        realtime_priority: args.realtime_priority.map(u8::from),
+        client_realtime_priority: clients.realtime.map(u8::from),
         kept_awake: args.keep_awake,
         scenarios,
     };
@@ -333,7 +345,14 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         ),
         None => println!("not pinned: server and clients share every core"),
     }
-    println!("server: {} worker thread(s)", report.workers);
+    match (report.realtime_priority, report.client_realtime_priority) {
+        (Some(server), Some(client)) => println!(
+            "server: {} worker thread(s) at real-time priority {server} (SCHED_RR); \
+             in-repo clients at {client}, wrk at normal priority",
+            report.workers
+        ),
+        _ => println!("server: {} worker thread(s)", report.workers),
+    }
     if report.kept_awake {
         println!("kept awake: an idle-priority spinner on every core, so no core halted");
     }
@@ -526,9 +545,9 @@ async fn open_run(
     requests: Vec<Vec<u8>>,
     rate: u64,
     seconds: u64,
-    cores: Option<Vec<usize>>,
+    client: ClientThread,
 ) -> Result<ClientRun> {
-    let run = on_client_thread(cores, move || {
+    let run = on_client_thread(client, move || {
         open_loop(
             addr,
             &requests,
@@ -554,26 +573,39 @@ async fn client_run(
     addr: SocketAddr,
     requests: Vec<Vec<u8>>,
     seconds: u64,
-    cores: Option<Vec<usize>>,
+    client: ClientThread,
 ) -> Result<ClientRun> {
-    let run = on_client_thread(cores, move || {
+    let run = on_client_thread(client, move || {
         closed_loop(addr, &requests, std::time::Duration::from_secs(seconds))
     })
     .await?;
     answered(run)
 }
 
-/// Runs a load client on a thread of its own, off the runtime the server may
-/// share, pinned to `cores` when given; the threads and processes it starts
-/// inherit the pin.
-async fn on_client_thread<T: Send + 'static>(
+/// Where a load client runs: pinned to some cores, and at a real-time
+/// priority above the server's when the server has one, so that the client
+/// sends on time whatever else wants its core.
+#[derive(Debug, Clone)]
+struct ClientThread {
     cores: Option<Vec<usize>>,
+    realtime: Option<RealtimePriority>,
+}
+
+/// Runs a load client on a thread of its own, off the runtime the server may
+/// share, as `placement` says; the threads and processes it starts inherit
+/// the pin, not the priority (wrk runs at normal priority).
+async fn on_client_thread<T: Send + 'static>(
+    placement: ClientThread,
     client: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(move || {
         std::thread::spawn(move || {
-            if let Some(cores) = cores {
-                pin_current_thread(&cores).context("pinning the load client")?;
+            if let Some(cores) = &placement.cores {
+                pin_current_thread(cores).context("pinning the load client")?;
+            }
+            if let Some(priority) = placement.realtime {
+                set_current_thread_realtime(priority)
+                    .with_context(|| format!("the load client's real-time priority {priority}"))?;
             }
             client()
         })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{predict as predict_batch, PredictOptions};
-use sluice_types::ProjectConfig;
+use sluice_types::{ProjectConfig, RealtimePriority};
 
 use crate::commands::server_runtime::{available_cores, ServerRuntime};
 use crate::output::{print_json, print_table, write_batch};
@@ -89,12 +89,15 @@ pub async fn serve(
     host: IpAddr,
     port: Option<u16>,
     workers: Option<NonZeroUsize>,
+    realtime_priority: Option<RealtimePriority>,
 ) -> Result<()> {
     let mut config = ProjectConfig::load(project)?;
     let port = port.unwrap_or(config.server.port);
     config.server.workers = workers.or(config.server.workers);
+    config.server.realtime_priority = realtime_priority.or(config.server.realtime_priority);
     let threads = config.server.worker_threads(available_cores());
-    let runtime = ServerRuntime::start(threads, None)?;
+    let priority = config.server.realtime_priority;
+    let runtime = ServerRuntime::start(threads, None, priority)?;
     // The store is opened on the server's runtime, so that its connections
     // (Redis, PostgreSQL) are driven by the threads that use them.
     let project = project.to_path_buf();
@@ -108,7 +111,12 @@ pub async fn serve(
         })
         .await??;
     // Before the banner, whose "listening on" line scripts wait for.
-    eprintln!("{threads} worker thread(s)");
+    match priority {
+        Some(priority) => {
+            eprintln!("{threads} worker thread(s) at real-time priority {priority} (SCHED_RR)")
+        }
+        None => eprintln!("{threads} worker thread(s)"),
+    }
     for line in &server.banner {
         eprintln!("{line}");
     }

@@ -179,7 +179,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             port,
             host,
             workers,
-        } => inference::serve(project, host, port, workers).await,
+            realtime_priority,
+        } => inference::serve(project, host, port, workers, realtime_priority).await,
         Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
             what: ListWhat::Runs,
