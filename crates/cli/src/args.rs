@@ -435,8 +435,9 @@ pub struct ServeBenchArgs {
     /// it runs on).
     #[arg(long)]
     pub workers: Option<std::num::NonZeroUsize>,
-    /// Run the server's threads (not the load clients) at this real-time
-    /// priority, as `[server] realtime_priority`.
+    /// Run the server's workers at this real-time priority, as `[server]
+    /// realtime_priority`; the in-repo load clients then run one above it,
+    /// so that they send on time (wrk stays at normal priority).
     #[arg(long)]
     pub realtime_priority: Option<sluice_types::RealtimePriority>,
     /// Which loads to run: `closed` (one connection, the in-repo client),
