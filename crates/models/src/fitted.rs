@@ -272,6 +272,12 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 pub(crate) fn numbers(column: &str, transform: &str, values: &dyn Array) -> Result<Float64Array> {
+    // Most model inputs are floats already: sharing their buffers is free,
+    // where a cast (even to the same type) builds a new array per column,
+    // which on the serving path is per request.
+    if let Some(floats) = values.as_primitive_opt::<Float64Type>() {
+        return Ok(floats.clone());
+    }
     let numeric = matches!(
         values.data_type(),
         DataType::Int8
@@ -294,23 +300,17 @@ pub(crate) fn numbers(column: &str, transform: &str, values: &dyn Array) -> Resu
             found: values.data_type().to_string(),
         });
     }
-    Ok(cast(
-        &arrow::array::make_array(values.to_data()),
-        &DataType::Float64,
-    )?
-    .as_primitive::<Float64Type>()
-    .clone())
+    Ok(cast(values, &DataType::Float64)?
+        .as_primitive::<Float64Type>()
+        .clone())
 }
 
 fn text(column: &str, transform: &str, values: &dyn Array) -> Result<arrow::array::StringArray> {
-    let as_text =
-        cast(&arrow::array::make_array(values.to_data()), &DataType::Utf8).map_err(|_| {
-            Error::WrongType {
-                column: column.to_string(),
-                transform: transform.to_string(),
-                expected: "values with a text form",
-                found: values.data_type().to_string(),
-            }
-        })?;
+    let as_text = cast(values, &DataType::Utf8).map_err(|_| Error::WrongType {
+        column: column.to_string(),
+        transform: transform.to_string(),
+        expected: "values with a text form",
+        found: values.data_type().to_string(),
+    })?;
     Ok(as_text.as_string::<i32>().clone())
 }
