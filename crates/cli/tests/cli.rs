@@ -56,6 +56,13 @@ impl Project {
         self.dir.path().join(relative)
     }
 
+    /// Appends `text` to the project's sluice.toml.
+    fn add_to_config(&self, text: &str) {
+        let config = self.path("sluice.toml");
+        let before = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{before}\n{text}")).unwrap();
+    }
+
     fn write(&self, name: &str, text: &str) -> String {
         std::fs::write(self.path(name), text).unwrap();
         self.path(name).display().to_string()
@@ -177,9 +184,7 @@ fn serve_refuses_zero_workers_as_a_user_error() {
     let project = Project::new();
     let flag = project.user_error(&["serve", "--port", "0", "--workers", "0"]);
     assert!(flag.contains("--workers"), "{flag}");
-    let config = project.path("sluice.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}\n[server]\nworkers = 0\n")).unwrap();
+    project.add_to_config("[server]\nworkers = 0\n");
     let setting = project.user_error(&["serve", "--port", "0"]);
     assert!(
         setting.contains("sluice.toml") && setting.contains("workers = 0"),
@@ -197,13 +202,7 @@ fn serve_refuses_a_realtime_priority_outside_1_to_99_as_a_user_error() {
             "{flag}"
         );
     }
-    let config = project.path("sluice.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("{text}\n[server]\nrealtime_priority = 100\n"),
-    )
-    .unwrap();
+    project.add_to_config("[server]\nrealtime_priority = 100\n");
     let setting = project.user_error(&["serve", "--port", "0"]);
     assert!(
         setting.contains("sluice.toml") && setting.contains("realtime_priority"),
