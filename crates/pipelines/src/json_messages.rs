@@ -3,11 +3,10 @@
 //! aside with the reason; the others go on.
 
 use std::io::Cursor;
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::json::ReaderBuilder;
 use sluice_types::coerce::{InputCoercer, Position};
 
@@ -18,7 +17,9 @@ pub(crate) struct MessageDecoder {
     coercer: InputCoercer,
     /// Fields every message must carry, non-null.
     required: Vec<String>,
-    /// The JSON reader's schema: declared types, with timestamps and dates as text for the coercer to parse.
+    /// The JSON reader's schema: every column as text, so that the coercer
+    /// parses each value by the same rules as file ingest (a typed reader
+    /// would cast `7.9` into an integer column as 7).
     read_schema: SchemaRef,
 }
 
@@ -29,19 +30,8 @@ pub(crate) struct Decoded {
 
 impl MessageDecoder {
     pub fn new(label: String, coercer: InputCoercer, required: Vec<String>) -> Self {
-        let read_schema = Arc::new(Schema::new(
-            coercer
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| match f.data_type() {
-                    DataType::Timestamp(_, _) | DataType::Date32 => {
-                        Field::new(f.name(), DataType::Utf8, true)
-                    }
-                    other => Field::new(f.name(), other.clone(), true),
-                })
-                .collect::<Vec<_>>(),
-        ));
+        let read_schema =
+            InputCoercer::text_schema(coercer.schema().fields().iter().map(|f| f.name().as_str()));
         Self {
             label,
             coercer,
