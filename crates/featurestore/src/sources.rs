@@ -100,6 +100,16 @@ impl FileSource {
                     .map_err(|e| read_error(&e))?;
                 file.seek(SeekFrom::Start(0)).map_err(|e| read_error(&e))?;
                 let names: Vec<&str> = header.fields().iter().map(|f| f.name().as_str()).collect();
+                if let Some(twice) = names
+                    .iter()
+                    .enumerate()
+                    .find(|(i, name)| names[..*i].contains(name))
+                {
+                    return Err(read_error(&format!(
+                        "the header names column '{}' twice",
+                        twice.1
+                    )));
+                }
                 coercer.check_columns(&label, names.iter().copied())?;
                 let reader = arrow::csv::ReaderBuilder::new(InputCoercer::text_schema(
                     names.iter().copied(),

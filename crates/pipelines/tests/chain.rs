@@ -9,14 +9,12 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use futures::TryStreamExt;
 use rand::{Rng, SeedableRng};
 use sluice_catalog::RunStatus;
-use sluice_featurestore::{FeatureStore, NoProgress, ReadAt};
+use sluice_featurestore::{FeatureStore, NoProgress};
 use sluice_pipelines::{
     predict, run_any_pipeline, PredictInput, PredictOptions, RunOptions, RunOutcome,
 };
-use sluice_types::NameRef;
 
 const DEFINITIONS: &str = r#"
 [[feature_group]]
@@ -171,17 +169,7 @@ fn by_key(batch: &RecordBatch) -> BTreeMap<(i64, i64), f64> {
 }
 
 async fn predictions_group(store: &FeatureStore) -> RecordBatch {
-    let group = store
-        .feature_group(&NameRef::parse("fraud_predictions:1").unwrap())
-        .await
-        .unwrap();
-    let batches: Vec<RecordBatch> = group
-        .read(ReadAt::Latest, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = sluice_testkit::latest_rows(store, "fraud_predictions:1").await;
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 

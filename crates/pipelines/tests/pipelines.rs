@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use futures::TryStreamExt;
 use rand::{Rng, SeedableRng};
-use sluice_featurestore::{FeatureStore, LookupStatus, NoProgress, ReadAt, RunStatus};
+use sluice_featurestore::{FeatureStore, LookupStatus, NoProgress, RunStatus};
 use sluice_pipelines::{check_pipelines, run_pipeline, RunOptions};
 use sluice_types::NameRef;
 
@@ -144,17 +143,7 @@ fn reference(events: &[Event]) -> Rows {
 }
 
 async fn offline_rows(store: &FeatureStore, name: &str) -> Rows {
-    let fg = store
-        .feature_group(&NameRef::parse(name).unwrap())
-        .await
-        .unwrap();
-    let batches: Vec<RecordBatch> = fg
-        .read(ReadAt::Latest, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = sluice_testkit::latest_rows(store, name).await;
     let mut out = BTreeMap::new();
     for b in &batches {
         let f = |name: &str| b.column_by_name(name).unwrap().clone();
@@ -554,4 +543,139 @@ async fn stream_equals_batch_survives_a_restart_and_sets_bad_messages_aside() {
             None => assert_eq!(online.status[row], LookupStatus::Missing),
         }
     }
+}
+
+/// A stream message parses by the same rules as a file: a fraction for an
+/// integer key is refused (dead-lettered), never truncated into another key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fraction_for_an_integer_column_is_dead_lettered_not_truncated() {
+    let stream = format!("T{}", uuid::Uuid::new_v4().simple());
+    let definitions = format!(
+        r#"
+[[feature_group]]
+name = "payments"
+version = 1
+primary_key = ["card_id"]
+event_time = "ts"
+online = true
+columns = [
+  {{ name = "card_id", type = "int64" }},
+  {{ name = "ts", type = "timestamp" }},
+  {{ name = "amount", type = "float64", nullable = true }},
+]
+
+[[pipeline]]
+name = "payments_stream"
+kind = "feature"
+sink = "payments"
+[pipeline.source]
+type = "nats"
+stream = "{stream}"
+subject = "{stream}.events"
+{COLUMNS}
+"#
+    );
+    let (dir, store) = project(&definitions).await;
+    publish(
+        &stream,
+        &[
+            r#"{"card_id": 7.9, "ts": "2026-01-01T00:00:00Z", "amount": 1.0}"#.into(),
+            r#"{"card_id": 8, "ts": "2026-01-01T00:00:00Z", "amount": 2}"#.into(),
+            r#"{"card_id": 9, "ts": "2026-01-01T00:00:00Z", "amount": 1e400}"#.into(),
+        ],
+    )
+    .await;
+    let options = RunOptions {
+        until_idle: Some(Duration::from_secs(2)),
+        max_events: None,
+    };
+    let summary = run_pipeline(&store, "payments_stream", &options, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(summary.rows_in, 3);
+    assert_eq!(summary.dead_letters, 2);
+    let letters = std::fs::read_to_string(
+        dir.path()
+            .join(".sluice/pipelines/payments_stream/dead_letter.ndjson"),
+    )
+    .unwrap();
+    assert!(letters.contains("cannot read '7.9' as int64"), "{letters}");
+    assert!(letters.contains("1e400"), "{letters}");
+    let batches = sluice_testkit::latest_rows(&store, "payments").await;
+    let keys: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("card_id")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(keys, vec![8]);
+}
+
+/// The shared typing rules (`sluice_testkit::coercion`) through stream
+/// messages: a refused case is dead-lettered with the same reason file
+/// ingest gives, an accepted one is stored as file ingest stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_messages_follow_the_shared_typing_rules() {
+    use sluice_testkit::coercion::{cases, group_definition, COLUMNS as TYPED_COLUMNS, GROUP};
+
+    let stream = format!("T{}", uuid::Uuid::new_v4().simple());
+    let definitions = group_definition()
+        + &format!(
+            r#"
+[[pipeline]]
+name = "typed_stream"
+kind = "feature"
+sink = "{GROUP}"
+[pipeline.source]
+type = "nats"
+stream = "{stream}"
+subject = "{stream}.events"
+{TYPED_COLUMNS}
+"#
+        );
+    let (dir, store) = project(&definitions).await;
+    let cases = cases();
+    let messages: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(id, case)| case.json_row(id as i64).to_string())
+        .collect();
+    publish(&stream, &messages).await;
+    let options = RunOptions {
+        until_idle: Some(Duration::from_secs(2)),
+        max_events: None,
+    };
+    run_pipeline(&store, "typed_stream", &options, &NoProgress)
+        .await
+        .unwrap();
+    let letters = std::fs::read_to_string(
+        dir.path()
+            .join(".sluice/pipelines/typed_stream/dead_letter.ndjson"),
+    )
+    .unwrap_or_default();
+    let mut reasons = BTreeMap::new();
+    for line in letters.lines() {
+        let letter: serde_json::Value = serde_json::from_str(line).unwrap();
+        let payload: serde_json::Value =
+            serde_json::from_str(letter["payload"].as_str().unwrap()).unwrap();
+        reasons.insert(
+            payload["id"].as_i64().unwrap(),
+            letter["reason"].as_str().unwrap().to_string(),
+        );
+    }
+    let stored = sluice_testkit::latest_rows(&store, GROUP).await;
+    let failures: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(id, case)| {
+            let id = id as i64;
+            case.check(id, &stored, reasons.get(&id).map(String::as_str))
+                .err()
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -222,6 +222,45 @@ impl Ctx<'_> {
 }
 
 fn convert(ctx: &Ctx, column: &ColumnSpec, array: &ArrayRef) -> Result<ArrayRef> {
+    let converted = convert_type(ctx, column, array)?;
+    if !column.allow_nan {
+        check_finite(ctx, column, &converted)?;
+    }
+    Ok(converted)
+}
+
+/// Refuses NaN and ±infinity in a float column that does not allow them.
+fn check_finite(ctx: &Ctx, column: &ColumnSpec, array: &ArrayRef) -> Result<()> {
+    let first_non_finite = match array.data_type() {
+        DataType::Float64 => array
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .iter()
+            .position(|v| v.is_some_and(|v| !v.is_finite())),
+        DataType::Float32 => array
+            .as_primitive::<arrow::datatypes::Float32Type>()
+            .iter()
+            .position(|v| v.is_some_and(|v| !v.is_finite())),
+        _ => None,
+    };
+    match first_non_finite {
+        None => Ok(()),
+        Some(row) => {
+            let value = arrow::util::display::array_value_to_string(array, row)
+                .unwrap_or_else(|_| "a non-finite number".into());
+            Err(ctx.bad_value(
+                column,
+                row,
+                &value,
+                &format!(
+                    "a finite {} (set allow_nan = true on the column to accept NaN and infinity)",
+                    column.column_type
+                ),
+            ))
+        }
+    }
+}
+
+fn convert_type(ctx: &Ctx, column: &ColumnSpec, array: &ArrayRef) -> Result<ArrayRef> {
     let target = column.column_type.arrow_type();
     let found = array.data_type();
     if found == &target {
@@ -270,13 +309,21 @@ fn parse_text(ctx: &Ctx, column: &ColumnSpec, text: &StringArray) -> Result<Arra
             for (row, value) in text.iter().enumerate() {
                 micros.push(match value {
                     None => None,
-                    Some(s) => Some(
-                        string_to_datetime(&Utc, s)
-                            .map_err(|_| {
-                                ctx.bad_value(column, row, s, "an RFC 3339 / ISO-8601 timestamp")
-                            })?
-                            .timestamp_micros(),
-                    ),
+                    Some(s) => {
+                        let time = string_to_datetime(&Utc, s).map_err(|_| {
+                            ctx.bad_value(column, row, s, "an RFC 3339 / ISO-8601 timestamp")
+                        })?;
+                        // Timestamps are stored in microseconds: finer digits would be lost.
+                        if time.timestamp_subsec_nanos() % 1_000 != 0 {
+                            return Err(ctx.bad_value(
+                                column,
+                                row,
+                                s,
+                                "a timestamp representable in microseconds (at most 6 fractional digits)",
+                            ));
+                        }
+                        Some(time.timestamp_micros())
+                    }
                 });
             }
             Ok(Arc::new(
@@ -315,6 +362,33 @@ fn checked_cast(
             .find(|i| text.is_valid(*i) && cast.is_null(*i))
             .expect("a value failed to parse");
         return Err(ctx.bad_value(column, row, text.value(row), expected));
+    }
+    // A number too large for the type parses as infinity; only a written
+    // infinity may be read as one.
+    let overflowed = |row: usize, infinite: bool| {
+        infinite && text.is_valid(row) && !text.value(row).to_ascii_lowercase().contains("inf")
+    };
+    let overflow = match target {
+        DataType::Float64 => cast
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .iter()
+            .enumerate()
+            .find(|(row, v)| overflowed(*row, v.is_some_and(f64::is_infinite))),
+        DataType::Float32 => cast
+            .as_primitive::<arrow::datatypes::Float32Type>()
+            .iter()
+            .enumerate()
+            .find(|(row, v)| overflowed(*row, v.is_some_and(f32::is_infinite)))
+            .map(|(row, v)| (row, v.map(f64::from))),
+        _ => None,
+    };
+    if let Some((row, _)) = overflow {
+        return Err(ctx.bad_value(
+            column,
+            row,
+            text.value(row),
+            &format!("{expected} (out of range)"),
+        ));
     }
     Ok(cast)
 }
@@ -541,5 +615,99 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown column 'extra'"), "{err}");
+    }
+
+    #[test]
+    fn refuses_overflow_non_finite_floats_and_sub_microsecond_times() {
+        let coercer = InputCoercer::new(spec());
+        let error = |row: [Option<&str>; 4]| {
+            coercer
+                .coerce("f.csv", &text_batch(&[row]), Position::Line(2))
+                .unwrap_err()
+                .to_string()
+        };
+        let ts = Some("2024-01-01T00:00:00Z");
+        let err = error([Some("1"), ts, Some("1e400"), None]);
+        assert!(
+            err.contains("column 'x': cannot read '1e400' as float64 (out of range)"),
+            "{err}"
+        );
+        for value in ["NaN", "inf", "-Infinity"] {
+            let err = error([Some("1"), ts, Some(value), None]);
+            assert!(
+                err.contains("column 'x'") && err.contains("allow_nan = true"),
+                "{value}: {err}"
+            );
+        }
+        let err = error([
+            Some("1"),
+            Some("2024-01-01T00:00:00.123456789Z"),
+            None,
+            None,
+        ]);
+        assert!(
+            err.contains("column 'ts'") && err.contains("representable in microseconds"),
+            "{err}"
+        );
+        let exact = text_batch(&[[
+            Some("1"),
+            Some("2024-01-01T00:00:00.123456000Z"),
+            None,
+            None,
+        ]]);
+        let out = coercer.coerce("f.csv", &exact, Position::Line(2)).unwrap();
+        let micros: &TimestampMicrosecondArray = out.column(1).as_primitive();
+        assert_eq!(micros.value(0), 1_704_067_200_123_456);
+
+        let mut allowing = (*spec()).clone();
+        allowing.columns[2].allow_nan = true;
+        let coercer = InputCoercer::new(Arc::new(allowing));
+        let batch = text_batch(&[
+            [Some("1"), ts, Some("NaN"), None],
+            [Some("2"), ts, Some("-inf"), None],
+        ]);
+        let out = coercer.coerce("f.csv", &batch, Position::Line(2)).unwrap();
+        let x: &Float64Array = out.column(2).as_primitive();
+        assert!(x.value(0).is_nan() && x.value(1) == f64::NEG_INFINITY);
+        let err = coercer
+            .coerce(
+                "f.csv",
+                &text_batch(&[[Some("1"), ts, Some("1e400"), None]]),
+                Position::Line(2),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("out of range"),
+            "an overflow is never allowed: {err}"
+        );
+
+        let parquet_nan = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new(
+                    "ts",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+                    false,
+                ),
+                Field::new("x", DataType::Float64, true),
+                Field::new("seen", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone(UTC)),
+                Arc::new(Float64Array::from(vec![f64::NAN])),
+                Arc::new(Int64Array::from(vec![Some(5)])),
+            ],
+        )
+        .unwrap();
+        let err = InputCoercer::new(spec())
+            .coerce("f.parquet", &parquet_nan, Position::Row(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("row 1: column 'x': cannot read 'NaN'"),
+            "{err}"
+        );
     }
 }

@@ -86,6 +86,10 @@ pub struct ColumnSpec {
     /// Only for timestamp columns.
     #[serde(default, skip_serializing_if = "is_default_format")]
     pub format: TimestampFormat,
+    /// Only for float columns: accept NaN and ±infinity. Off by default, so
+    /// that a non-finite value is refused with the rest of bad input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_nan: bool,
 }
 
 fn is_default_format(format: &TimestampFormat) -> bool {
@@ -99,6 +103,7 @@ impl ColumnSpec {
             column_type,
             nullable: false,
             format: TimestampFormat::Text,
+            allow_nan: false,
         }
     }
 
