@@ -11,9 +11,9 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deltalake::datafusion::common::Column;
 use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::logical_expr::col;
 use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use deltalake::operations::write::WriteBuilder;
 use deltalake::parquet::basic::Compression;
@@ -29,7 +29,7 @@ use sluice_types::FeatureGroupSpec;
 use url::Url;
 
 use crate::last_wins::last_per_identity;
-use crate::predicates::{keys_predicate, merge_predicate, row_identity};
+use crate::predicates::{column, keys_predicate, merge_predicate, qualified, row_identity};
 use crate::store::{BatchStream, CommitMetrics, OfflineStore, ReadAt};
 use crate::{Error, Result};
 
@@ -57,6 +57,7 @@ impl DeltaOfflineStore {
     /// the standard environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
     /// `AWS_ACCESS_KEY_ID`, …).
     pub fn with_storage_options(root: Url, storage_options: HashMap<String, String>) -> Self {
+        crate::synced_local::register();
         Self {
             root,
             storage_options,
@@ -187,10 +188,23 @@ fn delta<'a>(
     fg: &'a FeatureGroupSpec,
     operation: &'static str,
 ) -> impl Fn(DeltaTableError) -> Error + 'a {
-    move |source| Error::Delta {
-        feature_group: label(fg),
-        operation,
-        source: Box::new(source),
+    use deltalake::kernel::transaction::TransactionError;
+    move |source| match source {
+        DeltaTableError::VersionAlreadyExists(_)
+        | DeltaTableError::Transaction {
+            source:
+                TransactionError::CommitConflict(_)
+                | TransactionError::VersionAlreadyExists(_)
+                | TransactionError::MaxCommitAttempts(_),
+        } => Error::Conflict {
+            feature_group: label(fg),
+            operation,
+        },
+        source => Error::Delta {
+            feature_group: label(fg),
+            operation,
+            source: Box::new(source),
+        },
     }
 }
 
@@ -213,7 +227,7 @@ async fn staged_source(fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<Data
         .read_parquet(paths, ParquetReadOptions::default())
         .await
         .map_err(query(fg, "read of staged rows"))?;
-    let columns: Vec<_> = fg.columns.iter().map(|c| col(&c.name)).collect();
+    let columns: Vec<_> = fg.columns.iter().map(|c| column(&c.name)).collect();
     if !df
         .schema()
         .has_column_with_unqualified_name(SEQUENCE_COLUMN)
@@ -221,12 +235,12 @@ async fn staged_source(fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<Data
     {
         return df.select(columns).map_err(query(fg, "read of staged rows"));
     }
-    let identity: Vec<_> = row_identity(fg).into_iter().map(col).collect();
+    let identity: Vec<_> = row_identity(fg).into_iter().map(column).collect();
     // DISTINCT ON keeps the first row of each group in this order: the last one staged.
     let order = identity
         .iter()
         .map(|c| c.clone().sort(true, false))
-        .chain([col(SEQUENCE_COLUMN).sort(false, false)])
+        .chain([column(SEQUENCE_COLUMN).sort(false, false)])
         .collect();
     df.distinct_on(identity, columns, Some(order))
         .map_err(query(fg, "de-duplication of staged rows"))
@@ -235,11 +249,11 @@ async fn staged_source(fg: &FeatureGroupSpec, staged: &[PathBuf]) -> Result<Data
 async fn has_duplicates(fg: &FeatureGroupSpec, df: &DataFrame) -> Result<bool> {
     use deltalake::datafusion::functions_aggregate::expr_fn::count;
     use deltalake::datafusion::logical_expr::lit;
-    let identity: Vec<_> = row_identity(fg).into_iter().map(col).collect();
+    let identity: Vec<_> = row_identity(fg).into_iter().map(column).collect();
     let groups = df
         .clone()
-        .aggregate(identity, vec![count(lit(1)).alias("n")])
-        .and_then(|g| g.filter(col("n").gt(lit(1))))
+        .aggregate(identity, vec![count(lit(1)).alias("__sluice_rows")])
+        .and_then(|g| g.filter(column("__sluice_rows").gt(lit(1))))
         .and_then(|g| g.limit(0, Some(1)))
         .map_err(query(fg, "duplicate check"))?;
     let found = groups.count().await.map_err(query(fg, "duplicate check"))?;
@@ -312,13 +326,19 @@ impl OfflineStore for DeltaOfflineStore {
                     .iter()
                     .filter(|c| !row_identity(fg).contains(&c.name.as_str()))
                     .fold(update, |u, c| {
-                        u.update(c.name.as_str(), col(format!("source.{}", c.name)))
+                        u.update(
+                            Column::new_unqualified(c.name.as_str()),
+                            qualified("source", &c.name),
+                        )
                     })
             })
             .and_then(|merge| {
                 merge.when_not_matched_insert(|insert| {
                     fg.columns.iter().fold(insert, |i, c| {
-                        i.set(c.name.as_str(), col(format!("source.{}", c.name)))
+                        i.set(
+                            Column::new_unqualified(c.name.as_str()),
+                            qualified("source", &c.name),
+                        )
                     })
                 })
             })
@@ -599,5 +619,46 @@ fn describe(at: ReadAt) -> String {
         ReadAt::Latest => "the latest commit".into(),
         ReadAt::Version(v) => format!("commit {v}"),
         ReadAt::Time(t) => format!("the state as of {}", t.to_rfc3339()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::kernel::transaction::TransactionError;
+    use sluice_types::{ColumnSpec, ColumnType};
+
+    #[test]
+    fn a_lost_commit_race_says_so_once() {
+        let fg = FeatureGroupSpec {
+            name: "tx".into(),
+            version: 1,
+            primary_key: vec!["id".into()],
+            event_time: None,
+            online: false,
+            ttl: None,
+            description: String::new(),
+            columns: vec![ColumnSpec::new("id", ColumnType::Int64)],
+        };
+        let lost = [
+            DeltaTableError::VersionAlreadyExists(3),
+            DeltaTableError::Transaction {
+                source: TransactionError::VersionAlreadyExists(3),
+            },
+            DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(15),
+            },
+        ];
+        for source in lost {
+            let error = delta(&fg, "merge")(source);
+            assert!(error.is_user_error(), "{error:?}");
+            assert_eq!(
+                error.to_string(),
+                "feature group tx:1: another write committed first; this merge wrote nothing, retry it"
+            );
+            assert!(std::error::Error::source(&error).is_none());
+        }
+        let other = delta(&fg, "merge")(DeltaTableError::NotATable("x".into()));
+        assert!(matches!(other, Error::Delta { .. }), "{other:?}");
     }
 }

@@ -19,6 +19,13 @@ pub enum Error {
         column: String,
     },
 
+    /// Another writer's commit took the version this one was to take.
+    #[error("feature group {feature_group}: another write committed first; this {operation} wrote nothing, retry it")]
+    Conflict {
+        feature_group: String,
+        operation: &'static str,
+    },
+
     #[error("feature group {feature_group}: offline {operation} failed: {source}")]
     Delta {
         feature_group: String,
@@ -57,11 +64,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the caller asked for something that cannot exist (a bad URL, a version never written).
+    /// True when the caller asked for something that cannot exist (a bad URL,
+    /// a version never written), or lost a race it can retry.
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Error::UnknownScheme { .. } | Error::BadUrl { .. } | Error::NoSuchState { .. }
+            Error::UnknownScheme { .. }
+                | Error::BadUrl { .. }
+                | Error::NoSuchState { .. }
+                | Error::Conflict { .. }
         )
     }
 }

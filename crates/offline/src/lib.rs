@@ -13,6 +13,7 @@ mod factory;
 mod last_wins;
 mod predicates;
 mod store;
+mod synced_local;
 
 pub use delta::{parquet_encodings, DeltaOfflineStore, SEQUENCE_COLUMN};
 pub use error::{Error, Result};

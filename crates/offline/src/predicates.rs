@@ -1,8 +1,8 @@
 //! DataFusion expressions over a feature group's key columns.
 
 use arrow::array::RecordBatch;
-use deltalake::datafusion::common::ScalarValue;
-use deltalake::datafusion::logical_expr::{col, lit, Expr};
+use deltalake::datafusion::common::{Column, ScalarValue};
+use deltalake::datafusion::logical_expr::{lit, Expr};
 use sluice_types::FeatureGroupSpec;
 
 use crate::Result;
@@ -16,11 +16,23 @@ pub fn row_identity(fg: &FeatureGroupSpec) -> Vec<&str> {
         .collect()
 }
 
+/// The column `name` exactly as written. DataFusion's `col` parses its
+/// argument as SQL and folds an unquoted `Amount` to `amount`; a feature
+/// group's column names are taken literally.
+pub fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+/// `table.name`, with `name` taken literally (see [`column`]).
+pub fn qualified(table: &str, name: &str) -> Expr {
+    Expr::Column(Column::new(Some(table), name))
+}
+
 /// `target.c = source.c AND ...` over the row identity.
 pub fn merge_predicate(fg: &FeatureGroupSpec) -> Expr {
     row_identity(fg)
         .into_iter()
-        .map(|c| col(format!("target.{c}")).eq(col(format!("source.{c}"))))
+        .map(|c| qualified("target", c).eq(qualified("source", c)))
         .reduce(Expr::and)
         .expect("a feature group has a primary key")
 }
@@ -43,14 +55,14 @@ pub fn keys_predicate(fg: &FeatureGroupSpec, keys: &RecordBatch) -> Result<Expr>
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        return Ok(col(&fg.primary_key[0]).in_list(values, false));
+        return Ok(column(&fg.primary_key[0]).in_list(values, false));
     }
     let mut rows = Vec::with_capacity(keys.num_rows());
     for row in 0..keys.num_rows() {
         let mut clause = Vec::with_capacity(columns.len());
         for (name, array) in fg.primary_key.iter().zip(&columns) {
             let value = ScalarValue::try_from_array(array, row).map_err(arrow_error)?;
-            clause.push(col(name).eq(lit(value)));
+            clause.push(column(name).eq(lit(value)));
         }
         rows.push(
             clause
