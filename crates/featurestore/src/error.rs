@@ -59,6 +59,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A dataset without rows trains nothing; registering one would only
+    /// hide what selected it (a range in the future, a spine of other keys).
+    #[error("feature view '{feature_view}': {selection} selected no rows{hint}; no training dataset was registered")]
+    NoTrainingRows {
+        feature_view: String,
+        selection: String,
+        hint: String,
+    },
+
     #[error(transparent)]
     OnDemand(Box<sluice_transforms::Error>),
 
@@ -67,6 +76,20 @@ pub enum Error {
         what: String,
         recorded: String,
         rebuilt: String,
+    },
+
+    /// Before its first commit a feature group had no state: an empty answer
+    /// would look like a group without rows, so the time is refused instead.
+    #[error(
+        "feature group {feature_group}: nothing was committed at or before {}; its first commit ({first_commit}) was made at {}",
+        rfc3339(.requested),
+        rfc3339(.first_committed_at)
+    )]
+    BeforeFirstCommit {
+        feature_group: String,
+        requested: chrono::DateTime<chrono::Utc>,
+        first_commit: u64,
+        first_committed_at: chrono::DateTime<chrono::Utc>,
     },
 
     #[error("invalid key '{text}': {reason}")]
@@ -91,7 +114,9 @@ impl Error {
             Error::Offline(e) => e.is_user_error(),
             Error::Online(e) => matches!(
                 e,
-                sluice_online::Error::UnknownScheme { .. } | sluice_online::Error::BadUrl { .. }
+                sluice_online::Error::UnknownScheme { .. }
+                    | sluice_online::Error::BadUrl { .. }
+                    | sluice_online::Error::Held { .. }
             ),
             Error::Staging { .. } | Error::Write { .. } | Error::NotReproducible { .. } => false,
             _ => true,
@@ -103,6 +128,11 @@ impl From<sluice_transforms::Error> for Error {
     fn from(e: sluice_transforms::Error) -> Self {
         Error::OnDemand(Box::new(e))
     }
+}
+
+/// A time as users write it: RFC 3339 in UTC, with only the fraction it has.
+fn rfc3339(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -54,8 +54,14 @@ impl<'a> FeatureGroup<'a> {
         format!("{}:{}", self.spec.name, self.spec.version)
     }
 
-    /// Streams one state of the offline history, at most `limit` rows.
+    /// Streams one state of the offline history, at most `limit` rows. A
+    /// time is read as the commit [`resolve`](Self::resolve) names, so it
+    /// is refused when it comes before the first commit.
     pub async fn read(&self, at: ReadAt, limit: Option<usize>) -> Result<BatchStream> {
+        let at = match at {
+            ReadAt::Time(_) => self.resolve(at).await?.map_or(at, ReadAt::Version),
+            other => other,
+        };
         let stream = self.store.offline.scan(&self.spec, at, None).await?;
         let Some(limit) = limit else {
             return Ok(stream);
@@ -69,6 +75,44 @@ impl<'a> FeatureGroup<'a> {
                 batch.slice(0, take)
             })
             .boxed())
+    }
+
+    /// The offline commit a read of `at` sees, so that callers can say what
+    /// they read and read exactly that (`ReadAt::Version`) even while others
+    /// commit. `None` when nothing has been written, and for a time when the
+    /// catalog records no commit (a table only other tools wrote), which the
+    /// offline store then resolves itself.
+    ///
+    /// A time is resolved against the commit times the catalog records (those
+    /// `describe` lists): the newest commit made at or before it. A time
+    /// before the first commit is an error naming that commit's time.
+    pub async fn resolve(&self, at: ReadAt) -> Result<Option<u64>> {
+        let time = match at {
+            ReadAt::Latest => return Ok(self.store.offline.latest_version(&self.spec).await?),
+            ReadAt::Version(version) => return Ok(Some(version)),
+            ReadAt::Time(time) => time,
+        };
+        let commits = self
+            .store
+            .catalog
+            .commits(&self.spec.name, self.spec.version)
+            .await?;
+        let Some(first) = commits.iter().min_by_key(|c| c.committed_at) else {
+            return Ok(None);
+        };
+        match commits
+            .iter()
+            .filter(|c| c.committed_at <= time)
+            .max_by_key(|c| c.offline_version)
+        {
+            Some(commit) => Ok(Some(commit.offline_version)),
+            None => Err(Error::BeforeFirstCommit {
+                feature_group: self.label(),
+                requested: time,
+                first_commit: first.offline_version,
+                first_committed_at: first.committed_at,
+            }),
+        }
     }
 
     /// Parses key values given as text (`column = [values...]`, one entry per key
@@ -108,6 +152,7 @@ impl<'a> FeatureGroup<'a> {
     /// Returns the number of offline rows removed.
     pub async fn delete(&self, keys: &RecordBatch) -> Result<u64> {
         let keys = InputCoercer::new(self.spec.clone()).coerce_keys("key", keys)?;
+        self.hold_online().await?;
         let mut removed = 0;
         if let Some(commit) = self.store.offline.delete_keys(&self.spec, &keys).await? {
             removed = commit.rows_deleted;

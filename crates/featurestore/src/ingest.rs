@@ -35,7 +35,11 @@ enum Commit {
 pub struct IngestMetrics {
     pub feature_group: String,
     pub rows: u64,
-    /// The Delta commit it produced.
+    /// Whether it made an offline commit: an ingest of no rows writes
+    /// neither store, and a commit of nothing would only repeat the last one.
+    pub committed: bool,
+    /// The Delta commit it produced; without one, the feature group's latest
+    /// commit (0 when it has none).
     pub offline_version: u64,
     pub offline_rows_inserted: u64,
     pub offline_rows_updated: u64,
@@ -125,6 +129,10 @@ impl FeatureGroup<'_> {
             stage_ms: started.elapsed().as_millis() as u64,
             ..Default::default()
         };
+        if rows == 0 {
+            return self.without_commit(metrics).await;
+        }
+        self.hold_online().await?;
         let offline_started = Instant::now();
         let written = self.store.offline.append(&self.spec, &checked).await?;
         self.record_offline_commit(
@@ -246,7 +254,14 @@ impl FeatureGroup<'_> {
             stage_ms: started.elapsed().as_millis() as u64,
             ..Default::default()
         };
+        if metrics.rows == 0 {
+            progress.finish();
+            return self.without_commit(metrics).await;
+        }
 
+        if commit != Commit::OfflineOnly {
+            self.hold_online().await?;
+        }
         progress.phase("offline commit", None);
         let offline_started = Instant::now();
         let written = self.store.offline.upsert(&self.spec, &[staged]).await?;
@@ -268,6 +283,20 @@ impl FeatureGroup<'_> {
         Ok(metrics)
     }
 
+    /// The answer to an ingest of no rows, which writes nothing: the
+    /// offline store would either create an empty table or commit nothing
+    /// and repeat its last version, and the catalog would record a commit
+    /// that did not happen.
+    async fn without_commit(&self, mut metrics: IngestMetrics) -> Result<IngestMetrics> {
+        metrics.offline_version = self
+            .store
+            .offline
+            .latest_version(&self.spec)
+            .await?
+            .unwrap_or_default();
+        Ok(metrics)
+    }
+
     /// Puts an offline commit's counts in `metrics` and records the commit
     /// (of `metrics.rows` rows) in the catalog.
     async fn record_offline_commit(
@@ -278,6 +307,7 @@ impl FeatureGroup<'_> {
         source_label: &str,
         offline_started: Instant,
     ) -> Result<()> {
+        metrics.committed = true;
         metrics.offline_version = written.version;
         metrics.offline_rows_inserted = written.rows_inserted;
         metrics.offline_rows_updated = written.rows_updated;
@@ -289,6 +319,17 @@ impl FeatureGroup<'_> {
         )
         .await?;
         metrics.offline_ms = offline_started.elapsed().as_millis() as u64;
+        Ok(())
+    }
+
+    /// Opens the online store, when this group is served online, before the
+    /// offline commit: a store another process holds (a running `sluice
+    /// serve` holds the embedded one) then fails the write before anything
+    /// is written, instead of after the offline commit.
+    pub(crate) async fn hold_online(&self) -> Result<()> {
+        if self.spec.online {
+            self.store.online().await?;
+        }
         Ok(())
     }
 

@@ -28,6 +28,8 @@ pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
 pub use resolved_view::ResolvedView;
+/// What [`FeatureStore::catalog`]'s methods fail with, for callers that call them directly.
+pub use sluice_catalog::Error as CatalogError;
 pub use sluice_catalog::{
     CommitOperation, CommitRecord, ModelRecord, ModelVersion, RunProgress, RunRecord, RunStatus,
 };

@@ -128,17 +128,19 @@ impl FeatureStore {
                 .filter_map(|join| resolve(&join.feature_group))
                 .collect();
             let spine = spec.spine.as_deref().and_then(resolve);
-            ResolvedView::compile_on_demand(&spec, &joined, spine.as_ref()).map_err(|e| {
-                invalid(match e {
-                    Error::OnDemand(inner) => match *inner {
-                        sluice_transforms::Error::OnDemand {
-                            feature, message, ..
-                        } => format!("on-demand feature '{feature}': {message}"),
+            ResolvedView::compile_on_demand(&spec, &joined, spine.as_ref())
+                .and_then(|features| features.check_lossless().map_err(Error::from))
+                .map_err(|e| {
+                    invalid(match e {
+                        Error::OnDemand(inner) => match *inner {
+                            sluice_transforms::Error::OnDemand {
+                                feature, message, ..
+                            } => format!("on-demand feature '{feature}': {message}"),
+                            other => other.to_string(),
+                        },
                         other => other.to_string(),
-                    },
-                    other => other.to_string(),
-                })
-            })?;
+                    })
+                })?;
             let existing = not_found_is_none(
                 self.catalog
                     .feature_view(&spec.name, Some(spec.version))

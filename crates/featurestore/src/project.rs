@@ -107,6 +107,14 @@ impl FeatureStore {
             .map_err(Into::into)
     }
 
+    /// Opens the online store now rather than at first use: a server takes
+    /// the embedded store (one process at a time) when it starts, so that a
+    /// write from another process is refused whole from then on, and a
+    /// server that cannot have the store fails at start, not at its first request.
+    pub async fn open_online(&self) -> Result<()> {
+        self.online().await.map(|_| ())
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -12,7 +12,7 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use arrow::row::{RowConverter, SortField};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::TryStreamExt;
 use sluice_offline::ReadAt;
 use sluice_types::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};
@@ -121,6 +121,13 @@ impl FeatureView<'_> {
         }
         let spine = spine_file.as_ref().map(|(rows, _)| rows.clone());
         let splits = self.build(&commits, options, spine).await?;
+        if splits.iter().all(|(_, batch)| batch.num_rows() == 0) {
+            let source = match &spine_file {
+                Some((_, file)) => format!("the spine file {}", file.name),
+                None => format!("the spine group '{}'", spine_group.label()),
+            };
+            return Err(no_rows(self.label(), source, options));
+        }
         let training_dir = self.store.dir().join(TRAINING_DIR);
         // Removed on every way out of `create`; once placed, it is gone from here.
         let owned = OwnedDir::create(&training_dir, STAGING_PREFIX).map_err(|e| Error::Write {
@@ -380,6 +387,33 @@ impl FeatureView<'_> {
             .map(|f| f.name().clone())
             .filter(|n| !spine.is_key_or_time(n))
             .collect()
+    }
+}
+
+/// Says which rows `create` looked at and, when the range alone explains why
+/// none were there, why.
+fn no_rows(feature_view: String, source: String, options: &TrainingDataOptions) -> Error {
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let range = match (options.start, options.end) {
+        (None, None) => String::new(),
+        (Some(start), None) => format!(" from {}", text(start)),
+        (None, Some(end)) => format!(" before {}", text(end)),
+        (Some(start), Some(end)) => format!(" from {} to {}", text(start), text(end)),
+    };
+    let now = Utc::now();
+    let hint = match (options.start, options.end) {
+        (Some(start), _) if start > now => format!(
+            " (the start time {} is after now, {})",
+            text(start),
+            now.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+        (Some(start), Some(end)) if end <= start => " (the end is not after the start)".into(),
+        _ => String::new(),
+    };
+    Error::NoTrainingRows {
+        feature_view,
+        selection: format!("{source}{range}"),
+        hint,
     }
 }
 

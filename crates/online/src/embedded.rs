@@ -92,7 +92,10 @@ impl EmbeddedOnlineStore {
         };
         std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
         let path = dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Held { path: path.clone() },
+            e => open_error(e.to_string()),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,

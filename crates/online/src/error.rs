@@ -14,6 +14,10 @@ pub enum Error {
     #[error("cannot open online store at {path}: {message}")]
     Open { path: PathBuf, message: String },
 
+    /// The embedded store admits one process; a running `sluice serve` is the usual holder.
+    #[error("the online store at {path} is held by another process (a `sluice serve` on this project?); nothing was written. Stop that process, or go through the server, which takes writes at POST /v1/feature-groups/NAME/VERSION/rows")]
+    Held { path: PathBuf },
+
     #[error("online store, feature group {feature_group}: {message}")]
     Storage {
         feature_group: String,

@@ -14,6 +14,7 @@ use sluice_types::NameRef;
 use tokio::sync::watch;
 
 use crate::auth::ApiKeys;
+use crate::limits::InFlight;
 use crate::metrics::Metrics;
 use crate::prediction_log::PredictionLog;
 use crate::stopped_signal;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub auth: ApiKeys,
     pub metrics: Metrics,
     pub log: PredictionLog,
+    /// Data requests being served, at most `[server] max_in_flight`.
+    pub in_flight: InFlight,
     models: RwLock<Arc<ModelTable>>,
     /// By name, then version: looked up by the path's `&str`, with no key built per request.
     views: RwLock<HashMap<String, HashMap<u32, Arc<ResolvedView>>>>,
@@ -81,14 +84,19 @@ impl AppState {
         auth: ApiKeys,
         log: PredictionLog,
     ) -> Result<Self> {
+        store.open_online().await?;
         let table = load_models(&store, &config.models, &ModelTable::default(), true).await?;
         let metrics = Metrics::new(log.queue_gauges());
+        // The runtime's worker threads are those that serve requests.
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        let in_flight = InFlight::new(config.max_in_flight(workers));
         Ok(Self {
             store,
             config,
             auth,
             metrics,
             log,
+            in_flight,
             models: RwLock::new(Arc::new(table)),
             views: RwLock::new(HashMap::new()),
         })
