@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("catalog backend '{scheme}' is not available (known: sqlite, postgres)")]
@@ -36,8 +38,21 @@ pub enum Error {
         message: String,
     },
 
+    /// An alias is typed and printed as part of `NAME@ALIAS` references
+    /// (commands, definitions, pipeline runs), so it follows the rules of
+    /// every other name: no spaces, separators or markup.
+    #[error("model '{model}': alias: {source}")]
+    InvalidAlias {
+        model: String,
+        #[source]
+        source: Box<sluice_types::Error>,
+    },
+
     #[error("catalog entry for '{name}' is unreadable: {message}")]
     Corrupt { name: String, message: String },
+
+    #[error("cannot open the catalog {path}: {message}")]
+    Open { path: PathBuf, message: String },
 
     #[error("catalog {operation}: {source}")]
     Database {

@@ -181,8 +181,11 @@ pub trait Catalog: Send + Sync {
     /// The version `alias` points at.
     async fn model_by_alias(&self, name: &str, alias: &str) -> Result<ModelRecord>;
 
-    /// Points `alias` at an existing version (moving it if it pointed elsewhere).
-    async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<()>;
+    /// Points `alias` at an existing version (moving it if it pointed
+    /// elsewhere) and returns the version it pointed at before, read in the
+    /// same transaction, so that what is reported as replaced is what was.
+    /// An alias must be a valid name (see `validate_name`).
+    async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>>;
 }
 
 pub type CatalogRef = Arc<dyn Catalog>;

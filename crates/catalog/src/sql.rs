@@ -81,19 +81,106 @@ enum Dialect {
     Postgres,
 }
 
+/// Checks an existing file's SQLite header and length: a file cut short (a
+/// copy that did not finish, a full disk) may still open, and then answer
+/// with whatever pages it kept.
+fn check_sqlite_header(path: &Path) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let mut header = [0u8; 100];
+    let (length, read) = match std::fs::File::open(path) {
+        Ok(mut file) => {
+            let length = file.metadata().map_err(|e| e.to_string())?.len();
+            let read = file.read(&mut header).map_err(|e| e.to_string())?;
+            (length, read)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if length == 0 {
+        return Ok(());
+    }
+    if read < header.len() || !header.starts_with(b"SQLite format 3\0") {
+        return Err("it is not a SQLite database".into());
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        size => u64::from(size),
+    };
+    let word = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    // The size in the header counts only when it was written with the last
+    // change (offset 92 equals the change counter at 24), and the file is
+    // at rest only without a write-ahead log: while one exists, a
+    // checkpoint may be moving pages into the file.
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    if word(92) != word(24) || wal.exists() {
+        return Ok(());
+    }
+    let pages = u64::from(word(28));
+    if length < page_size * pages {
+        return Err(format!(
+            "it is truncated: its header gives {pages} pages of {page_size} bytes, the file holds {length} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a SQLite file's schema on one connection of its own. The pool
+/// retries a connection that fails until its acquire timeout (30 s) and then
+/// reports only "pool timed out"; a file that is not a database fails here
+/// at once with SQLite's own reason.
+async fn check_sqlite_file(url: &str) -> std::result::Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
+    sqlx::query("SELECT count(*) FROM sqlite_master")
+        .fetch_one(&mut connection)
+        .await?;
+    sqlx::query("PRAGMA quick_check(1)")
+        .fetch_one(&mut connection)
+        .await
+        .and_then(|row| {
+            use sqlx::Row;
+            let verdict: String = row.try_get(0)?;
+            match verdict.as_str() {
+                "ok" => Ok(()),
+                other => Err(sqlx::Error::Protocol(format!("integrity check: {other}"))),
+            }
+        })?;
+    connection.close().await
+}
+
 /// The catalog on SQLite (embedded default) or PostgreSQL (shared), through
 /// one code path: sqlx's `Any` driver and SQL both dialects accept.
 pub struct SqlCatalog {
     pool: AnyPool,
+    dialect: Dialect,
 }
 
 impl SqlCatalog {
     /// Opens (creating if needed) a SQLite catalog file, in WAL mode so that readers never block.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let open_error = |message: String| Error::Open {
+            path: path.to_path_buf(),
+            message,
+        };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| db("open")(sqlx::Error::Io(e)))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                open_error(format!(
+                    "cannot create its folder {}: {e}",
+                    parent.display()
+                ))
+            })?;
         }
         let url = format!("sqlite://{}?mode=rwc", path.display());
+        check_sqlite_header(path).map_err(open_error)?;
+        check_sqlite_file(&url).await.map_err(|e| {
+            open_error(format!(
+                "{} (a file that is not a SQLite database, or a truncated one, cannot be read)",
+                e.to_string().trim()
+            ))
+        })?;
         Self::open(&url, Dialect::Sqlite).await
     }
 
@@ -120,15 +207,29 @@ impl SqlCatalog {
             });
         }
         let pool = options.connect(url).await.map_err(db("open"))?;
-        let catalog = Self { pool };
+        let catalog = Self { pool, dialect };
         catalog.migrate(dialect).await?;
         Ok(catalog)
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// `BEGIN IMMEDIATE`, waiting (busy_timeout) for another writer: a plain
+    /// `BEGIN` reads first and must then upgrade to a writer, which SQLite
+    /// refuses at once ("database is locked") while another connection holds
+    /// the lock, so two writers failed instead of taking turns.
+    async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Brings the schema to the current version. Every statement is idempotent;
     /// on PostgreSQL an advisory lock keeps concurrent first opens from racing.
     async fn migrate(&self, dialect: Dialect) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("migrate"))?;
+        let mut tx = self.begin_write().await.map_err(db("migrate"))?;
         if dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7418250101)")
                 .execute(&mut *tx)
@@ -359,8 +460,7 @@ impl Catalog for SqlCatalog {
         place: PlaceFiles<'_>,
     ) -> Result<u32> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(db("begin training dataset"))?;
         let latest: Option<i64> = sqlx::query_scalar(
@@ -442,7 +542,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn apply(&self, changes: &[CatalogChange]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("begin apply"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin apply"))?;
         let now = Utc::now().timestamp_micros();
         for change in changes {
             match change {
@@ -741,8 +841,27 @@ impl Catalog for SqlCatalog {
         }
     }
 
-    async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<()> {
+    async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>> {
+        sluice_types::name::validate_name(alias).map_err(|source| Error::InvalidAlias {
+            model: name.to_string(),
+            source: Box::new(source),
+        })?;
         self.model(name, Some(version)).await?;
+        let mut tx = self.begin_write().await.map_err(db("set model alias"))?;
+        // SQLite's BEGIN IMMEDIATE already excludes other writers; PostgreSQL
+        // needs the row locked so that a concurrent move waits for this one.
+        let lock = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let previous: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM model_aliases WHERE name = $1 AND alias = $2{lock}"
+        )))
+        .bind(name)
+        .bind(alias)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("set model alias"))?;
         sqlx::query(
             "INSERT INTO model_aliases (name, alias, version) VALUES ($1, $2, $3)
              ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
@@ -750,10 +869,11 @@ impl Catalog for SqlCatalog {
         .bind(name)
         .bind(alias)
         .bind(i64::from(version))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db("set model alias"))?;
-        Ok(())
+        tx.commit().await.map_err(db("set model alias"))?;
+        Ok(previous.map(|v| v as u32))
     }
 }
 

@@ -351,7 +351,11 @@ async fn models_are_versioned_and_aliased(backend: Backend) {
         model("fraud", 0.8)
     );
 
-    catalog.set_alias("fraud", "production", 1).await.unwrap();
+    assert_eq!(
+        catalog.set_alias("fraud", "production", 1).await.unwrap(),
+        None,
+        "a new alias replaces nothing"
+    );
     assert_eq!(
         catalog
             .model_by_alias("fraud", "production")
@@ -360,7 +364,11 @@ async fn models_are_versioned_and_aliased(backend: Backend) {
             .version,
         1
     );
-    catalog.set_alias("fraud", "production", 2).await.unwrap();
+    assert_eq!(
+        catalog.set_alias("fraud", "production", 2).await.unwrap(),
+        Some(1),
+        "a moved alias reports where it pointed"
+    );
     let moved = catalog.model_by_alias("fraud", "production").await.unwrap();
     assert_eq!(
         (moved.version, moved.aliases.clone()),
@@ -394,6 +402,18 @@ async fn models_are_versioned_and_aliased(backend: Backend) {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no version 7 (versions: 1, 2)"), "{err}");
+    for bad in ["../x", "a b", "<script>", ""] {
+        let err = catalog.set_alias("fraud", bad, 1).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidAlias { .. }) && err.is_user_error(),
+            "{bad:?}: {err:?}"
+        );
+        assert!(err.to_string().contains(&format!("'{bad}'")), "{err}");
+        assert!(
+            catalog.model_by_alias("fraud", bad).await.is_err(),
+            "{bad:?} was not set"
+        );
+    }
     let err = catalog
         .model_by_alias("fraud", "staging")
         .await
@@ -462,4 +482,57 @@ async fn unknown_scheme_is_named() {
         .unwrap()
         .to_string();
     assert!(err.contains("'mongodb'"), "{err}");
+}
+
+/// A catalog file that is not a database, or was cut short, is named with
+/// what is wrong at once, not after the pool's 30 s timeout.
+#[tokio::test]
+async fn a_corrupt_or_truncated_sqlite_file_is_named_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let catalog = open_catalog("sqlite://catalog.db", dir.path())
+            .await
+            .unwrap();
+        for version in 1..=40 {
+            catalog
+                .apply(&[CatalogChange::CreateFeatureGroup(spec("fg", version))])
+                .await
+                .unwrap();
+        }
+    }
+    let whole = std::fs::read(&path).unwrap();
+    let cases: [(&str, Vec<u8>); 2] = [
+        (
+            "garbage",
+            b"this is not a database, just some text".repeat(200),
+        ),
+        ("truncated", whole[..whole.len() / 3].to_vec()),
+    ];
+    for (what, bytes) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        for side in ["catalog.db-wal", "catalog.db-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(side));
+        }
+        let started = std::time::Instant::now();
+        let err = open_catalog("sqlite://catalog.db", dir.path())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what}: opened"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        assert!(matches!(err, Error::Open { .. }), "{what}: {err:?}");
+        assert!(err.is_user_error(), "{what}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&path.display().to_string())
+                && (message.contains("cannot be read")
+                    || message.contains("not a SQLite database")
+                    || message.contains("truncated")),
+            "{what}: {message}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -16,7 +16,7 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion::prelude::SessionContext;
-use sluice_types::OnDemandSpec;
+use sluice_types::{ColumnType, OnDemandSpec};
 
 use crate::{Error, Result};
 
@@ -25,7 +25,16 @@ use crate::{Error, Result};
 pub struct OnDemandFeatures {
     view: String,
     input: SchemaRef,
-    features: Vec<(OnDemandSpec, Arc<dyn PhysicalExpr>)>,
+    features: Vec<Compiled>,
+}
+
+/// One on-demand feature, planned.
+#[derive(Debug, Clone)]
+struct Compiled {
+    spec: OnDemandSpec,
+    expr: Arc<dyn PhysicalExpr>,
+    /// The expression's own type, before the cast to the declared one.
+    produced: DataType,
 }
 
 impl OnDemandFeatures {
@@ -89,13 +98,41 @@ impl OnDemandFeatures {
                     ),
                 ));
             }
-            features.push((spec.clone(), physical));
+            features.push(Compiled {
+                spec: spec.clone(),
+                expr: physical,
+                produced,
+            });
         }
         Ok(Self {
             view: view.to_string(),
             input,
             features,
         })
+    }
+
+    /// Refuses a feature whose declared type cannot hold every value of its
+    /// expression. `compile` only asks whether Arrow can cast at all, and it
+    /// casts text to numbers by parsing, giving null for what does not parse:
+    /// `expr = "category"` declared int64 would read as nulls, silently.
+    /// `apply` calls this, so a definition is refused before it is
+    /// registered, while views registered before the check still load.
+    pub fn check_lossless(&self) -> Result<()> {
+        for feature in &self.features {
+            let declared = feature.spec.column_type;
+            if !holds_every_value(declared, &feature.produced) {
+                return Err(Error::OnDemand {
+                    view: self.view.clone(),
+                    feature: feature.spec.name.clone(),
+                    message: format!(
+                        "the expression gives {}, which cannot become {declared} without loss; \
+                         declare a type that holds it, or cast in the expression",
+                        feature.produced
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -111,7 +148,7 @@ impl OnDemandFeatures {
     pub fn fields(&self) -> Vec<Field> {
         self.features
             .iter()
-            .map(|(spec, _)| Field::new(&spec.name, spec.column_type.arrow_type(), true))
+            .map(|f| Field::new(&f.spec.name, f.spec.column_type.arrow_type(), true))
             .collect()
     }
 
@@ -138,18 +175,73 @@ impl OnDemandFeatures {
         }
         let input = RecordBatch::try_new(self.input.clone(), columns)?;
         let mut out = Vec::with_capacity(self.features.len());
-        for (spec, expr) in &self.features {
-            let value = expr
+        for feature in &self.features {
+            let value = feature
+                .expr
                 .evaluate(&input)
                 .and_then(|v| v.into_array(input.num_rows()))
                 .map_err(|e| Error::OnDemand {
                     view: self.view.clone(),
-                    feature: spec.name.clone(),
+                    feature: feature.spec.name.clone(),
                     message: first_line(&e.to_string()),
                 })?;
-            out.push(cast(&value, &spec.column_type.arrow_type())?);
+            out.push(cast(&value, &feature.spec.column_type.arrow_type())?);
         }
         Ok(out)
+    }
+}
+
+/// Whether a cast from `produced` to `declared` keeps every value: no value
+/// becomes null, none is truncated or narrowed. Integers and decimals also
+/// become float64, as SQL promotes them in arithmetic (past 2^53 they round,
+/// but never turn null); true and false become 1 and 0; and anything that
+/// is not text becomes text by its exact printed form. Timestamps finer
+/// than the store's microseconds are refused.
+fn holds_every_value(declared: ColumnType, produced: &DataType) -> bool {
+    if *produced == declared.arrow_type() || *produced == DataType::Null {
+        return true;
+    }
+    match declared {
+        ColumnType::Bool | ColumnType::Date => false,
+        ColumnType::Int32 | ColumnType::Int64 => {
+            let bits = |t: &DataType| t.primitive_width().unwrap_or_default() * 8;
+            let room = bits(&declared.arrow_type());
+            *produced == DataType::Boolean
+                || (produced.is_signed_integer() && bits(produced) <= room)
+                || (produced.is_unsigned_integer() && bits(produced) < room)
+        }
+        ColumnType::Float32 => matches!(
+            produced,
+            DataType::Boolean
+                | DataType::Int8
+                | DataType::Int16
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::Float16
+        ),
+        ColumnType::Float64 => *produced == DataType::Boolean || produced.is_numeric(),
+        ColumnType::String => {
+            produced.is_numeric()
+                || matches!(
+                    produced,
+                    DataType::Utf8
+                        | DataType::LargeUtf8
+                        | DataType::Utf8View
+                        | DataType::Boolean
+                        | DataType::Date32
+                        | DataType::Date64
+                        | DataType::Timestamp(..)
+                )
+        }
+        ColumnType::Timestamp => matches!(
+            produced,
+            DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(
+                    TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond,
+                    _
+                )
+        ),
     }
 }
 

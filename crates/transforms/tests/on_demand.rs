@@ -155,3 +155,52 @@ fn bad_expressions_are_refused_with_the_feature_named() {
     .unwrap_err();
     assert!(err.to_string().contains("cannot become bool"), "{err}");
 }
+
+#[test]
+fn a_declared_type_that_would_lose_values_is_refused_by_the_lossless_check() {
+    for (expr, declared, produced) in [
+        ("merchant", ColumnType::Int64, "Utf8"),
+        ("merchant", ColumnType::Float64, "Utf8"),
+        ("merchant", ColumnType::Timestamp, "Utf8"),
+        ("amount", ColumnType::Int64, "Float64"),
+        ("amount", ColumnType::Float32, "Float64"),
+        ("card_id", ColumnType::Int32, "Int64"),
+        ("request_time", ColumnType::Date, "Timestamp"),
+    ] {
+        let features =
+            OnDemandFeatures::compile("fraud:1", &schema(), &[spec("bad", expr, declared)])
+                .expect("Arrow can cast it, so it compiles");
+        let err = features.check_lossless().unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, Error::OnDemand { ref feature, .. } if feature == "bad")
+                && message.contains(&format!("gives {produced}"))
+                && message.contains(&format!("cannot become {declared} without loss")),
+            "{expr} as {declared}: {message}"
+        );
+    }
+    let kept = [
+        spec("hour", "date_part('hour', request_time)", ColumnType::Int64),
+        spec(
+            "hour_f",
+            "date_part('hour', request_time)",
+            ColumnType::Float64,
+        ),
+        spec("online", "merchant = 'online'", ColumnType::Float64),
+        spec("big", "amount > 50", ColumnType::Bool),
+        spec("card", "card_id", ColumnType::Float64),
+        spec("card_text", "card_id", ColumnType::String),
+        spec("tag", "lower(merchant)", ColumnType::String),
+        spec("cents", "cast(amount * 100 as bigint)", ColumnType::Int64),
+        spec(
+            "earlier",
+            "request_time - interval '1 hour'",
+            ColumnType::Timestamp,
+        ),
+        spec("nothing", "NULL", ColumnType::Int32),
+    ];
+    OnDemandFeatures::compile("fraud:1", &schema(), &kept)
+        .unwrap()
+        .check_lossless()
+        .unwrap();
+}
