@@ -4,6 +4,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// What `Retry-After` tells a client turned away by the in-flight limit: a
+/// request takes milliseconds, so a second later the server has room again
+/// unless it is overloaded for longer.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -24,6 +29,24 @@ pub enum Error {
 
     #[error("the API key lacks the '{scope}' scope")]
     Forbidden { scope: &'static str },
+
+    /// More keys (or pushed rows) in one request than `[server] max_keys_per_request`.
+    #[error(
+        "the request has {count} keys (rows); at most {limit} are taken in one request ([server] max_keys_per_request): split it"
+    )]
+    TooManyKeys { count: usize, limit: usize },
+
+    /// `[server] max_in_flight` data requests are being served: answered at
+    /// once, with `Retry-After`, rather than queued behind them.
+    #[error(
+        "the server is serving its limit of {limit} requests ([server] max_in_flight); retry after {RETRY_AFTER_SECONDS} s"
+    )]
+    Overloaded { limit: usize },
+
+    /// An answer axum gives itself (413 for a body over the limit, 400 for
+    /// a path it cannot decode), its plain text made JSON.
+    #[error("{message}")]
+    Http { status: StatusCode, message: String },
 
     #[error("server configuration: {0}")]
     Config(String),
@@ -68,7 +91,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadRequest(_) | Error::TooManyKeys { .. } => StatusCode::BAD_REQUEST,
+            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Http { status, .. } => *status,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::MissingKey | Error::InvalidKey => StatusCode::UNAUTHORIZED,
@@ -84,9 +109,16 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
+        let body = axum::Json(json!({ "error": self.to_string() }));
+        // Shedding load is the server working as configured; logging every
+        // refusal would add work exactly when there is too much.
+        if let Error::Overloaded { .. } = self {
+            let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
+            return (status, retry, body).into_response();
+        }
         if status.is_server_error() {
             tracing::error!("{self}");
         }
-        (status, axum::Json(json!({ "error": self.to_string() }))).into_response()
+        (status, body).into_response()
     }
 }

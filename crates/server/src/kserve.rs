@@ -240,11 +240,13 @@ fn datatype(column_type: ColumnType) -> &'static str {
     }
 }
 
+/// The extensions are named as Triton names them, so that clients which
+/// check for one before using it find it.
 pub async fn server_metadata() -> Json<Value> {
     Json(json!({
         "name": "sluice",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": [],
+        "extensions": ["binary_tensor_data"],
     }))
 }
 
@@ -386,7 +388,12 @@ async fn run_inference(
             )));
         }
     }
-    let request_columns = RequestColumns::split(&model.view, columns, &model.features)?;
+    let request_columns = RequestColumns::split(
+        &model.view,
+        columns,
+        &model.features,
+        state.config.max_keys_per_request,
+    )?;
     let now = Utc::now();
     let looked = look_up(&state.store, &model.view, &request_columns, now).await?;
     state.metrics.lookups(&looked.status);

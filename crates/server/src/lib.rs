@@ -13,9 +13,11 @@ mod binary_tensors;
 mod error;
 mod json_values;
 mod kserve;
+mod limits;
 mod log_queue;
 mod lookup;
 mod metrics;
+mod metrics_format;
 mod prediction_log;
 mod push;
 mod request;
@@ -105,10 +107,10 @@ pub async fn start(
             .map_err(|e| Error::Internal(format!("the server failed: {e}")));
         refresher.abort();
         drop(state);
-        let logged = log_task
+        log_task
             .await
             .map_err(|e| Error::Internal(format!("the prediction log task failed: {e}")))?;
-        served.and(logged)
+        served
     });
     Ok(RunningServer {
         addr,

@@ -13,6 +13,7 @@ use sluice_featurestore::{FeatureStore, LookupStatus, ResolvedView};
 use sluice_types::coerce::InputCoercer;
 use sluice_types::{ColumnSpec, FeatureGroupSpec};
 
+use crate::limits::check_keys;
 use crate::request::{row_count, RequestColumn};
 use crate::{Error, Result};
 
@@ -24,14 +25,16 @@ pub struct RequestColumns {
 }
 
 impl RequestColumns {
-    /// `columns` must hold every key of the view; any other column must be
-    /// one of `passable` (its value replaces the looked-up one).
+    /// `columns` must hold every key of the view, at most `max_keys` rows
+    /// of them; any other column must be one of `passable` (its value
+    /// replaces the looked-up one).
     pub fn split(
         view: &ResolvedView,
         columns: Vec<RequestColumn>,
         passable: &[String],
+        max_keys: usize,
     ) -> Result<Self> {
-        row_count(&columns)?;
+        check_keys(row_count(&columns)?, max_keys)?;
         let key_names = view.key_names();
         for key in key_names {
             if !columns.iter().any(|(name, _)| name == key) {

@@ -14,6 +14,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sluice_featurestore::LookupStatus;
 
+use crate::metrics_format::{classic_text, MetricsFormat};
+
 /// A request's labels. The route is (in practice always) a template from
 /// the route table and the status a number, so labelling a request
 /// allocates nothing but a served model's name.
@@ -43,6 +45,9 @@ pub struct QueueGauges {
     pub dropped: Counter<u64, AtomicU64>,
     pub written: Counter<u64, AtomicU64>,
     pub failed: Counter<u64, AtomicU64>,
+    /// 1 while the writer logs, 0 while it is down (its last commit failed or it stopped).
+    pub writer_up: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub writer_failures: Counter<u64, AtomicU64>,
 }
 
 pub struct Metrics {
@@ -78,7 +83,7 @@ impl Metrics {
         );
         registry.register(
             "prediction_log_queue_depth",
-            "Predictions waiting to be logged",
+            "Prediction rows waiting in the log queue",
             queue.depth,
         );
         registry.register(
@@ -95,6 +100,16 @@ impl Metrics {
             "prediction_log_failed",
             "Prediction rows whose log commit failed",
             queue.failed,
+        );
+        registry.register(
+            "prediction_log_writer_up",
+            "1 while the prediction log writer commits, 0 while it is down (see /health)",
+            queue.writer_up,
+        );
+        registry.register(
+            "prediction_log_writer_failures",
+            "Prediction log commits that failed or panicked, and writer restarts",
+            queue.writer_failures,
         );
         Self {
             registry,
@@ -143,9 +158,12 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, format: MetricsFormat) -> String {
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
-        text
+        match format {
+            MetricsFormat::OpenMetrics => text,
+            MetricsFormat::Text => classic_text(&text),
+        }
     }
 }

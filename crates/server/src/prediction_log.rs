@@ -1,16 +1,30 @@
 //! Prediction logging off the request path: each answered request is put on
-//! a bounded queue (never waited on: when it is full the rows are dropped
-//! and counted) and a writer task commits the queue in batches to one log
-//! feature group per model version, `{model}_log` version = model version.
+//! a queue bounded in rows (never waited on: when a request's rows do not
+//! fit they are dropped and counted) and a writer task commits them to one
+//! log feature group per model version, `{model}_log` version = model
+//! version.
+//!
 //! The writer takes the queue on its tick or when it is half full, also
-//! while a commit is in flight, and commits on its tick or once
-//! `COMMIT_ROWS` rows are waiting. Memory stays bounded: at most
-//! `log_queue` entries queued, fewer than twice that taken and waiting, and
-//! one commit's worth.
+//! while a commit is in flight, and commits on its tick or once it holds a
+//! commit's worth: `log_queue` rows, at most `COMMIT_ROWS`. Memory is
+//! bounded in rows whatever the requests' sizes: at most `log_queue` rows
+//! queued, and the writer takes the queue only while it holds (waiting or
+//! being committed) fewer than `log_queue`, so fewer than three times
+//! `log_queue` in all. One Delta commit holds at most a commit's worth of
+//! rows and `COMMIT_BYTES` of column data: more, a large request included,
+//! is split over several commits.
+//!
+//! A writer that cannot log is never silent. A failed commit counts its
+//! rows as failed; a commit or writer that panics is restarted, the rows it
+//! held counted as failed. Either marks the writer down (`/health` answers
+//! 503, `sluice_prediction_log_writer_up` reads 0, an error is logged)
+//! until a commit succeeds.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
@@ -25,16 +39,26 @@ use sluice_pipelines::prediction_log::{
 use sluice_pipelines::{ServingModel, MODEL_VERSION_COLUMN, PREDICTION_COLUMN};
 use sluice_types::ColumnType;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::log_queue::BoundedQueue;
 use crate::metrics::QueueGauges;
 use crate::stopped_signal;
 use crate::{Error, Result};
 
-/// Rows taken from the queue that make the writer commit before its next tick
-/// (also the queue's row mark for waking the writer).
+/// The most rows one commit holds, and the rows taken from the queue that
+/// make the writer commit before its next tick (also the queue's row mark
+/// for waking the writer) when the queue is larger.
 const COMMIT_ROWS: usize = 50_000;
+
+/// The most column data one commit holds, estimated from above. An Arrow
+/// string column addresses at most 2 GiB (i32 offsets): one commit of 6.41M
+/// rows overflowed the transformed vectors' column, and the panic stopped
+/// the writer for good. An eighth of that keeps every column far from it.
+const COMMIT_BYTES: usize = 256 << 20;
+
+/// How long a writer that stopped unexpectedly waits to be started again.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// One answered request.
 pub struct LogEntry {
@@ -50,171 +74,326 @@ pub struct LogEntry {
     pub predictions: Vec<f64>,
 }
 
-pub struct PredictionLog {
-    queue: Arc<BoundedQueue<LogEntry>>,
-    wake: Arc<Notify>,
+/// What the handlers, the writer and its supervisor share.
+struct Shared {
+    queue: BoundedQueue<LogEntry>,
+    wake: Notify,
     gauges: QueueGauges,
+    /// Why the writer is down; `None` while it logs.
+    down: Mutex<Option<String>>,
+    /// Rows the writer has taken from the queue and not yet counted as
+    /// written or failed: what a writer that dies was holding.
+    held: AtomicU64,
+}
+
+impl Shared {
+    /// Marks the writer down, until a commit succeeds, and says why.
+    fn down(&self, why: String) {
+        tracing::error!("the prediction log writer is down: {why}");
+        self.gauges.writer_up.set(0);
+        *self.down.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+    }
+
+    fn up(&self) {
+        self.gauges.writer_up.set(1);
+        let was_down = self
+            .down
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if was_down.is_some() {
+            tracing::info!("the prediction log writer is up again: a commit succeeded");
+        }
+    }
+
+    fn took(&self, rows: usize) {
+        self.gauges.depth.dec_by(rows as i64);
+        self.held.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `rows` the writer held as written or as failed.
+    fn settled(&self, rows: usize, written: bool) {
+        let rows = rows as u64;
+        let counter = if written {
+            &self.gauges.written
+        } else {
+            &self.gauges.failed
+        };
+        counter.inc_by(rows);
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(rows))
+            });
+    }
+}
+
+pub struct PredictionLog {
+    shared: Arc<Shared>,
 }
 
 impl PredictionLog {
-    /// Starts the writer; it commits every `flush` (earlier once
-    /// `COMMIT_ROWS` rows wait), and once more when `stopped` turns true.
+    /// Starts the writer, restarted should it stop before `stopped` turns
+    /// true. It commits every `flush` (earlier once it holds a commit's
+    /// worth), and once more when `stopped` turns true. `capacity` is the
+    /// queue's, in rows.
     pub fn start(
         store: Arc<FeatureStore>,
         capacity: usize,
         flush: Duration,
         stopped: watch::Receiver<bool>,
-    ) -> (Self, JoinHandle<Result<()>>) {
-        let queue = Arc::new(BoundedQueue::new(capacity, COMMIT_ROWS));
-        let wake = Arc::new(Notify::new());
-        let gauges = QueueGauges::default();
-        let writer = Writer {
-            store,
-            gauges: gauges.clone(),
-            registered: HashSet::new(),
-        };
-        let task = tokio::spawn(writer.run(queue.clone(), wake.clone(), flush, stopped));
-        (
-            Self {
-                queue,
-                wake,
-                gauges,
-            },
-            task,
-        )
+    ) -> (Self, JoinHandle<()>) {
+        let shared = Arc::new(Shared {
+            queue: BoundedQueue::new(capacity, COMMIT_ROWS),
+            wake: Notify::new(),
+            gauges: QueueGauges::default(),
+            down: Mutex::new(None),
+            held: AtomicU64::new(0),
+        });
+        shared.gauges.writer_up.set(1);
+        let task = tokio::spawn(supervise(shared.clone(), store, flush, stopped));
+        (Self { shared }, task)
     }
 
     pub fn queue_gauges(&self) -> QueueGauges {
-        self.gauges.clone()
+        self.shared.gauges.clone()
     }
 
-    /// Queues an entry without waiting; a full (or closed) queue drops it and counts its rows.
+    /// Why the writer is not logging, while it is not.
+    pub fn writer_down(&self) -> Option<String> {
+        self.shared
+            .down
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Queues an entry without waiting; rows that do not fit (or a closed
+    /// queue) are dropped and counted.
     pub fn submit(&self, entry: LogEntry) {
         let rows = entry.predictions.len();
+        let gauges = &self.shared.gauges;
         // Counted before it is queued, so the writer's decrement never precedes it.
-        self.gauges.depth.inc();
-        match self.queue.push(entry, rows) {
+        gauges.depth.inc_by(rows as i64);
+        match self.shared.queue.push(entry, rows) {
             Ok(wake) => {
                 if wake {
-                    self.wake.notify_one();
+                    self.shared.wake.notify_one();
                 }
             }
             Err(_) => {
-                self.gauges.depth.dec();
-                self.gauges.dropped.inc_by(rows as u64);
+                gauges.depth.dec_by(rows as i64);
+                gauges.dropped.inc_by(rows as u64);
             }
         }
+    }
+}
+
+/// Runs the writer, and runs it again should it stop unexpectedly (a
+/// panic), with the rows it held counted as failed and the writer shown
+/// down until a commit succeeds. Returns once a writer has seen the stop
+/// flag and committed what was left.
+async fn supervise(
+    shared: Arc<Shared>,
+    store: Arc<FeatureStore>,
+    flush: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let writer = tokio::spawn(run(shared.clone(), store.clone(), flush, stopped.clone()));
+        let Err(e) = writer.await else {
+            return;
+        };
+        let lost = shared.held.swap(0, Ordering::Relaxed);
+        shared.gauges.failed.inc_by(lost);
+        shared.gauges.writer_failures.inc();
+        shared.down(format!(
+            "the writer stopped ({}) holding {lost} row(s), counted as failed; it is restarted",
+            task_failure(e)
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(RESTART_DELAY) => {}
+            _ = stopped_signal(&mut stopped) => {}
+        }
+    }
+}
+
+/// Takes the queue on every wake and tick, also while a commit is in
+/// flight on a task of its own: a commit slower than the queue takes to
+/// fill (under full load the writer waits for a core like any task) then
+/// costs no rows. It takes the queue only while it holds fewer rows than
+/// the queue's capacity, waiting or in the commit: that bounds its memory.
+/// A commit's worth of rows taken makes a commit due; while one is in
+/// flight the next waits, and a full queue drops.
+async fn run(
+    shared: Arc<Shared>,
+    store: Arc<FeatureStore>,
+    flush: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(flush);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let capacity = shared.queue.capacity();
+    let commit_rows = capacity.min(COMMIT_ROWS);
+    let fresh = || Writer {
+        store: store.clone(),
+        shared: shared.clone(),
+        commit_rows,
+        registered: HashSet::new(),
+    };
+    // Taken from the queue, not yet committed. A half-full queue only
+    // moves its entries here, so commits keep to one per tick (fewer,
+    // larger Delta files) unless a commit's worth of rows waits.
+    let mut pending: Vec<LogEntry> = Vec::new();
+    let mut pending_rows = 0;
+    let mut due = false;
+    // The writer is here between commits and with its commit's task during
+    // one, with the rows it commits.
+    let mut idle = Some(fresh());
+    let mut committing: Option<(JoinHandle<Writer>, usize)> = None;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => due = true,
+            _ = shared.wake.notified() => {}
+            finished = async { (&mut committing.as_mut().expect("guarded by the select").0).await },
+                if committing.is_some() =>
+            {
+                committing = None;
+                idle = Some(after_commit(&shared, finished, pending_rows, fresh));
+            }
+            _ = stopped_signal(&mut stopped) => break,
+        }
+        let committing_rows = committing.as_ref().map_or(0, |(_, rows)| *rows);
+        if pending_rows + committing_rows < capacity {
+            let (taken, rows) = shared.queue.take();
+            shared.took(rows);
+            pending_rows += rows;
+            pending.extend(taken);
+        }
+        // A commit's worth commits at once (waiting for the tick would
+        // leave the queue to fill with nowhere to go); a tick with nothing
+        // waiting is spent, not kept for the next entry.
+        due = !pending.is_empty() && (due || pending_rows >= commit_rows);
+        if due {
+            if let Some(writer) = idle.take() {
+                let entries = std::mem::take(&mut pending);
+                let rows = std::mem::take(&mut pending_rows);
+                due = false;
+                committing = Some((tokio::spawn(writer.commit(entries)), rows));
+            }
+        }
+    }
+    let writer = match committing {
+        Some((task, _)) => after_commit(&shared, task.await, pending_rows, fresh),
+        None => idle.expect("the writer is idle when no commit is in flight"),
+    };
+    let (taken, rows) = shared.queue.close();
+    shared.took(rows);
+    pending.extend(taken);
+    pending_rows += rows;
+    let last = tokio::spawn(writer.commit(pending)).await;
+    after_commit(&shared, last, pending_rows, fresh);
+}
+
+/// The writer back from its commit's task, or, if the commit panicked, a
+/// new one, with the rows the commit had not settled counted as failed:
+/// all the writer holds but the `pending_rows` it took since.
+fn after_commit(
+    shared: &Shared,
+    finished: std::result::Result<Writer, JoinError>,
+    pending_rows: usize,
+    fresh: impl FnOnce() -> Writer,
+) -> Writer {
+    match finished {
+        Ok(writer) => writer,
+        Err(e) => {
+            let held = shared.held.load(Ordering::Relaxed) as usize;
+            let lost = held.saturating_sub(pending_rows);
+            shared.settled(lost, false);
+            shared.gauges.writer_failures.inc();
+            shared.down(format!(
+                "a commit stopped ({}) with {lost} row(s) not logged, counted as failed; the writer is restarted",
+                task_failure(e)
+            ));
+            fresh()
+        }
+    }
+}
+
+/// What ended a task: its panic's message when it panicked.
+fn task_failure(e: JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let panic = e.into_panic();
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|m| m.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned());
+    match message {
+        Some(message) => format!("a panic: {message}"),
+        None => "a panic".into(),
     }
 }
 
 struct Writer {
     store: Arc<FeatureStore>,
-    gauges: QueueGauges,
+    shared: Arc<Shared>,
+    /// The most rows one commit holds.
+    commit_rows: usize,
     registered: HashSet<String>,
 }
 
 impl Writer {
-    /// Takes the queue on every wake and tick, also while a commit is in
-    /// flight on a task of its own: a commit slower than the queue takes to
-    /// fill (under full load the writer waits for a core like any task)
-    /// then costs no entries. A queue's capacity of entries waiting makes a
-    /// commit due; while that many wait besides the commit in flight it
-    /// takes no more, and a full queue drops.
-    async fn run(
-        self,
-        queue: Arc<BoundedQueue<LogEntry>>,
-        wake: Arc<Notify>,
-        flush: Duration,
-        mut stopped: watch::Receiver<bool>,
-    ) -> Result<()> {
-        let mut ticks = tokio::time::interval(flush);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Taken from the queue, not yet committed. A half-full queue only
-        // moves its entries here, so commits keep to one per tick (fewer,
-        // larger Delta files) unless COMMIT_ROWS rows or `hold` entries wait.
-        let hold = queue.capacity();
-        let mut pending: Vec<LogEntry> = Vec::new();
-        let mut pending_rows = 0;
-        let mut due = false;
-        let gauges = self.gauges.clone();
-        // The writer is here between commits and with its commit's task during one.
-        let mut idle = Some(self);
-        let mut committing: Option<JoinHandle<Writer>> = None;
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => due = true,
-                _ = wake.notified() => {}
-                finished = async { committing.as_mut().expect("guarded by the select").await },
-                    if committing.is_some() =>
-                {
-                    committing = None;
-                    idle = Some(finished.map_err(commit_task_failed)?);
-                }
-                _ = stopped_signal(&mut stopped) => break,
-            }
-            if pending.len() < hold {
-                let taken = queue.take();
-                gauges.depth.dec_by(taken.len() as i64);
-                pending_rows += taken.iter().map(|e| e.predictions.len()).sum::<usize>();
-                pending.extend(taken);
-            }
-            // A full hold commits at once (waiting for the tick would leave
-            // the queue to fill with nowhere to go); a tick with nothing
-            // waiting is spent, not kept for the next entry.
-            due = !pending.is_empty()
-                && (due || pending_rows >= COMMIT_ROWS || pending.len() >= hold);
-            if due {
-                if let Some(mut writer) = idle.take() {
-                    let entries = std::mem::take(&mut pending);
-                    pending_rows = 0;
-                    due = false;
-                    committing = Some(tokio::spawn(async move {
-                        writer.commit(entries).await;
-                        writer
-                    }));
-                }
-            }
-        }
-        let mut writer = match committing {
-            Some(task) => task.await.map_err(commit_task_failed)?,
-            None => idle.expect("the writer is idle when no commit is in flight"),
-        };
-        let taken = queue.close();
-        gauges.depth.dec_by(taken.len() as i64);
-        pending.extend(taken);
-        writer.commit(pending).await;
-        Ok(())
-    }
-
-    /// Commits each model version's entries; a failure is logged and counted, never fatal to serving.
-    async fn commit(&mut self, entries: Vec<LogEntry>) {
+    /// Commits each model version's entries, in parts of at most a
+    /// commit's worth of rows and `COMMIT_BYTES`. A failure is logged and
+    /// counted, never fatal to serving, and shows the writer down until a
+    /// later commit succeeds.
+    async fn commit(mut self, entries: Vec<LogEntry>) -> Self {
         let mut by_model: BTreeMap<String, Vec<LogEntry>> = BTreeMap::new();
         for entry in entries {
             by_model.entry(entry.model.label()).or_default().push(entry);
         }
+        let (mut committed, mut failed) = (false, false);
         for (label, entries) in by_model {
-            let rows: usize = entries.iter().map(|e| e.predictions.len()).sum();
-            let started = std::time::Instant::now();
-            match self.commit_model(&entries).await {
-                Ok(built) => {
-                    tracing::debug!(
-                        "logged {rows} prediction(s) of {label} in {:.1} ms (the batch built in {:.1} ms)",
-                        started.elapsed().as_secs_f64() * 1e3,
-                        built.as_secs_f64() * 1e3
-                    );
-                    self.gauges.written.inc_by(rows as u64);
-                }
-                Err(e) => {
-                    tracing::error!("logging {rows} prediction(s) of {label} failed: {e}");
-                    self.gauges.failed.inc_by(rows as u64);
+            let sizes: Vec<(usize, usize)> = entries
+                .iter()
+                .map(|e| (e.predictions.len(), row_bytes(e)))
+                .collect();
+            for part in plan_commits(&sizes, self.commit_rows, COMMIT_BYTES) {
+                let rows: usize = part.iter().map(|slice| slice.rows.len()).sum();
+                let started = Instant::now();
+                match self.commit_part(&entries, &part).await {
+                    Ok(built) => {
+                        tracing::debug!(
+                            "logged {rows} prediction(s) of {label} in {:.1} ms (the batch built in {:.1} ms)",
+                            started.elapsed().as_secs_f64() * 1e3,
+                            built.as_secs_f64() * 1e3
+                        );
+                        self.shared.settled(rows, true);
+                        committed = true;
+                    }
+                    Err(e) => {
+                        self.shared.settled(rows, false);
+                        self.shared.gauges.writer_failures.inc();
+                        self.shared.down(format!(
+                            "its last commit failed: logging {rows} prediction(s) of {label}: {e}"
+                        ));
+                        failed = true;
+                    }
                 }
             }
         }
+        if committed && !failed {
+            self.shared.up();
+        }
+        self
     }
 
-    /// Appends one model version's entries; returns how long building their batch took.
-    async fn commit_model(&mut self, entries: &[LogEntry]) -> Result<Duration> {
-        let model = &entries[0].model;
+    /// Appends one part of a model version's entries as one commit;
+    /// returns how long building its batch took.
+    async fn commit_part(&mut self, entries: &[LogEntry], part: &[Slice]) -> Result<Duration> {
+        let model = &entries[part[0].entry].model;
         let spec = log_group_spec(model);
         let group = if self.registered.contains(&model.label()) {
             self.store
@@ -228,8 +407,8 @@ impl Writer {
             self.registered.insert(model.label());
             group
         };
-        let started = std::time::Instant::now();
-        let batch = log_batch(model, entries)?;
+        let started = Instant::now();
+        let batch = log_batch(model, entries, part)?;
         let built = started.elapsed();
         // Request ids and log times are new on every row, so an append (whose
         // cost does not grow with the log) stores the same rows an upsert would.
@@ -238,11 +417,64 @@ impl Writer {
     }
 }
 
-fn commit_task_failed(e: tokio::task::JoinError) -> Error {
-    Error::Internal(format!("the prediction log's commit task failed: {e}"))
+/// Rows `rows` of entry `entry`: one commit's share of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slice {
+    entry: usize,
+    rows: Range<usize>,
 }
 
-fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> {
+/// Splits entries of `(rows, bytes per row)` into commits of at most
+/// `max_rows` rows and `max_bytes` bytes, in order, an entry split where a
+/// commit fills up. A row larger than `max_bytes` is a commit of its own.
+fn plan_commits(sizes: &[(usize, usize)], max_rows: usize, max_bytes: usize) -> Vec<Vec<Slice>> {
+    let max_rows = max_rows.max(1);
+    let mut commits = Vec::new();
+    let mut current: Vec<Slice> = Vec::new();
+    let (mut rows, mut bytes) = (0, 0);
+    for (entry, &(entry_rows, row_bytes)) in sizes.iter().enumerate() {
+        let mut start = 0;
+        while start < entry_rows {
+            let fit = (entry_rows - start)
+                .min(max_rows - rows)
+                .min(max_bytes.saturating_sub(bytes) / row_bytes.max(1));
+            let count = match fit {
+                0 if current.is_empty() => 1,
+                0 => {
+                    commits.push(std::mem::take(&mut current));
+                    (rows, bytes) = (0, 0);
+                    continue;
+                }
+                fit => fit,
+            };
+            current.push(Slice {
+                entry,
+                rows: start..start + count,
+            });
+            rows += count;
+            bytes += count * row_bytes;
+            start += count;
+        }
+    }
+    if !current.is_empty() {
+        commits.push(current);
+    }
+    commits
+}
+
+/// A row's column data in the log batch, estimated from above: the
+/// transformed vector as JSON (at most 24 characters a number, and a
+/// separator), the row's share of its keys and features, and the
+/// fixed-width columns.
+fn row_bytes(entry: &LogEntry) -> usize {
+    let rows = entry.predictions.len().max(1);
+    let width = entry.transformed.len() / rows;
+    let looked_up = entry.keys.get_array_memory_size() + entry.features.get_array_memory_size();
+    2 + 25 * width + looked_up.div_ceil(rows) + entry.request_id.len() + 4 * 8
+}
+
+/// The log rows of `part`, slices of `entries` (all of one model version).
+fn log_batch(model: &ServingModel, entries: &[LogEntry], part: &[Slice]) -> Result<RecordBatch> {
     let fail =
         |e: arrow::error::ArrowError| Error::Internal(format!("building the log batch: {e}"));
     let mut request_ids = Vec::new();
@@ -251,10 +483,10 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
     let mut transformed = StringBuilder::new();
     let mut predictions = Vec::new();
     let mut vector_text = Vec::new();
-    for entry in entries {
-        let n = entry.predictions.len();
-        let width = entry.transformed.len() / n.max(1);
-        for i in 0..n {
+    for slice in part {
+        let entry = &entries[slice.entry];
+        let width = entry.transformed.len() / entry.predictions.len().max(1);
+        for i in slice.rows.clone() {
             request_ids.push(entry.request_id.as_str());
             rows.push(i as i64);
             times.push(entry.at.timestamp_micros());
@@ -267,7 +499,7 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
             .map_err(|e| Error::Internal(format!("writing a logged vector: {e}")))?;
             transformed.append_value(String::from_utf8_lossy(&vector_text));
         }
-        predictions.extend_from_slice(&entry.predictions);
+        predictions.extend_from_slice(&entry.predictions[slice.rows.clone()]);
     }
     let total = predictions.len();
     let mut fields: Vec<Field> = Vec::new();
@@ -303,15 +535,17 @@ fn log_batch(model: &ServingModel, entries: &[LogEntry]) -> Result<RecordBatch> 
         .map(|c| c.name)
         .collect();
     let feature_names = model.artefact.preprocessor.features();
+    let keys: Vec<RecordBatch> = part
+        .iter()
+        .map(|s| entries[s.entry].keys.slice(s.rows.start, s.rows.len()))
+        .collect();
+    let features: Vec<RecordBatch> = part
+        .iter()
+        .map(|s| entries[s.entry].features.slice(s.rows.start, s.rows.len()))
+        .collect();
     for (names, batches) in [
-        (
-            &key_names,
-            gather(&key_names, entries.iter().map(|e| &e.keys))?,
-        ),
-        (
-            &feature_names,
-            gather(&feature_names, entries.iter().map(|e| &e.features))?,
-        ),
+        (&key_names, gather(&key_names, keys.iter())?),
+        (&feature_names, gather(&feature_names, features.iter())?),
     ] {
         for (name, column) in names.iter().zip(batches) {
             push(Field::new(name, column.data_type().clone(), true), column);
@@ -366,4 +600,87 @@ fn gather<'a>(
                 .map_err(|e| Error::Internal(format!("building the log batch: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks that `commits` cover every row of `sizes` once, in order, within the bounds.
+    fn check(sizes: &[(usize, usize)], commits: &[Vec<Slice>], max_rows: usize, max_bytes: usize) {
+        let mut next = vec![0; sizes.len()];
+        let mut last = (0, 0);
+        for commit in commits {
+            assert!(!commit.is_empty());
+            let rows: usize = commit.iter().map(|s| s.rows.len()).sum();
+            let bytes: usize = commit.iter().map(|s| s.rows.len() * sizes[s.entry].1).sum();
+            assert!(rows <= max_rows, "{rows} rows in {commit:?}");
+            assert!(
+                bytes <= max_bytes || rows == 1,
+                "{bytes} bytes in {commit:?}"
+            );
+            for slice in commit {
+                assert!(!slice.rows.is_empty());
+                assert!(
+                    (slice.entry, slice.rows.start) >= last,
+                    "out of order: {commits:?}"
+                );
+                assert_eq!(slice.rows.start, next[slice.entry], "{commits:?}");
+                next[slice.entry] = slice.rows.end;
+                last = (slice.entry, slice.rows.end);
+            }
+        }
+        let expected: Vec<usize> = sizes.iter().map(|(rows, _)| *rows).collect();
+        assert_eq!(next, expected, "every row once: {commits:?}");
+    }
+
+    #[test]
+    fn commits_are_split_at_the_row_cap_and_so_are_entries() {
+        let sizes = vec![(150, 10); 7];
+        let commits = plan_commits(&sizes, 500, usize::MAX);
+        check(&sizes, &commits, 500, usize::MAX);
+        let rows: Vec<usize> = commits
+            .iter()
+            .map(|c| c.iter().map(|s| s.rows.len()).sum())
+            .collect();
+        assert_eq!(rows, [500, 500, 50]);
+        assert_eq!(
+            commits[0][3],
+            Slice {
+                entry: 3,
+                rows: 0..50
+            },
+            "the fourth entry is split"
+        );
+        assert_eq!(
+            commits[1][0],
+            Slice {
+                entry: 3,
+                rows: 50..150
+            }
+        );
+    }
+
+    #[test]
+    fn commits_are_split_at_the_byte_cap() {
+        // One request of 100,000 rows of 10 kB: far over 2 GiB in one batch.
+        let sizes = [(100_000, 10_000), (3, 10)];
+        let commits = plan_commits(&sizes, COMMIT_ROWS, COMMIT_BYTES);
+        check(&sizes, &commits, COMMIT_ROWS, COMMIT_BYTES);
+        assert_eq!(commits.len(), 4, "26,843 rows of 10 kB fit in 256 MiB");
+        // A row larger than the cap goes alone rather than nowhere.
+        let sizes = [(3, 1_000), (2, 1)];
+        let commits = plan_commits(&sizes, 100, 10);
+        check(&sizes, &commits, 100, 10);
+        assert_eq!(commits.len(), 4);
+    }
+
+    #[test]
+    fn nothing_to_commit_is_no_commit() {
+        assert!(plan_commits(&[], 10, 10).is_empty());
+        let sizes = [(0, 5), (2, 5), (0, 5)];
+        let commits = plan_commits(&sizes, 10, 100);
+        check(&sizes, &commits, 10, 100);
+        assert_eq!(commits.len(), 1);
+    }
 }

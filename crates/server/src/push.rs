@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use sluice_featurestore::NoProgress;
 use sluice_types::NameRef;
 
+use crate::limits::check_keys;
 use crate::request::parse_version;
 use crate::state::AppState;
 use crate::{Error, Result};
@@ -33,6 +34,7 @@ pub async fn push(
     if request.rows.is_empty() {
         return Err(Error::BadRequest("the request has no rows".into()));
     }
+    check_keys(request.rows.len(), state.config.max_keys_per_request)?;
     let group = state
         .store
         .feature_group(&NameRef {

@@ -1,11 +1,13 @@
-//! The route table, with auth per scope and metrics on every route.
+//! The route table, with auth per scope, metrics on every route, the
+//! in-flight limit on the data routes and a JSON body on every error.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::{CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,8 +15,9 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::auth::Scope;
+use crate::metrics_format::MetricsFormat;
 use crate::state::AppState;
-use crate::{kserve, push, vectors, Error};
+use crate::{kserve, limits, push, vectors, Error};
 
 // The route templates, named once: the router matches them, and the
 // metrics label each request with the one it matched without copying it.
@@ -54,20 +57,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(SERVER, get(kserve::server_metadata))
         .route(LIVE, get(kserve::live))
         .route(READY, get(kserve::ready));
+    // The data routes (a route layer wraps the routes added before it) are
+    // limited in flight inside the API key check: a request without a
+    // valid key is told so, not to retry.
     let read = Router::new()
-        .route(MODEL, get(kserve::metadata))
-        .route(MODEL_READY, get(kserve::model_ready))
         .route(INFER, post(kserve::infer))
-        .route(VERSION, get(kserve::version_metadata))
-        .route(VERSION_READY, get(kserve::version_ready))
         .route(VERSION_INFER, post(kserve::version_infer))
         .route(VECTORS, post(vectors::vectors))
+        .route_layer(from_fn_with_state(state.clone(), limits::limit_in_flight))
+        .route(MODEL, get(kserve::metadata))
+        .route(MODEL_READY, get(kserve::model_ready))
+        .route(VERSION, get(kserve::version_metadata))
+        .route(VERSION_READY, get(kserve::version_ready))
         .route_layer(from_fn_with_state(
             (state.clone(), Scope::Read),
             require_scope,
         ));
     let write = Router::new()
         .route(PUSH, post(push::push))
+        .route_layer(from_fn_with_state(state.clone(), limits::limit_in_flight))
         .route_layer(from_fn_with_state(
             (state.clone(), Scope::Write),
             require_scope,
@@ -78,19 +86,38 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(DefaultBodyLimit::max(limits::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(limits::json_errors))
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "models": state.models().served().count() }))
+/// 200 while the server serves and logs its predictions; 503 while the
+/// prediction log writer is down (its last commit failed, or it stopped),
+/// so that predictions going unlogged do not go unnoticed.
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let models = state.models().served().count();
+    match state.log.writer_down() {
+        None => Json(json!({ "status": "ok", "models": models, "prediction_log": "up" }))
+            .into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "degraded",
+                "models": models,
+                "prediction_log": "down",
+                "error": format!("the prediction log writer is down: {why}"),
+            })),
+        )
+            .into_response(),
+    }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// The metrics in the exposition format the scraper asks for; `Vary` keeps
+/// a cache between them from answering one format's request with the other.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let format = MetricsFormat::negotiate(&headers);
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
+        [(CONTENT_TYPE, format.content_type()), (VARY, "Accept")],
+        state.metrics.render(format),
     )
         .into_response()
 }

@@ -47,7 +47,12 @@ pub async fn vectors(
             )));
         }
     }
-    let request_columns = RequestColumns::split(&view, columns, view.feature_names())?;
+    let request_columns = RequestColumns::split(
+        &view,
+        columns,
+        view.feature_names(),
+        state.config.max_keys_per_request,
+    )?;
     let looked = look_up(&state.store, &view, &request_columns, Utc::now()).await?;
     state.metrics.lookups(&looked.status);
     let answer = VectorsAnswer {

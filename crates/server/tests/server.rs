@@ -243,7 +243,7 @@ async fn online_vectors_and_predictions_equal_batch_ones() {
     );
     assert_eq!(answer["groups"], json!(["activity:1"]));
 
-    let now = chrono::Utc::now().to_rfc3339();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let keys = vec![(
         "card_id".to_string(),
         cards.iter().map(i64::to_string).collect::<Vec<_>>(),
@@ -392,7 +392,11 @@ async fn protocol_routes_and_malformed_requests() {
     assert_eq!((status, answer["status"].as_str()), (200, Some("ok")));
     let (status, answer) = get(&client, &format!("{base}/v2")).await;
     assert_eq!((status, answer["name"].as_str()), (200, Some("sluice")));
-    assert!(answer["extensions"].is_array());
+    assert_eq!(
+        answer["extensions"],
+        json!(["binary_tensor_data"]),
+        "{answer}"
+    );
 
     let (status, answer) = get(&client, &format!("{base}/v2/models/fraud")).await;
     assert_eq!(status, 200, "{answer}");
@@ -840,6 +844,144 @@ async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
         .unwrap()
 }
 
+/// `/metrics` as a scraper sending `accept` gets it: its content type, its
+/// `Vary` header and its text.
+async fn scrape(client: &reqwest::Client, base: &str, accept: &str) -> (String, String, String) {
+    let response = client
+        .get(format!("{base}/metrics"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (content_type, vary) = (header("content-type"), header("vary"));
+    (content_type, vary, response.text().await.unwrap())
+}
+
+/// A server whose metrics all have samples with labels: requests, latency
+/// and online lookups (hits and misses).
+async fn scraped_server() -> (tempfile::TempDir, RunningServer, String, reqwest::Client) {
+    let (dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+    let (status, answer) = post(&client, &infer, &infer_body(&[1, 123_456])).await;
+    assert_eq!(status, 200, "{answer}");
+    (dir, server, base, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_come_in_the_classic_text_format_when_asked_for() {
+    let (_dir, server, base, client) = scraped_server().await;
+    let (content_type, vary, text) = scrape(&client, &base, "text/plain; version=0.0.4").await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(vary, "Accept");
+
+    // What a classic parser (promtool, prometheus_client) checks: each
+    // sample belongs to a family with one HELP and one TYPE line, named as
+    // the sample is (a counter's with its `_total`), or as a histogram's
+    // `_bucket`, `_sum` and `_count` samples are less that suffix.
+    let (mut helps, mut types) = (Vec::new(), std::collections::HashMap::new());
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(help) = line.strip_prefix("# HELP ") {
+            let (name, words) = help.split_once(' ').unwrap();
+            assert!(!words.is_empty(), "{line}");
+            assert!(!helps.contains(&name), "a second HELP for {name}:\n{text}");
+            helps.push(name);
+        } else if let Some(descriptor) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = descriptor.split_once(' ').unwrap();
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
+            assert!(
+                types.insert(name, kind).is_none(),
+                "a second TYPE for {name}:\n{text}"
+            );
+        } else {
+            assert!(
+                !line.starts_with('#'),
+                "'{line}' is not in the classic format:\n{text}"
+            );
+            samples.push(line.split(['{', ' ']).next().unwrap());
+        }
+    }
+    for sample in &samples {
+        let family = match types.get(sample) {
+            Some(&"counter") => {
+                assert!(sample.ends_with("_total"), "counter {sample}");
+                sample.to_string()
+            }
+            Some(&kind) => {
+                assert!(["gauge", "untyped"].contains(&kind), "{sample} is a {kind}");
+                sample.to_string()
+            }
+            None => {
+                let family = ["_bucket", "_sum", "_count"]
+                    .into_iter()
+                    .find_map(|suffix| sample.strip_suffix(suffix))
+                    .unwrap_or_else(|| panic!("no TYPE for {sample}:\n{text}"));
+                assert_eq!(types.get(family), Some(&"histogram"), "{sample}:\n{text}");
+                family.to_string()
+            }
+        };
+        assert!(
+            helps.contains(&family.as_str()),
+            "no HELP for {family}:\n{text}"
+        );
+    }
+    for (family, kind) in [
+        ("sluice_http_requests_total", "counter"),
+        ("sluice_http_request_duration_seconds", "histogram"),
+        ("sluice_online_lookups_total", "counter"),
+        ("sluice_prediction_log_queue_depth", "gauge"),
+        ("sluice_prediction_log_dropped_total", "counter"),
+        ("sluice_prediction_log_written_total", "counter"),
+        ("sluice_prediction_log_failed_total", "counter"),
+    ] {
+        assert_eq!(types.get(family), Some(&kind), "{family}:\n{text}");
+    }
+    for sample in [
+        r#"sluice_http_requests_total{route="/v2/models/{name}/versions/{version}/infer",model="fraud",status="200"} 1"#,
+        r#"sluice_online_lookups_total{feature_group="activity:1",outcome="hit"} 1"#,
+        r#"sluice_online_lookups_total{feature_group="activity:1",outcome="miss"} 1"#,
+        r#"sluice_http_request_duration_seconds_count{route="/v2/models/{name}/versions/{version}/infer",model="fraud"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|line| line == sample),
+            "no '{sample}' in:\n{text}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_come_in_openmetrics_when_asked_for_or_when_anything_goes() {
+    let (_dir, server, base, client) = scraped_server().await;
+    for accept in ["application/openmetrics-text", "*/*"] {
+        let (content_type, vary, text) = scrape(&client, &base, accept).await;
+        assert_eq!(
+            content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "{accept}"
+        );
+        assert_eq!(vary, "Accept", "{accept}");
+        assert!(text.ends_with("\n# EOF\n"), "{accept}:\n{text}");
+        assert!(
+            text.contains("# TYPE sluice_http_requests counter\n"),
+            "an OpenMetrics counter family is named without its samples' _total:\n{text}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_queue_is_taken_when_half_full_and_committed_on_the_tick() {
     let (_dir, store) = project().await;
@@ -851,16 +993,16 @@ async fn the_log_queue_is_taken_when_half_full_and_committed_on_the_tick() {
     let (server, base) = start(&store, quiet).await;
     let client = reqwest::Client::new();
     let infer = format!("{base}/v2/models/fraud/infer");
-    let (status, answer) = post(&client, &infer, &infer_body(&[4, 8])).await;
+    let (status, answer) = post(&client, &infer, &infer_body(&[4])).await;
     assert_eq!(status, 200, "{answer}");
-    // One entry of four does not wake the writer: it stays queued.
+    // One row of four does not wake the writer: it stays queued.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = metrics_text(&client, &base).await;
     assert_eq!(metric(&text, "sluice_prediction_log_queue_depth"), 1.0);
 
-    // The second fills half the queue: the writer takes both, and commits
-    // nothing before its tick (an hour away) or the stop.
-    let (status, answer) = post(&client, &infer, &infer_body(&[15])).await;
+    // The second request's rows fill half the queue: the writer takes both
+    // requests, and commits nothing before its tick (an hour away) or the stop.
+    let (status, answer) = post(&client, &infer, &infer_body(&[8, 15])).await;
     assert_eq!(status, 200, "{answer}");
     let depth = metric_reaches(&client, &base, "sluice_prediction_log_queue_depth", 0.0).await;
     assert_eq!(depth, 0.0, "the writer did not take the half-full queue");
@@ -936,6 +1078,393 @@ async fn a_queue_worth_of_taken_entries_commits_without_waiting_for_the_tick() {
         assert_eq!(metric(&text, "sluice_prediction_log_dropped_total"), 0.0);
         server.stop().await.unwrap();
     }
+}
+
+/// All rows of a log feature group (read after the server stopped) and its commits' row counts.
+async fn log_and_commits(store: &FeatureStore, log: &str) -> (RecordBatch, Vec<u64>) {
+    let group = store
+        .feature_group(&NameRef::parse(log).unwrap())
+        .await
+        .unwrap();
+    let batches: Vec<RecordBatch> = group
+        .read(ReadAt::Latest, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let rows = arrow::compute::concat_batches(&group.spec().arrow_schema(), &batches).unwrap();
+    let commits = group
+        .describe()
+        .await
+        .unwrap()
+        .commits
+        .iter()
+        .map(|c| c.rows)
+        .collect();
+    (rows, commits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_holds_bounded_rows_commits_bounded_parts_and_counts_every_drop() {
+    use futures::StreamExt;
+    const BOUND: usize = 500;
+    const KEYS: usize = 150;
+    const REQUESTS: usize = 40;
+    let (_dir, store) = project().await;
+    let bounded = ServerConfig {
+        log_queue: BOUND,
+        log_flush: "1h".into(),
+        ..config()
+    };
+    let (server, base) = start(&store, bounded).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+
+    // A request of more rows than the whole queue is answered, and its
+    // rows are dropped from the log and counted.
+    let too_many: Vec<i64> = (0..=BOUND as i64).collect();
+    let (status, answer) = post(&client, &infer, &infer_body(&too_many)).await;
+    assert_eq!(status, 200, "{answer}");
+    let text = metrics_text(&client, &base).await;
+    assert_eq!(
+        metric(&text, "sluice_prediction_log_dropped_total"),
+        (BOUND + 1) as f64
+    );
+    assert_eq!(metric(&text, "sluice_prediction_log_queue_depth"), 0.0);
+
+    // Many requests of many keys at once, the queue's rows sampled meanwhile.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = tokio::spawn({
+        let (client, base, sampling) = (client.clone(), base.clone(), sampling.clone());
+        async move {
+            let mut deepest = 0.0f64;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = metrics_text(&client, &base).await;
+                deepest = deepest.max(metric(&text, "sluice_prediction_log_queue_depth"));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            deepest
+        }
+    });
+    let bodies: Vec<Value> = (0..REQUESTS as i64)
+        .map(|i| {
+            infer_body(
+                &(0..KEYS as i64)
+                    .map(|k| (i * 37 + k) % CARDS)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = futures::stream::iter(&bodies)
+        .map(|body| post(&client, &infer, body))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let deepest = sampler.await.unwrap();
+    assert!(
+        deepest <= BOUND as f64,
+        "the queue held {deepest} rows, over its bound of {BOUND}"
+    );
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    let text = metrics_text(&client, &base).await;
+    let dropped = metric(&text, "sluice_prediction_log_dropped_total") as usize;
+    assert_eq!(metric(&text, "sluice_prediction_log_failed_total"), 0.0);
+    assert_eq!(metric(&text, "sluice_prediction_log_writer_up"), 1.0);
+    server.stop().await.unwrap();
+
+    // Every row sent is logged or counted as dropped.
+    let (log, commits) = log_and_commits(&store, "fraud_log:2").await;
+    let sent = BOUND + 1 + REQUESTS * KEYS;
+    assert_eq!(log.num_rows() + dropped, sent, "{dropped} dropped");
+    assert!(log.num_rows() > 0);
+    // No commit holds more than the bound; the commits made while serving
+    // (the tick is an hour away) held 600 taken rows or more, split into
+    // parts of 500: a request's rows went to two commits.
+    assert!(
+        commits.iter().all(|rows| *rows <= BOUND as u64),
+        "{commits:?}"
+    );
+    assert!(commits.contains(&(BOUND as u64)), "{commits:?}");
+    assert_eq!(commits.iter().sum::<u64>(), log.num_rows() as u64);
+    // A request split between commits is whole in the log: rows 0..KEYS, once each.
+    let ids = log.column_by_name("request_id").unwrap().as_string::<i32>();
+    let rows = log
+        .column_by_name("row")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    let mut by_request: std::collections::HashMap<&str, Vec<i64>> = Default::default();
+    for i in 0..log.num_rows() {
+        by_request
+            .entry(ids.value(i))
+            .or_default()
+            .push(rows.value(i));
+    }
+    let answered: Vec<&str> = answers
+        .iter()
+        .map(|(_, answer)| answer["id"].as_str().unwrap())
+        .collect();
+    for (id, mut rows) in by_request {
+        assert!(answered.contains(&id), "{id} was not answered");
+        rows.sort_unstable();
+        assert_eq!(rows, (0..KEYS as i64).collect::<Vec<_>>(), "request {id}");
+    }
+}
+
+/// Polls `/health` until it answers `want` (or five seconds pass); returns the last answer.
+async fn health_reaches(client: &reqwest::Client, base: &str, want: u16) -> (u16, Value) {
+    let mut answer = (0, Value::Null);
+    for _ in 0..100 {
+        answer = get(client, &format!("{base}/health")).await;
+        if answer.0 == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_writer_that_cannot_commit_shows_in_health_and_metrics_until_it_can() {
+    let (dir, store) = project().await;
+    // A file where the log group's table directory goes: every commit
+    // fails, as on a disk that is full or read-only.
+    let blocker = dir.path().join(".sluice/offline/fraud_log");
+    assert!(blocker.parent().unwrap().is_dir());
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+    let (status, answer) = post(&client, &infer, &infer_body(&[4, 8, 15])).await;
+    assert_eq!(status, 200, "serving goes on: {answer}");
+
+    let (status, health) = health_reaches(&client, &base, 503).await;
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["prediction_log"], "down", "{health}");
+    let error = health["error"].as_str().unwrap();
+    assert!(
+        error.contains("the prediction log writer is down") && error.contains("fraud:2"),
+        "{error}"
+    );
+    let text = metrics_text(&client, &base).await;
+    assert_eq!(metric(&text, "sluice_prediction_log_writer_up"), 0.0);
+    assert!(metric(&text, "sluice_prediction_log_writer_failures_total") >= 1.0);
+    assert_eq!(metric(&text, "sluice_prediction_log_failed_total"), 3.0);
+    assert_eq!(metric(&text, "sluice_prediction_log_written_total"), 0.0);
+
+    // Writable again: the next commit succeeds and the writer is up.
+    std::fs::remove_file(&blocker).unwrap();
+    let (status, answer) = post(&client, &infer, &infer_body(&[16, 23])).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, health) = health_reaches(&client, &base, 200).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["prediction_log"], "up");
+    let text = metrics_text(&client, &base).await;
+    assert_eq!(metric(&text, "sluice_prediction_log_writer_up"), 1.0);
+    assert_eq!(metric(&text, "sluice_prediction_log_written_total"), 2.0);
+    assert_eq!(metric(&text, "sluice_prediction_log_failed_total"), 3.0);
+    server.stop().await.unwrap();
+}
+
+/// Writes `bytes` on a plain connection (`stream`, else a new one to
+/// `addr`), blocking off the runtime's workers; returns the connection and,
+/// with `read_answer`, the head of what the server answers.
+async fn raw_request(
+    stream: Option<std::net::TcpStream>,
+    addr: SocketAddr,
+    bytes: String,
+    read_answer: bool,
+) -> (std::net::TcpStream, String) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = stream.unwrap_or_else(|| std::net::TcpStream::connect(addr).unwrap());
+        stream.write_all(bytes.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        if read_answer {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buffer = [0u8; 4096];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buffer).unwrap();
+                assert!(n > 0, "the connection closed");
+                answer.extend_from_slice(&buffer[..n]);
+            }
+        }
+        (stream, String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_requests_beyond_max_in_flight_are_refused_at_once_with_retry_after() {
+    let (_dir, store) = project().await;
+    let limited = ServerConfig {
+        max_in_flight: std::num::NonZeroUsize::new(1),
+        ..config()
+    };
+    let (server, base) = start(&store, limited).await;
+    let client = reqwest::Client::new();
+    let vectors = format!("{base}/v1/feature-views/fraud/1/vectors");
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+    let push = format!("{base}/v1/feature-groups/activity/1/rows");
+
+    // A vectors request whose body is half sent holds the only permit: its
+    // handler waits for the rest of the body.
+    let body = json!({ "entities": { "card_id": [1, 2] } }).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let head = format!(
+        "POST /v1/feature-views/fraud/1/vectors HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{first}",
+        server.addr,
+        body.len()
+    );
+    let (held, _) = raw_request(None, server.addr, head, false).await;
+    // Until the held request has its permit a probe may take it; from then
+    // on, every data request is refused.
+    let mut refused = None;
+    for _ in 0..500 {
+        let response = client
+            .post(&infer)
+            .header("content-type", "application/json")
+            .body(infer_body(&[1]).to_string())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 503 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = refused.expect("the held request never took the permit");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["content-type"], "application/json");
+    let answer: Value = refused.json().await.unwrap();
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("max_in_flight") && error.contains("limit of 1"),
+        "{error}"
+    );
+    let row = json!({ "rows": [{ "card_id": 5, "ts": "2026-02-01T00:00:00Z", "amount": 1.0, "merchant": "fuel" }] });
+    for (url, body) in [
+        (&vectors, json!({ "entities": { "card_id": [1] } })),
+        (&push, row),
+    ] {
+        let (status, answer) = post(&client, url, &body).await;
+        assert_eq!(status, 503, "{url}: {answer}");
+        assert!(answer["error"].is_string(), "{url}: {answer}");
+    }
+    // Probes, scrapers and metadata are never refused.
+    for path in [
+        "/health",
+        "/metrics",
+        "/v2/health/ready",
+        "/v2/models/fraud",
+    ] {
+        let (status, answer) = get(&client, &format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+
+    // The rest of the body: the held request is answered and its permit returned.
+    let (held, answer) = raw_request(Some(held), server.addr, rest.to_string(), true).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(held);
+    let (status, answer) = post(&client, &infer, &infer_body(&[1])).await;
+    assert_eq!(status, 200, "{answer}");
+    let text = metrics_text(&client, &base).await;
+    assert!(
+        text.contains(
+            r#"route="/v2/models/{name}/versions/{version}/infer",model="fraud",status="503""#
+        ),
+        "{text}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_keys_per_request_are_refused_naming_the_limit() {
+    let (_dir, store) = project().await;
+    let limited = ServerConfig {
+        max_keys_per_request: 100,
+        ..config()
+    };
+    let (server, base) = start(&store, limited).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+    let vectors = format!("{base}/v1/feature-views/fraud/1/vectors");
+    let push = format!("{base}/v1/feature-groups/activity/1/rows");
+    let activity = store
+        .feature_group(&NameRef::parse("activity:1").unwrap())
+        .await
+        .unwrap();
+    let before = activity.count_rows().await.unwrap();
+    let cards: Vec<i64> = (0..101).collect();
+    let rows: Vec<Value> = cards
+        .iter()
+        .map(|card| json!({ "card_id": card, "ts": "2026-02-01T00:00:00Z", "amount": 1.0, "merchant": "fuel" }))
+        .collect();
+    for (url, body) in [
+        (&infer, infer_body(&cards)),
+        (&vectors, json!({ "entities": { "card_id": cards } })),
+        (&push, json!({ "rows": rows })),
+    ] {
+        let (status, answer) = post(&client, url, &body).await;
+        assert_eq!(status, 400, "{url}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains("101 keys")
+                && error.contains("at most 100")
+                && error.contains("max_keys_per_request"),
+            "{url}: {error}"
+        );
+    }
+    assert_eq!(activity.count_rows().await.unwrap(), before);
+    let (status, answer) = post(&client, &infer, &infer_body(&cards[..100])).await;
+    assert_eq!(status, 200, "the limit itself is taken: {answer}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_status_has_a_json_body() {
+    let (_dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    let infer = format!("{base}/v2/models/fraud/infer");
+    let too_large = " ".repeat((2 << 20) + 1);
+    let cases = [
+        (client.post(&infer).body(too_large), 413, "2097152 bytes"),
+        (client.get(format!("{base}/nothing")), 404, "no route"),
+        (client.delete(&infer), 405, "DELETE"),
+        (
+            client.get(format!("{base}/v1/feature-views/fraud/1/vectors")),
+            405,
+            "GET",
+        ),
+        // A path segment that is not UTF-8 once decoded: axum refuses it itself.
+        (client.get(format!("{base}/v2/models/%FF/ready")), 400, ""),
+    ];
+    for (request, expected, mentions) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"].clone();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, expected, "{text}");
+        assert_eq!(content_type, "application/json", "{expected}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            !error.is_empty() && error.contains(mentions),
+            "{expected}: '{error}' lacks '{mentions}'"
+        );
+    }
+    server.stop().await.unwrap();
 }
 
 mod fuzz {
