@@ -45,20 +45,29 @@ pub enum Command {
         json: Json,
     },
     /// Read a feature group's offline rows, now or at an earlier state.
+    ///
+    /// The printed table cuts values longer than 60 characters short (they
+    /// end in …); --out and --json keep every value whole. --json prints the
+    /// feature group, the commit read and the rows as objects in column order
+    /// (timestamps as RFC 3339 text); with --out, what was written.
     Read {
         feature_group: String,
-        /// The state at this time (RFC 3339, e.g. 2026-11-28T12:00:00Z).
+        /// The state of the newest commit made at or before this time (RFC
+        /// 3339, e.g. 2026-11-28T12:00:00Z; `sluice show` lists commit times).
+        /// A time before the first commit is an error.
         #[arg(long, conflicts_with = "commit")]
         as_of: Option<String>,
         /// The state right after this offline commit version.
         #[arg(long)]
         commit: Option<u64>,
-        /// At most this many rows (printing to the terminal shows 20 by default).
+        /// At most this many rows (the printed table shows 20 by default; --out and --json, all).
         #[arg(long)]
         limit: Option<usize>,
         /// Write the rows to a .parquet or .csv file instead of printing them.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        json: Json,
     },
     /// Look keys up in the online store: each feature's value and PRESENT / MISSING / EXPIRED.
     Lookup {
@@ -266,6 +275,7 @@ pub enum ListWhat {
     FeatureGroups,
     FeatureViews,
     TrainingDatasets,
+    Models,
     Runs,
 }
 
@@ -283,7 +293,12 @@ pub enum ModelsAction {
         json: Json,
     },
     /// Point NAME@ALIAS at VERSION (e.g. `sluice models alias fraud@production 3`).
-    Alias { alias: String, version: u32 },
+    Alias {
+        alias: String,
+        version: u32,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Register a model trained elsewhere (scikit-learn, XGBoost, LightGBM
     /// exported to ONNX) against a training dataset of a feature view. It
     /// must take the view's transformed features in the view's order (see
@@ -343,6 +358,11 @@ pub enum TrainingDataAction {
         json: Json,
     },
     /// Read one split of a training dataset.
+    ///
+    /// The printed table cuts values longer than 60 characters short (they
+    /// end in …); --out and --json keep every value whole. --json prints the
+    /// split's rows as objects (timestamps as RFC 3339 text); with --out,
+    /// what was written.
     Read {
         feature_view: String,
         /// The training dataset's version.
@@ -353,6 +373,8 @@ pub enum TrainingDataAction {
         /// Write the rows to a .parquet or .csv file instead of printing them.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        json: Json,
     },
     /// Rebuild a training dataset from the commits it recorded and check it is identical.
     Recreate {
@@ -380,6 +402,12 @@ pub struct GenerateArgs {
     pub keys: Option<i64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// When the events end: RFC 3339, or `now` for data that an online
+    /// lookup with a TTL finds PRESENT. Default: events one second apart
+    /// from 2024-01-01T00:00:00Z, the same file on every run (with --fraud:
+    /// an hour ago).
+    #[arg(long)]
+    pub end: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,8 +58,15 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
+            // Most of our errors already end with their source's text: a
+            // cause is printed only when it says something not yet said.
+            let mut said = error.to_string();
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push_str(&text);
+                }
             }
             ExitCode::from(exit_code(&error))
         }
@@ -93,6 +100,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         };
     }
     if let Some(e) = error.downcast_ref::<sluice_pipelines::Error>() {
+        return if e.is_user_error() { 1 } else { 2 };
+    }
+    // Commands that read the registry (`models show`, `training-data read`,
+    // `models alias`) call the store's catalog directly, so its errors
+    // arrive unwrapped: an unknown model or dataset version is still the user's.
+    if let Some(e) = error.downcast_ref::<sluice_featurestore::CatalogError>() {
         return if e.is_user_error() { 1 } else { 2 };
     }
     match error.downcast_ref::<sluice_featurestore::Error>() {

@@ -1,12 +1,15 @@
 //! Printing: text tables for people, one JSON document for scripts, files for `--out`.
 
+use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::StreamExt;
 use serde::Serialize;
 use sluice_featurestore::{parquet_encodings, BatchStream};
@@ -50,9 +53,140 @@ pub fn rows_as_json(
     Ok(serde_json::from_slice(&buffer)?)
 }
 
-pub fn print_table(batches: &[RecordBatch]) -> Result<()> {
-    println!("{}", arrow::util::pretty::pretty_format_batches(batches)?);
+/// Prints one JSON document: the fields of `head` (an object), then `rows`,
+/// every row of `batches` as an object (as [`rows_as_json`] makes them), one
+/// per line. The rows are written as they are read, so a large read never
+/// holds its whole JSON text.
+pub async fn print_json_rows(head: &impl Serialize, mut batches: BatchStream) -> Result<()> {
+    let head = serde_json::to_value(head)?;
+    let fields = head
+        .as_object()
+        .context("a JSON document's head is an object")?;
+    let mut out = BufWriter::new(std::io::stdout());
+    writeln!(out, "{{")?;
+    for (name, value) in fields {
+        writeln!(out, "  {}: {},", serde_json::to_string(name)?, value)?;
+    }
+    write!(out, "  \"rows\": [")?;
+    let mut first = true;
+    while let Some(batch) = batches.next().await {
+        for row in rows_as_json(&batch?)? {
+            let separator = if first { "" } else { "," };
+            write!(out, "{separator}\n    {}", serde_json::Value::Object(row))?;
+            first = false;
+        }
+    }
+    let close = if first { "" } else { "\n  " };
+    writeln!(out, "{close}]\n}}")?;
+    out.flush()?;
     Ok(())
+}
+
+/// Reports rows written to `--out`: a line, or with `--json` the fields of
+/// `what` (an object saying what was read) with the file and the row count.
+pub fn print_written(
+    mut what: serde_json::Value,
+    path: &Path,
+    rows: u64,
+    json: bool,
+) -> Result<()> {
+    if !json {
+        println!("wrote {rows} rows to {}", path.display());
+        return Ok(());
+    }
+    let fields = what
+        .as_object_mut()
+        .context("what was read is a JSON object")?;
+    fields.insert("out".into(), path.display().to_string().into());
+    fields.insert("rows_written".into(), rows.into());
+    print_json(&what)
+}
+
+/// The widest value a printed table shows, in characters. Tables are for
+/// reading: one huge value (a 50 MB text) would otherwise widen every row
+/// to its width and take minutes to print. `--out` and `--json` keep values whole.
+pub const CELL_WIDTH: usize = 60;
+
+/// Prints rows as a text table, values longer than [`CELL_WIDTH`] cut short
+/// with `…`, and says so below the table when any was.
+pub fn print_table(batches: &[RecordBatch]) -> Result<()> {
+    let mut cut = false;
+    let shown = batches
+        .iter()
+        .map(|batch| shown_cells(batch, &mut cut))
+        .collect::<Result<Vec<_>>>()?;
+    println!("{}", arrow::util::pretty::pretty_format_batches(&shown)?);
+    if cut {
+        println!(
+            "(values longer than {CELL_WIDTH} characters are cut short with …; --out FILE writes them whole)"
+        );
+    }
+    Ok(())
+}
+
+/// `batch` as the text a table shows: every column as strings formatted as
+/// the table would format them, each at most [`CELL_WIDTH`] characters.
+/// Sets `cut` when a value was shortened.
+fn shown_cells(batch: &RecordBatch, cut: &mut bool) -> Result<RecordBatch> {
+    let options = FormatOptions::default().with_display_error(true);
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let mut texts = StringBuilder::new();
+        for row in 0..column.len() {
+            if column.is_null(row) {
+                texts.append_null();
+                continue;
+            }
+            let mut cell = ShortCell::default();
+            let written = write!(cell, "{}", formatter.value(row));
+            if written.is_err() && !cell.cut {
+                anyhow::bail!("cannot format column '{}' row {row}", field.name());
+            }
+            *cut |= cell.cut;
+            texts.append_value(cell.finish());
+        }
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(texts.finish()));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Takes at most [`CELL_WIDTH`] characters of a value being formatted, then
+/// stops the formatter, so a huge value costs no more than a short one.
+#[derive(Default)]
+struct ShortCell {
+    text: String,
+    chars: usize,
+    cut: bool,
+}
+
+impl std::fmt::Write for ShortCell {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for c in s.chars() {
+            if self.chars == CELL_WIDTH {
+                self.cut = true;
+                return Err(std::fmt::Error);
+            }
+            self.text.push(c);
+            self.chars += 1;
+        }
+        Ok(())
+    }
+}
+
+impl ShortCell {
+    fn finish(mut self) -> String {
+        if self.cut {
+            self.text.pop();
+            self.text.push('…');
+        }
+        self.text
+    }
 }
 
 /// Writes one batch to a .parquet or .csv file; see [`write_stream`].

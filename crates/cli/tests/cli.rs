@@ -448,16 +448,16 @@ fn ingest_read_lookup_and_delete_across_formats() {
         3,
         "commit 0 had three rows"
     );
-    let before_any = project.path("before.parquet");
+    let none = project.path("none.parquet");
     project.ok(&[
         "read",
         "tx",
-        "--as-of",
-        "2000-01-01T00:00:00Z",
+        "--limit",
+        "0",
         "--out",
-        before_any.to_str().unwrap(),
+        none.to_str().unwrap(),
     ]);
-    let file = std::fs::File::open(&before_any).unwrap();
+    let file = std::fs::File::open(&none).unwrap();
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
@@ -890,8 +890,9 @@ fn batch_features_join_as_of_each_spine_row() {
     );
 }
 
-#[test]
-fn training_datasets_split_describe_and_recreate_identically() {
+/// A project with the `fraud` view applied and rows in its spine (`labels`)
+/// and joined groups (`tx`, `aged`): six labelled rows, two classes.
+fn with_training_data() -> Project {
     let project = Project::new();
     std::fs::write(project.path("features/views.toml"), VIEWS).unwrap();
     project.ok(&["apply"]);
@@ -911,7 +912,12 @@ fn training_datasets_split_describe_and_recreate_identically() {
          3,2026-01-08T00:00:00Z,false\n1,2025-12-31T00:00:00Z,false\n2,2026-01-09T00:00:00Z,true\n",
     );
     project.ok(&["ingest", "labels", &labels]);
+    project
+}
 
+#[test]
+fn training_datasets_split_describe_and_recreate_identically() {
+    let project = with_training_data();
     let stderr = project.user_error(&["training-data", "create", "fraud", "--split", "random:2:1"]);
     assert!(stderr.contains("split 'random:2:1'"), "{stderr}");
     let created = project.ok(&[
@@ -1297,6 +1303,14 @@ fn quickstart_runs_the_whole_loop_and_guards_its_folder() {
     ];
     let stdout = scratch.ok(&args);
     assert!(stdout.contains("online = batch for 200 cards"), "{stdout}");
+    // The summary says what went over HTTP and what the log holds: one row
+    // per card predicted, the timed one-card requests and the checked batch.
+    assert!(
+        stdout.contains("501 HTTP requests")
+            && stdout.contains("500 one-card predictions timed")
+            && stdout.contains("700 rows (500 one-card requests + 1 request for 200 cards)"),
+        "{stdout}"
+    );
 
     let in_qs = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -1375,4 +1389,668 @@ fn quickstart_runs_the_whole_loop_and_guards_its_folder() {
     let foreign = scratch.path("features").display().to_string();
     let stderr = scratch.user_error(&["quickstart", "--dir", &foreign]);
     assert!(stderr.contains("not made by the quickstart"), "{stderr}");
+}
+
+/// With `sluice serve` holding the embedded online store, an ingest or a
+/// delete from another process is refused before either store is written:
+/// the stores never diverge.
+#[test]
+fn writes_while_a_server_holds_the_online_store_are_refused_whole() {
+    use std::io::{BufRead, BufReader};
+
+    let project = applied();
+    let csv = project.write("a.csv", "id,ts,amount,cat\n5,2026-01-01T00:00:00Z,1.5,x\n");
+    project.ok(&["ingest", "tx", &csv]);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--project")
+        .arg(project.dir.path())
+        .args(["serve", "--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    for line in lines {
+        if line.unwrap().contains("listening on") {
+            break;
+        }
+    }
+    let before = project.snapshot();
+    let more = project.write("b.csv", "id,ts,amount,cat\n6,2026-01-01T00:00:00Z,2.5,y\n");
+    let refused = [
+        project.user_error(&["ingest", "tx", &more]),
+        project.user_error(&["delete", "tx", "id=5"]),
+    ];
+    let after = project.snapshot();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for stderr in refused {
+        assert!(
+            stderr.contains("held by another process") && stderr.contains("nothing was written"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(before, after, "no offline commit, no catalog record");
+    let lookup = project.json(&["lookup", "tx", "id=5", "id=6"]);
+    assert_eq!(lookup["results"][0]["status"], "PRESENT", "not deleted");
+    assert_eq!(lookup["results"][1]["status"], "MISSING", "not ingested");
+}
+
+const MIXED_CASE: &str = r#"
+[[feature_group]]
+name = "accounts"
+version = 1
+primary_key = ["UserId"]
+event_time = "Ts"
+online = true
+columns = [
+  { name = "UserId", type = "int64" },
+  { name = "Ts", type = "timestamp" },
+  { name = "Amount", type = "float64", nullable = true },
+  { name = "select", type = "string", nullable = true },
+]
+
+[[feature_group]]
+name = "outcomes"
+version = 1
+primary_key = ["UserId"]
+event_time = "At"
+columns = [
+  { name = "UserId", type = "int64" },
+  { name = "At", type = "timestamp" },
+  { name = "Label", type = "bool" },
+]
+
+[[feature_view]]
+name = "by_user"
+version = 1
+spine = "outcomes:1"
+labels = ["Label"]
+joins = [{ feature_group = "accounts:1", on = ["UserId"], select = ["Amount", "select"] }]
+"#;
+
+/// Column names are taken literally everywhere: mixed case and SQL reserved
+/// words go through ingest (insert and merge), read, lookup, delete, a view
+/// and a training dataset.
+#[test]
+fn mixed_case_and_reserved_word_columns_work_end_to_end() {
+    let project = Project::new();
+    std::fs::write(project.path("features/test.toml"), MIXED_CASE).unwrap();
+    project.ok(&["apply"]);
+    let first = project.write(
+        "a.csv",
+        "UserId,Ts,Amount,select\n1,2026-01-01T00:00:00Z,1.5,x\n2,2026-01-01T00:00:00Z,2.5,y\n",
+    );
+    project.ok(&["ingest", "accounts", &first]);
+    // The same (UserId, Ts) again replaces the row: the merge path.
+    let second = project.write(
+        "b.csv",
+        "UserId,Ts,Amount,select\n1,2026-01-01T00:00:00Z,9.5,z\n3,2026-01-02T00:00:00Z,3.5,w\n",
+    );
+    let merged = project.json(&["ingest", "accounts", &second]);
+    assert_eq!(merged["offline_rows_updated"], 1, "{merged}");
+    let lookup = project.json(&["lookup", "accounts", "UserId=1"]);
+    assert_eq!(lookup["results"][0]["values"]["Amount"], 9.5);
+    assert_eq!(lookup["results"][0]["values"]["select"], "z");
+
+    let labels = project.write(
+        "labels.csv",
+        "UserId,At,Label\n1,2026-01-03T00:00:00Z,true\n3,2026-01-03T00:00:00Z,false\n",
+    );
+    project.ok(&["ingest", "outcomes", &labels]);
+    project.ok(&["training-data", "create", "by_user"]);
+    let out = project.path("td.csv");
+    project.ok(&[
+        "training-data",
+        "read",
+        "by_user",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert!(lines.remove(0).contains("Amount"), "{text}");
+    lines.sort_unstable();
+    assert!(
+        lines[0].contains("9.5") && lines[0].contains(",z") && lines[1].contains("3.5"),
+        "{text}"
+    );
+
+    project.ok(&["delete", "accounts", "UserId=1"]);
+    let lookup = project.json(&["lookup", "accounts", "UserId=1", "UserId=3"]);
+    assert_eq!(lookup["results"][0]["status"], "MISSING");
+    assert_eq!(lookup["results"][1]["status"], "PRESENT");
+    let rows = project.path("rows.csv");
+    project.ok(&["read", "accounts", "--out", rows.to_str().unwrap()]);
+    let rows = std::fs::read_to_string(rows).unwrap();
+    assert_eq!(rows.lines().count(), 3, "header, user 2 and user 3: {rows}");
+}
+
+/// `with_training_data` plus training dataset 1 (random:0.5:7) and a
+/// GBDT model `fraud_gbdt` version 1 trained on it, aliased `production`.
+fn with_model() -> Project {
+    let project = with_training_data();
+    project.ok(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--split",
+        "random:0.5:7",
+    ]);
+    project.ok(&[
+        "train",
+        "fraud",
+        "--td",
+        "1",
+        "--algorithm",
+        "gbdt_classifier",
+        "--param",
+        "rounds=3",
+        "--param",
+        "min_samples_leaf=1",
+        "--model",
+        "fraud_gbdt",
+    ]);
+    project.ok(&["models", "alias", "fraud_gbdt@production", "1"]);
+    project
+}
+
+/// The contract's `list models` is `models list`: same text, same JSON.
+#[test]
+fn list_models_prints_what_models_list_prints() {
+    let empty = applied();
+    assert!(
+        empty.ok(&["list", "models"]).starts_with("no models"),
+        "an empty registry says so"
+    );
+    assert_eq!(empty.json(&["list", "models"]), serde_json::json!([]));
+
+    let project = with_model();
+    let text = project.ok(&["list", "models"]);
+    assert!(
+        text.starts_with("fraud_gbdt:1  gbdt_classifier") && text.contains("@production"),
+        "{text}"
+    );
+    assert_eq!(text, project.ok(&["models", "list"]));
+    let listed = project.json(&["list", "models"]);
+    assert_eq!(listed, project.json(&["models", "list"]));
+    assert_eq!(listed[0]["version"], 1, "{listed}");
+    assert_eq!(listed[0]["aliases"], serde_json::json!(["production"]));
+}
+
+/// Asking for a model or a training dataset that does not exist is the
+/// user's mistake (exit 1), named in the message, not an internal failure.
+#[test]
+fn unknown_models_and_training_dataset_versions_are_user_errors() {
+    let project = with_model();
+    let stderr = project.user_error(&["training-data", "read", "fraud", "99"]);
+    assert!(
+        stderr.contains("'fraud:1'") && stderr.contains("no version 99"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&["training-data", "recreate", "fraud", "99"]);
+    assert!(stderr.contains("no version 99"), "{stderr}");
+    let stderr = project.user_error(&["models", "show", "nosuch"]);
+    assert!(
+        stderr.contains("model 'nosuch' is not registered") && stderr.contains("fraud_gbdt"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&["models", "show", "fraud_gbdt:7"]);
+    assert!(stderr.contains("no version 7"), "{stderr}");
+    let stderr = project.user_error(&["models", "show", "fraud_gbdt@staging"]);
+    assert!(stderr.contains("'fraud_gbdt@staging'"), "{stderr}");
+    let stderr = project.user_error(&["models", "alias", "nosuch@production", "1"]);
+    assert!(stderr.contains("'nosuch'"), "{stderr}");
+}
+
+/// Aliases follow the rules of every other name, whatever sets them.
+#[test]
+fn model_aliases_must_be_valid_names() {
+    let project = with_model();
+    for bad in ["../x", "a b", "<script>", "1st", ""] {
+        let alias = format!("fraud_gbdt@{bad}");
+        let stderr = project.user_error(&["models", "alias", &alias, "1"]);
+        assert!(
+            stderr.contains(&format!("'{bad}'"))
+                && stderr.contains("alias")
+                && stderr.contains("names "),
+            "{bad:?}: {stderr}"
+        );
+    }
+    let listed = project.json(&["models", "list"]);
+    assert_eq!(
+        listed[0]["aliases"],
+        serde_json::json!(["production"]),
+        "no alias registered: {listed}"
+    );
+    project.ok(&["models", "alias", "fraud_gbdt@Canary_2", "1"]);
+}
+
+/// A training dataset of no rows is refused, saying what selected none;
+/// nothing is registered.
+#[test]
+fn training_data_that_selects_no_rows_is_refused() {
+    let project = with_training_data();
+    let stderr = project.user_error(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--start",
+        "2100-01-01T00:00:00Z",
+    ]);
+    assert!(
+        stderr.contains("the spine group 'labels:1' from 2100-01-01T00:00:00Z selected no rows")
+            && stderr.contains("the start time 2100-01-01T00:00:00Z is after now, 20"),
+        "{stderr}"
+    );
+    let stderr = project.user_error(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--start",
+        "2026-01-10T00:00:00Z",
+        "--end",
+        "2026-01-20T00:00:00Z",
+    ]);
+    assert!(
+        stderr.contains(
+            "from 2026-01-10T00:00:00Z to 2026-01-20T00:00:00Z selected no rows; no training dataset was registered"
+        ),
+        "{stderr}"
+    );
+    let spine = project.write("spine.csv", "card,at,is_fraud\n");
+    let stderr = project.user_error(&["training-data", "create", "fraud", "--spine", &spine]);
+    assert!(
+        stderr.contains(&format!("the spine file {spine} selected no rows")),
+        "{stderr}"
+    );
+    assert_eq!(
+        project.json(&["list", "training-datasets"]),
+        serde_json::json!([]),
+        "nothing registered"
+    );
+    let created = project.ok(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--start",
+        "2026-01-08T00:00:00Z",
+    ]);
+    assert_eq!(
+        created.trim(),
+        "1",
+        "a range with rows still makes version 1"
+    );
+}
+
+/// A file with a header and no rows is not an offline commit, and the
+/// output says so instead of naming the previous commit.
+#[test]
+fn ingesting_no_rows_commits_nothing_and_says_so() {
+    let project = applied();
+    let csv = project.write("a.csv", "id,ts,amount,cat\n1,2026-01-01T00:00:00Z,1.5,x\n");
+    project.ok(&["ingest", "tx", &csv]);
+    project.ok(&["ingest", "tx", &csv]);
+    let before = project.snapshot();
+    let empty = project.write("empty.csv", "id,ts,amount,cat\n");
+    let stdout = project.ok(&["ingest", "tx", &empty]);
+    assert!(
+        stdout.contains("no rows in") && stdout.contains("no offline commit made"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("offline commit 1"), "{stdout}");
+    assert_eq!(project.snapshot(), before, "nothing written");
+    let ingest = project.json(&["ingest", "tx", &empty]);
+    assert_eq!(ingest["rows"], 0, "{ingest}");
+    assert_eq!(ingest["committed"], false, "{ingest}");
+    assert_eq!(ingest["offline_version"], 1, "the latest commit: {ingest}");
+
+    // A group never written stays so: no empty table, no recorded commit.
+    let empty_aged = project.write("empty_aged.csv", "id,ts,v\n");
+    let ingest = project.json(&["ingest", "aged", &empty_aged]);
+    assert_eq!(ingest["committed"], false, "{ingest}");
+    let show = project.json(&["show", "aged"]);
+    assert_eq!(
+        (&show["commits"], &show["offline_version"]),
+        (&serde_json::json!([]), &Value::Null),
+        "{show}"
+    );
+}
+
+/// An on-demand feature whose declared type cannot hold its expression's
+/// values (text read as a number gives nulls) is refused by `apply`, with
+/// the feature, the expression's type and the declared type named.
+#[test]
+fn an_on_demand_type_that_would_lose_values_is_refused_at_apply() {
+    let project = Project::new();
+    let view = |features: &str| {
+        format!(
+            r#"
+[[feature_view]]
+name = "spend"
+version = 1
+joins = [{{ feature_group = "tx:1", on = {{ card = "id" }}, select = ["amount", "cat"] }}]
+on_demand = [{features}]
+"#
+        )
+    };
+    for (feature, produced, declared) in [
+        (
+            r#"{ name = "cat_code", expr = "cat", type = "int64" }"#,
+            "Utf8",
+            "int64",
+        ),
+        (r#"{ name = "cat_code", expr = "cat" }"#, "Utf8", "float64"),
+        (
+            r#"{ name = "cents", expr = "amount * 100", type = "int64" }"#,
+            "Float64",
+            "int64",
+        ),
+    ] {
+        std::fs::write(project.path("features/views.toml"), view(feature)).unwrap();
+        let stderr = project.user_error(&["apply"]);
+        assert!(
+            stderr.contains("feature view 'spend:1'")
+                && stderr.contains("on-demand feature '")
+                && stderr.contains(&format!("gives {produced}, which cannot become {declared}")),
+            "{feature}: {stderr}"
+        );
+        assert_eq!(
+            project.json(&["list", "feature-groups"]),
+            serde_json::json!([]),
+            "nothing applied"
+        );
+    }
+    std::fs::write(
+        project.path("features/views.toml"),
+        view(
+            r#"{ name = "is_x", expr = "cat = 'x'", type = "bool" },
+  { name = "x_score", expr = "cat = 'x'" },
+  { name = "hour", expr = "date_part('hour', request_time)", type = "int64" },
+  { name = "card_text", expr = "card", type = "string" },
+  { name = "cents", expr = "cast(amount * 100 as bigint)", type = "int64" },"#,
+        ),
+    )
+    .unwrap();
+    project.ok(&["apply"]);
+}
+
+/// `read --json` is one document: the group, the commit read and the rows as
+/// objects in column order, timestamps as RFC 3339 text. `--as-of` names the
+/// commit it resolved to; a time before the first commit is refused with
+/// that commit's time rather than answered with an empty table.
+#[test]
+fn read_json_names_the_commit_read_and_refuses_a_time_before_the_first() {
+    let project = applied();
+    let first = project.write(
+        "a.csv",
+        "id,ts,amount,cat\n1,2026-01-01T00:00:00Z,1.5,x\n2,2026-01-02T00:00:00Z,,\n",
+    );
+    project.ok(&["ingest", "tx", &first]);
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let second = project.write("b.csv", "id,ts,amount,cat\n3,2026-01-03T00:00:00Z,3.5,z\n");
+    project.ok(&["ingest", "tx", &second]);
+
+    let latest = project.json(&["read", "tx"]);
+    assert_eq!(
+        (&latest["feature_group"], &latest["commit"]),
+        (&Value::from("tx:1"), &Value::from(1)),
+        "{latest}"
+    );
+    let mut rows = latest["rows"].as_array().unwrap().clone();
+    rows.sort_by_key(|row| row["id"].as_i64());
+    assert_eq!(
+        rows,
+        vec![
+            serde_json::json!({ "id": 1, "ts": "2026-01-01T00:00:00Z", "amount": 1.5, "cat": "x" }),
+            serde_json::json!({ "id": 2, "ts": "2026-01-02T00:00:00Z", "amount": null, "cat": null }),
+            serde_json::json!({ "id": 3, "ts": "2026-01-03T00:00:00Z", "amount": 3.5, "cat": "z" }),
+        ]
+    );
+    let columns: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(columns, ["id", "ts", "amount", "cat"], "column order");
+
+    let then = project.json(&["read", "tx", "--as-of", &between]);
+    assert_eq!(then["commit"], 0, "{then}");
+    assert_eq!(then["rows"].as_array().unwrap().len(), 2, "{then}");
+    let limited = project.json(&["read", "tx", "--commit", "0", "--limit", "1"]);
+    assert_eq!(limited["commit"], 0, "{limited}");
+    assert_eq!(limited["rows"].as_array().unwrap().len(), 1, "{limited}");
+    let out = project.path("then.csv");
+    let written = project.json(&[
+        "read",
+        "tx",
+        "--as-of",
+        &between,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (&written["commit"], &written["rows_written"]),
+        (&Value::from(0), &Value::from(2)),
+        "{written}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+
+    let first_commit = project.json(&["show", "tx"])["commits"][0]["committed_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for extra in [&[][..], &["--json"], &["--out", out.to_str().unwrap()]] {
+        let mut args = vec!["read", "tx", "--as-of", "2000-01-01T00:00:00Z"];
+        args.extend_from_slice(extra);
+        let stderr = project.user_error(&args);
+        assert!(
+            stderr.contains("at or before 2000-01-01T00:00:00Z")
+                && stderr.contains(&format!("first commit (0) was made at {first_commit}")),
+            "{extra:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        3,
+        "a refused read leaves the file as it was"
+    );
+}
+
+/// A table cuts a huge value short, so that one 1 MB cell neither widens
+/// every line nor slows the printing; --json and --out keep it whole.
+#[test]
+fn tables_cut_wide_values_that_json_and_files_keep_whole() {
+    let project = applied();
+    let wide = "w".repeat(1 << 20);
+    let mut csv = String::from("id,ts,amount,cat\n");
+    for id in 0..20 {
+        let cat = if id == 7 { wide.as_str() } else { "short" };
+        csv.push_str(&format!("{id},2026-01-01T00:00:00Z,1.0,{cat}\n"));
+    }
+    let file = project.write("wide.csv", &csv);
+    project.ok(&["ingest", "tx", &file]);
+
+    let started = std::time::Instant::now();
+    let table = project.ok(&["read", "tx", "--limit", "20"]);
+    let elapsed = started.elapsed();
+    let longest = table.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(longest < 150, "a line of {longest} characters");
+    assert!(
+        table.contains(&format!("| {}… |", "w".repeat(59))),
+        "cut to 60 characters, ending in …: {table}"
+    );
+    assert!(table.contains("cut short"), "says so: {table}");
+    assert!(table.contains("| short"), "{table}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "printing took {elapsed:?}"
+    );
+
+    let json = project.json(&["read", "tx"]);
+    let row = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 7)
+        .unwrap();
+    assert_eq!(row["cat"].as_str().unwrap().len(), wide.len());
+    let out = project.path("all.csv");
+    project.ok(&["read", "tx", "--out", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out).unwrap().contains(&wide));
+    assert!(
+        !project.ok(&["read", "aged"]).contains("cut short"),
+        "nothing cut, nothing said"
+    );
+}
+
+/// `models alias --json` says what was set and which version the alias
+/// pointed at before (null for a new alias); the text says it too.
+#[test]
+fn models_alias_json_says_what_was_set_and_what_it_replaced() {
+    let project = with_model();
+    project.ok(&[
+        "train",
+        "fraud",
+        "--td",
+        "1",
+        "--algorithm",
+        "gbdt_classifier",
+        "--param",
+        "rounds=2",
+        "--param",
+        "min_samples_leaf=1",
+        "--model",
+        "fraud_gbdt",
+    ]);
+    assert_eq!(
+        project.json(&["models", "alias", "fraud_gbdt@production", "2"]),
+        serde_json::json!({
+            "model": "fraud_gbdt",
+            "alias": "production",
+            "version": 2,
+            "previous_version": 1,
+        })
+    );
+    let new = project.json(&["models", "alias", "fraud_gbdt@canary", "1"]);
+    assert_eq!(new["previous_version"], Value::Null, "{new}");
+    let text = project.ok(&["models", "alias", "fraud_gbdt@production", "1"]);
+    assert_eq!(text.trim(), "fraud_gbdt@production -> version 1 (was 2)");
+    assert_eq!(
+        project.json(&["models", "show", "fraud_gbdt@production"])["version"],
+        1
+    );
+}
+
+/// `training-data read --json` holds the chosen split's rows as objects, or
+/// with --out says what was written; the splits together are the dataset.
+#[test]
+fn training_data_read_json_holds_the_split_rows_or_what_was_written() {
+    let project = with_training_data();
+    project.ok(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--split",
+        "random:0.5:7",
+    ]);
+    let mut rows = Vec::new();
+    for split in ["train", "test"] {
+        let read = project.json(&["training-data", "read", "fraud", "1", "--split", split]);
+        assert_eq!(
+            (&read["feature_view"], &read["version"], &read["split"]),
+            (
+                &Value::from("fraud:1"),
+                &Value::from(1),
+                &Value::from(split)
+            ),
+            "{read}"
+        );
+        let split_rows = read["rows"].as_array().unwrap();
+        for row in split_rows {
+            let columns: Vec<&str> = row
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(columns, ["card", "at", "is_fraud", "amount", "v"], "{row}");
+        }
+        let out = project.path(&format!("{split}.parquet"));
+        let written = project.json(&[
+            "training-data",
+            "read",
+            "fraud",
+            "1",
+            "--split",
+            split,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(written["rows_written"], split_rows.len(), "{written}");
+        assert_eq!(written["out"], out.to_str().unwrap(), "{written}");
+        assert_eq!(written["split"], split, "{written}");
+        assert!(written.get("rows").is_none(), "{written}");
+        rows.extend(
+            split_rows
+                .iter()
+                .map(|r| format!("{}@{}", r["card"], r["at"])),
+        );
+    }
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "1@\"2025-12-31T00:00:00Z\"",
+            "1@\"2026-01-03T00:00:00Z\"",
+            "1@\"2026-01-05T00:00:00Z\"",
+            "2@\"2026-01-08T00:00:00Z\"",
+            "2@\"2026-01-09T00:00:00Z\"",
+            "3@\"2026-01-08T00:00:00Z\"",
+        ]
+    );
+}
+
+/// Progress bars are for terminals: with stderr piped, ingest and training
+/// write no bar, spinner or escape sequence there.
+#[test]
+fn progress_stays_off_a_piped_stderr() {
+    let project = with_training_data();
+    project.ok(&[
+        "training-data",
+        "create",
+        "fraud",
+        "--split",
+        "random:0.5:7",
+    ]);
+    let csv = project.write(
+        "more.csv",
+        "id,ts,amount,cat\n9,2026-01-09T00:00:00Z,9.0,q\n",
+    );
+    for args in [
+        &["ingest", "tx", &csv][..],
+        &[
+            "train",
+            "fraud",
+            "--td",
+            "1",
+            "--algorithm",
+            "gbdt_classifier",
+            "--param",
+            "rounds=3",
+            "--param",
+            "min_samples_leaf=1",
+            "--model",
+            "piped",
+        ],
+    ] {
+        let out = project.run(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            !out.stderr.iter().any(|b| *b == 0x1b || *b == b'\r'),
+            "{args:?} wrote control characters: {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -4,6 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 use sluice_featurestore::{FeatureGroup, FeatureStore};
 
+use super::models;
 use crate::args::ListWhat;
 use crate::output::print_json;
 
@@ -77,6 +78,7 @@ pub async fn list(store: &FeatureStore, what: ListWhat, json: bool) -> Result<()
                 );
             }
         }
+        ListWhat::Models => return models::list(store, json).await,
         ListWhat::Runs => unreachable!("listed by pipeline::list_runs"),
         ListWhat::FeatureViews => {
             let records = store.feature_views().await?;

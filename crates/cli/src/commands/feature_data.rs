@@ -10,7 +10,10 @@ use futures::TryStreamExt;
 use serde_json::json;
 use sluice_featurestore::{FeatureGroup, FeatureView, ReadAt};
 
-use crate::output::{print_json, print_table, rows_as_json, user_error, write_batch, write_stream};
+use crate::output::{
+    print_json, print_json_rows, print_table, print_written, rows_as_json, user_error, write_batch,
+    write_stream,
+};
 use crate::progress::Bar;
 
 const DEFAULT_PRINT_LIMIT: usize = 20;
@@ -19,6 +22,15 @@ pub async fn ingest(fg: &FeatureGroup<'_>, files: &[PathBuf], json: bool) -> Res
     let metrics = fg.ingest_files(files, &Bar::new()).await?;
     if json {
         return print_json(&metrics);
+    }
+    if !metrics.committed {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        println!(
+            "no rows in {}: nothing ingested into {}, no offline commit made",
+            names.join(", "),
+            metrics.feature_group
+        );
+        return Ok(());
     }
     let seconds = (metrics.stage_ms + metrics.offline_ms + metrics.online_ms) as f64 / 1000.0;
     println!(
@@ -38,14 +50,9 @@ pub async fn ingest(fg: &FeatureGroup<'_>, files: &[PathBuf], json: bool) -> Res
     Ok(())
 }
 
-pub async fn read(
-    fg: &FeatureGroup<'_>,
-    as_of: Option<&str>,
-    commit: Option<u64>,
-    limit: Option<usize>,
-    out: Option<&Path>,
-) -> Result<()> {
-    let at = match (as_of, commit) {
+/// The state `read` reads: `--as-of TIME`, `--commit N`, else the latest.
+pub fn read_at(as_of: Option<&str>, commit: Option<u64>) -> Result<ReadAt> {
+    Ok(match (as_of, commit) {
         (Some(text), _) => ReadAt::Time(string_to_datetime(&Utc, text).map_err(|_| {
             user_error(format!(
                 "--as-of '{text}' is not an RFC 3339 / ISO-8601 time"
@@ -53,11 +60,27 @@ pub async fn read(
         })?),
         (None, Some(version)) => ReadAt::Version(version),
         (None, None) => ReadAt::Latest,
-    };
+    })
+}
+
+pub async fn read(
+    fg: &FeatureGroup<'_>,
+    at: ReadAt,
+    limit: Option<usize>,
+    out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    // Pinned to one commit, so that what is reported is what was read even
+    // while others commit.
+    let commit = fg.resolve(at).await?;
+    let at = commit.map_or(at, ReadAt::Version);
+    let read = json!({ "feature_group": fg.label(), "commit": commit });
     if let Some(path) = out {
         let rows = write_stream(fg.read(at, limit).await?, fg.spec().arrow_schema(), path).await?;
-        println!("wrote {rows} rows to {}", path.display());
-        return Ok(());
+        return print_written(read, path, rows, json);
+    }
+    if json {
+        return print_json_rows(&read, fg.read(at, limit).await?).await;
     }
     let shown = limit.unwrap_or(DEFAULT_PRINT_LIMIT);
     let batches: Vec<RecordBatch> = fg.read(at, Some(shown + 1)).await?.try_collect().await?;

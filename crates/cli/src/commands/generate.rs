@@ -7,8 +7,9 @@ use crate::args::GenerateArgs;
 use crate::output::user_error;
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    let end = end_micros(args.end.as_deref())?;
     if args.fraud {
-        let end = chrono::Utc::now().timestamp_micros() - 3_600_000_000;
+        let end = end.unwrap_or_else(|| chrono::Utc::now().timestamp_micros() - 3_600_000_000);
         let cards = args.keys.unwrap_or(20_000);
         let data = crate::commands::quickstart::write_fraud_data(&args.out, args.rows, cards, end)?;
         println!(
@@ -29,7 +30,19 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if let Some(keys) = args.keys {
         options = options.with_keys(keys);
     }
+    if let Some(end) = end {
+        options = options.ending_at(end);
+    }
     let rows = write_transactions(&args.out, format, options)?;
     println!("wrote {rows} rows to {}", args.out.display());
     Ok(())
+}
+
+/// `--end`: RFC 3339 or `now`, in microseconds.
+fn end_micros(text: Option<&str>) -> Result<Option<i64>> {
+    Ok(match text {
+        None => None,
+        Some("now") => Some(chrono::Utc::now().timestamp_micros()),
+        Some(_) => crate::commands::training_data::time("end", text)?.map(|t| t.timestamp_micros()),
+    })
 }

@@ -53,10 +53,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             commit,
             limit,
             out,
+            json,
         } => {
             let store = open(project).await?;
             let fg = feature_group_handle(&store, &feature_group).await?;
-            feature_data::read(&fg, as_of.as_deref(), commit, limit, out.as_deref()).await
+            let at = feature_data::read_at(as_of.as_deref(), commit)?;
+            feature_data::read(&fg, at, limit, out.as_deref(), json.json).await
         }
         Command::Lookup {
             feature_group,

@@ -90,43 +90,46 @@ async fn resolve(store: &FeatureStore, text: &str) -> Result<sluice_featurestore
     })
 }
 
+/// Every model version with its algorithm, main metric, lineage and aliases:
+/// `models list` and `list models`.
+pub async fn list(store: &FeatureStore, json: bool) -> Result<()> {
+    let models = store.catalog().models().await?;
+    if json {
+        return print_json(&models);
+    }
+    if models.is_empty() {
+        println!("no models; train one with `sluice train FV --td N --algorithm A --model NAME`");
+    }
+    for m in &models {
+        let metrics: Vec<String> = m
+            .spec
+            .metrics
+            .iter()
+            .filter(|(k, _)| ["roc_auc", "rmse"].contains(&k.as_str()))
+            .map(|(k, v)| format!("{k} {}", metric_text(*v)))
+            .collect();
+        let aliases = if m.aliases.is_empty() {
+            String::new()
+        } else {
+            format!("  @{}", m.aliases.join(" @"))
+        };
+        println!(
+            "{}:{}  {}  {}  from {}:{} td {}{aliases}",
+            m.spec.name,
+            m.version,
+            m.spec.algorithm,
+            metrics.join(" "),
+            m.spec.lineage.feature_view,
+            m.spec.lineage.feature_view_version,
+            m.spec.lineage.training_dataset
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
     match action {
-        ModelsAction::List { json } => {
-            let models = store.catalog().models().await?;
-            if json.json {
-                return print_json(&models);
-            }
-            if models.is_empty() {
-                println!(
-                    "no models; train one with `sluice train FV --td N --algorithm A --model NAME`"
-                );
-            }
-            for m in &models {
-                let metrics: Vec<String> = m
-                    .spec
-                    .metrics
-                    .iter()
-                    .filter(|(k, _)| ["roc_auc", "rmse"].contains(&k.as_str()))
-                    .map(|(k, v)| format!("{k} {}", metric_text(*v)))
-                    .collect();
-                let aliases = if m.aliases.is_empty() {
-                    String::new()
-                } else {
-                    format!("  @{}", m.aliases.join(" @"))
-                };
-                println!(
-                    "{}:{}  {}  {}  from {}:{} td {}{aliases}",
-                    m.spec.name,
-                    m.version,
-                    m.spec.algorithm,
-                    metrics.join(" "),
-                    m.spec.lineage.feature_view,
-                    m.spec.lineage.feature_view_version,
-                    m.spec.lineage.training_dataset
-                );
-            }
-        }
+        ModelsAction::List { json } => list(store, json.json).await?,
         ModelsAction::Show { model, json } => {
             let record = resolve(store, &model).await?;
             if json.json {
@@ -134,12 +137,27 @@ pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&record)?);
         }
-        ModelsAction::Alias { alias, version } => {
+        ModelsAction::Alias {
+            alias,
+            version,
+            json,
+        } => {
             let (name, alias) = alias
                 .split_once('@')
                 .ok_or_else(|| user_error(format!("'{alias}' is not NAME@ALIAS")))?;
-            store.catalog().set_alias(name, alias, version).await?;
-            println!("{name}@{alias} -> version {version}");
+            let previous = store.catalog().set_alias(name, alias, version).await?;
+            if json.json {
+                return print_json(&json!({
+                    "model": name,
+                    "alias": alias,
+                    "version": version,
+                    "previous_version": previous,
+                }));
+            }
+            match previous {
+                Some(before) => println!("{name}@{alias} -> version {version} (was {before})"),
+                None => println!("{name}@{alias} -> version {version}"),
+            }
         }
         ModelsAction::Import {
             model,

@@ -33,8 +33,10 @@ const DEFINITIONS: &str = include_str!("../../../../examples/fraud/features/frau
 const DAYS: i64 = 60;
 /// Days at the end held out as the test split.
 const TEST_DAYS: i64 = 14;
-/// HTTP predictions timed against the in-process server.
+/// One-card HTTP predictions timed against the in-process server.
 const REQUESTS: usize = 500;
+/// Cards in the one HTTP request checked against batch inference.
+const COMPARED_CARDS: i64 = 200;
 
 pub struct QuickstartOptions<'a> {
     pub dir: &'a Path,
@@ -224,9 +226,22 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
     let started = Instant::now();
     let store = Arc::new(store);
     let online = serve_and_compare(&store, options.cards).await?;
+    // What the server logged, counted in the log itself: one row per card predicted.
+    let log = format!("fraud_log:{}", best.version);
+    let logged = store
+        .feature_group(&NameRef::parse(&log)?)
+        .await?
+        .count_rows()
+        .await?;
     println!(
-        "6. online server on {}: {REQUESTS} predictions over HTTP, p50 {:.0} us, p99 {:.0} us; online = batch for {} cards (max difference {:.1e})",
-        online.addr, online.p50_us, online.p99_us, online.compared, online.max_difference
+        "6. online server on {}: {} HTTP requests\n   {REQUESTS} one-card predictions timed: p50 {:.0} us, p99 {:.0} us\n   1 request for {} cards checked against batch inference: online = batch for {} cards (max difference {:.1e})",
+        online.addr,
+        REQUESTS + 1,
+        online.p50_us,
+        online.p99_us,
+        online.compared,
+        online.compared,
+        online.max_difference,
     );
     steps.done("online serving", started);
 
@@ -258,8 +273,8 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
         out.display()
     );
     println!(
-        "  prediction log fraud_log:{} ({} online predictions)",
-        best.version, online.logged
+        "  prediction log {log:<18} {logged:>9} rows ({REQUESTS} one-card requests + 1 request for {} cards)",
+        online.compared
     );
     for (step, elapsed) in &steps.0 {
         println!("  {step:<20} {:>6.1} s", elapsed.as_secs_f64());
@@ -283,11 +298,11 @@ struct Online {
     p99_us: f64,
     compared: usize,
     max_difference: f64,
-    logged: usize,
 }
 
-/// Starts the server in-process, times single-card predictions over HTTP,
-/// and checks a batch of online predictions against batch inference as of now.
+/// Starts the server in-process, times [`REQUESTS`] one-card predictions over
+/// HTTP, and checks one request for [`COMPARED_CARDS`] cards against batch
+/// inference as of now. The server logs every card of both.
 async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Online> {
     let server = sluice_server::start(
         store.clone(),
@@ -323,7 +338,7 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
     }
     let (p50, p99) = percentiles(&mut samples);
 
-    let ids: Vec<i64> = (0..cards.min(200)).collect();
+    let ids: Vec<i64> = (0..cards.min(COMPARED_CARDS)).collect();
     let answer: serde_json::Value = client
         .post(&url)
         .body(body(&ids))
@@ -342,7 +357,7 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
         &PredictOptions {
             model: "fraud@production".into(),
             input: PredictInput::AsOf {
-                at: Utc::now().to_rfc3339(),
+                at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 keys: vec![
                     ("card_id".into(), ids.iter().map(i64::to_string).collect()),
                     (
@@ -376,7 +391,6 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
         p99_us: p99.as_secs_f64() * 1e6,
         compared: ids.len(),
         max_difference,
-        logged: REQUESTS + ids.len(),
     })
 }
 

@@ -3,12 +3,15 @@
 use anyhow::Result;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::json;
 use sluice_featurestore::{FeatureStore, FeatureView, TrainingDataOptions};
 use sluice_types::{NameRef, Split};
 
 use crate::args::TrainingDataAction;
-use crate::output::{print_json, print_table, user_error, write_batch};
+use crate::output::{
+    print_json, print_json_rows, print_table, print_written, user_error, write_batch,
+};
 
 pub fn time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     text.map(|t| {
@@ -70,6 +73,7 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
             td,
             split,
             out,
+            json,
         } => {
             let view = view(store, &feature_view).await?;
             let split = match split {
@@ -84,14 +88,17 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
                     .clone(),
             };
             let rows = view.read_training_data(td, &split).await?;
+            let read = json!({ "feature_view": view.label(), "version": td, "split": split });
             match out {
                 Some(path) => {
                     let written = write_batch(&rows, &path).await?;
-                    println!("wrote {written} rows to {}", path.display());
+                    print_written(read, &path, written, json.json)
                 }
-                None => print_table(&[rows])?,
+                None if json.json => {
+                    print_json_rows(&read, futures::stream::iter([Ok(rows)]).boxed()).await
+                }
+                None => print_table(&[rows]),
             }
-            Ok(())
         }
         TrainingDataAction::Recreate {
             feature_view,
