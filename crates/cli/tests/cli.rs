@@ -2054,3 +2054,97 @@ fn progress_stays_off_a_piped_stderr() {
         );
     }
 }
+
+const MIXED_CASE_PIPELINE: &str = r#"
+[[pipeline]]
+name = "accounts_feed"
+kind = "feature"
+sink = "accounts"
+[pipeline.source]
+type = "files"
+path = "feed/*.csv"
+columns = [
+  { name = "UserId", type = "int64" },
+  { name = "Ts", type = "timestamp" },
+  { name = "Amount", type = "float64", nullable = true },
+  { name = "select", type = "string", nullable = true },
+]
+[pipeline.transform]
+sql = 'SELECT "UserId", "Ts", "Amount" * 2 AS "Amount", "select" FROM source'
+"#;
+
+/// One HTTP/1.1 request to `address` (host:port) with a JSON body; the status and body.
+fn http_post(address: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// Mixed-case and reserved-word columns through a pipeline (with SQL that
+/// quotes them) and through the server's feature vectors.
+#[test]
+fn mixed_case_columns_go_through_pipelines_and_serving() {
+    use std::io::{BufRead, BufReader};
+
+    let project = Project::new();
+    std::fs::write(
+        project.path("features/test.toml"),
+        format!("{MIXED_CASE}{MIXED_CASE_PIPELINE}"),
+    )
+    .unwrap();
+    project.ok(&["apply"]);
+    std::fs::create_dir_all(project.path("feed")).unwrap();
+    project.write(
+        "feed/a.csv",
+        "UserId,Ts,Amount,select\n4,2026-01-01T00:00:00Z,1.25,q\n",
+    );
+    project.ok(&["run", "accounts_feed"]);
+    let lookup = project.json(&["lookup", "accounts", "UserId=4"]);
+    assert_eq!(lookup["results"][0]["values"]["Amount"], 2.5, "{lookup}");
+    assert_eq!(lookup["results"][0]["values"]["select"], "q", "{lookup}");
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--project")
+        .arg(project.dir.path())
+        .args(["serve", "--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut address = String::new();
+    for line in BufReader::new(server.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some((_, at)) = line.split_once("listening on http://") {
+            address = at.trim().to_string();
+            break;
+        }
+    }
+    let (status, body) = http_post(
+        &address,
+        "/v1/feature-views/by_user/1/vectors",
+        r#"{"entities": {"UserId": [4, 5]}}"#,
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["vectors"][0],
+        serde_json::json!([2.5, "q"]),
+        "{answer}"
+    );
+    assert_eq!(answer["status"][0][0], "PRESENT", "{answer}");
+    assert_eq!(answer["status"][1][0], "MISSING", "{answer}");
+}

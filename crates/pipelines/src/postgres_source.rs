@@ -12,11 +12,17 @@ use futures::TryStreamExt;
 use sluice_types::column::UTC;
 use sluice_types::{ColumnSpec, ColumnType};
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Column, Row, TypeInfo};
 
 use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 65_536;
+
+/// Builders for the declared columns, and which of them the query returns as text.
+struct Reading {
+    as_text: Vec<bool>,
+    builders: Vec<Box<dyn ArrayBuilder>>,
+}
 
 pub(crate) struct PostgresQuery<'a> {
     pub pipeline: &'a str,
@@ -47,7 +53,8 @@ impl PostgresQuery<'_> {
             query = query.bind(since);
         }
         let mut rows = query.fetch(&pool);
-        let mut builders = self.builders();
+        // Chosen at the first row, when the result's column types are known.
+        let mut reading: Option<Reading> = None;
         let mut batches = Vec::new();
         let mut count = 0usize;
         while let Some(row) = rows
@@ -56,26 +63,63 @@ impl PostgresQuery<'_> {
             .map_err(|e| self.error(format!("query failed: {e}")))?
         {
             count += 1;
-            for (column, builder) in self.columns.iter().zip(&mut builders) {
-                append(&row, column, builder.as_mut()).map_err(|e| {
+            let Reading { as_text, builders } = reading.get_or_insert_with(|| {
+                let as_text = self.text_columns(&row);
+                let builders = self.builders(&as_text);
+                Reading { as_text, builders }
+            });
+            for ((column, builder), text) in self
+                .columns
+                .iter()
+                .zip(builders.iter_mut())
+                .zip(as_text.iter())
+            {
+                let appended = if *text {
+                    append_text(&row, column, builder.as_mut())
+                } else {
+                    append(&row, column, builder.as_mut())
+                };
+                appended.map_err(|e| {
                     self.error(format!("row {count}: column '{}': {e}", column.name))
                 })?;
             }
             if builders[0].len() == BATCH_ROWS {
-                batches.push(self.finish(&mut builders)?);
+                batches.push(self.finish(as_text, builders)?);
             }
         }
-        if !builders[0].is_empty() {
-            batches.push(self.finish(&mut builders)?);
+        if let Some(Reading { as_text, builders }) = reading.as_mut() {
+            if !builders[0].is_empty() {
+                batches.push(self.finish(as_text, builders)?);
+            }
         }
         pool.close().await;
         Ok(batches)
     }
 
-    fn builders(&self) -> Vec<Box<dyn ArrayBuilder>> {
+    /// Which declared columns the query returns as text (`text`, `varchar`,
+    /// `char`, `name`) although they are declared as another type: those are
+    /// read as text and parsed afterwards by the ingest rules, as a CSV field
+    /// would be, instead of refused for their PostgreSQL type.
+    fn text_columns(&self, row: &PgRow) -> Vec<bool> {
         self.columns
             .iter()
-            .map(|c| -> Box<dyn ArrayBuilder> {
+            .map(|column| {
+                column.column_type != ColumnType::String
+                    && row.try_column(column.name.as_str()).is_ok_and(|c| {
+                        matches!(c.type_info().name(), "TEXT" | "VARCHAR" | "BPCHAR" | "NAME")
+                    })
+            })
+            .collect()
+    }
+
+    fn builders(&self, as_text: &[bool]) -> Vec<Box<dyn ArrayBuilder>> {
+        self.columns
+            .iter()
+            .zip(as_text)
+            .map(|(c, text)| -> Box<dyn ArrayBuilder> {
+                if *text {
+                    return Box::new(StringBuilder::new());
+                }
                 match c.column_type {
                     ColumnType::Bool => Box::new(BooleanBuilder::new()),
                     ColumnType::Int32 => Box::new(Int32Builder::new()),
@@ -92,18 +136,47 @@ impl PostgresQuery<'_> {
             .collect()
     }
 
-    fn finish(&self, builders: &mut [Box<dyn ArrayBuilder>]) -> Result<RecordBatch> {
+    fn finish(
+        &self,
+        as_text: &[bool],
+        builders: &mut [Box<dyn ArrayBuilder>],
+    ) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
         // Unchecked nullability here: the pipeline's input checks name the row.
         let schema = Arc::new(arrow::datatypes::Schema::new(
             self.schema
                 .fields()
                 .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
+                .zip(as_text)
+                .map(|(f, text)| {
+                    let field = f.as_ref().clone().with_nullable(true);
+                    if *text {
+                        field.with_data_type(arrow::datatypes::DataType::Utf8)
+                    } else {
+                        field
+                    }
+                })
                 .collect::<Vec<_>>(),
         ));
         Ok(RecordBatch::try_new(schema, columns)?)
     }
+}
+
+/// Appends a text value as it is, for the ingest rules to parse.
+fn append_text(
+    row: &PgRow,
+    column: &ColumnSpec,
+    builder: &mut dyn ArrayBuilder,
+) -> Result<(), String> {
+    let v: Option<String> = row
+        .try_get(column.name.as_str())
+        .map_err(|e| e.to_string())?;
+    builder
+        .as_any_mut()
+        .downcast_mut::<StringBuilder>()
+        .expect("a text column's builder")
+        .append_option(v);
+    Ok(())
 }
 
 /// Appends one value, accepting the PostgreSQL types that convert losslessly.

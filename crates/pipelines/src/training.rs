@@ -237,7 +237,7 @@ pub(crate) async fn train_in_run(
             Estimator::Gbdt(trained)
         }
     };
-    progress.finish();
+    progress.phase("evaluating on the test split", None);
 
     let built = ModelArtefact {
         format: ARTEFACT_FORMAT,
@@ -253,6 +253,7 @@ pub(crate) async fn train_in_run(
     let artefact = ModelArtefact::from_bytes(&bytes, &hash, "in memory")?;
     let predictions = artefact.predict(&test_rows)?;
     let metrics = score(classifier, &predictions, &y_test)?;
+    progress.phase("registering the model", None);
 
     let registration = Registration {
         model,
@@ -265,6 +266,7 @@ pub(crate) async fn train_in_run(
         classifier,
     };
     let (version, relative) = registration.register(store, &artefact, &bytes, run).await?;
+    progress.finish();
     run.progress.rows_in = (train_rows.num_rows() + test_rows.num_rows()) as u64;
     run.progress.state = serde_json::json!({ "model": model, "version": version });
     Ok(TrainReport {

@@ -679,3 +679,71 @@ subject = "{stream}.events"
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The shared typing rules (`sluice_testkit::coercion`) through a PostgreSQL
+/// source whose columns are text: each case is one run (a batch run is all
+/// or nothing), refused with file ingest's reason or stored as it stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_text_columns_follow_the_shared_typing_rules() {
+    use sluice_testkit::coercion::{
+        cases, group_definition, COLUMNS as TYPED_COLUMNS, GROUP, TS, VALUE_COLUMNS,
+    };
+
+    let table = format!("typed_{}", uuid::Uuid::new_v4().simple());
+    let url = "postgres://postgres@127.0.0.1:5432/test";
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect(url)
+        .await
+        .unwrap();
+    let text_columns: Vec<String> = VALUE_COLUMNS.iter().map(|c| format!("{c} TEXT")).collect();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (id BIGINT NOT NULL, ts TEXT NOT NULL, {})",
+        text_columns.join(", ")
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let cases = cases();
+    let mut definitions = group_definition();
+    for (id, case) in cases.iter().enumerate() {
+        let column = case.column;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} (id, ts, {column}) VALUES ($1, $2, $3)"
+        )))
+        .bind(id as i64)
+        .bind(TS)
+        .bind(case.csv_field())
+        .execute(&pool)
+        .await
+        .unwrap();
+        definitions.push_str(&format!(
+            "\n[[pipeline]]\nname = \"case_{id}\"\nkind = \"feature\"\nsink = \"{GROUP}\"\n[pipeline.source]\ntype = \"postgres\"\nurl = \"{url}\"\nquery = \"SELECT * FROM {table} WHERE id = {id}\"\n{TYPED_COLUMNS}\n"
+        ));
+    }
+    let (_dir, store) = project(&definitions).await;
+    let mut refusals = Vec::new();
+    for id in 0..cases.len() {
+        let outcome = run_pipeline(
+            &store,
+            &format!("case_{id}"),
+            &RunOptions::default(),
+            &NoProgress,
+        )
+        .await;
+        refusals.push(outcome.err().map(|e| e.to_string()));
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let stored = sluice_testkit::latest_rows(&store, GROUP).await;
+    let failures: Vec<String> = cases
+        .iter()
+        .zip(&refusals)
+        .enumerate()
+        .filter_map(|(id, (case, refusal))| {
+            case.check(id as i64, &stored, refusal.as_deref()).err()
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
