@@ -469,12 +469,13 @@ pub struct ServeBenchArgs {
     #[arg(long)]
     pub realtime_priority: Option<sluice_types::RealtimePriority>,
     /// Which loads to run: `closed` (one connection, the in-repo client),
-    /// `wrk` (--connections, as fast as they go), `open` (the --rates).
+    /// `wrk` (--connections, as fast as they go), `open` (the --rates),
+    /// `overload` (ten times max_in_flight connections of 1,000-key requests).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "closed,wrk,open"
+        default_value = "closed,wrk,open,overload"
     )]
     pub loads: Vec<LoadKind>,
     #[command(flatten)]
@@ -487,6 +488,9 @@ pub enum LoadKind {
     Closed,
     Wrk,
     Open,
+    /// Ten times `max_in_flight` connections of many-key requests: 503s,
+    /// the admitted requests' p99 and the process's peak memory.
+    Overload,
 }
 
 #[derive(Debug, Args)]

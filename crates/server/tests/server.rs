@@ -1431,6 +1431,45 @@ async fn requests_beyond_max_keys_per_request_are_refused_naming_the_limit() {
     server.stop().await.unwrap();
 }
 
+/// Requests with large bodies are served off the worker that read them
+/// (see `limits::limit_in_flight`); they answer as any other, in input order,
+/// several at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_requests_are_answered_whole_and_in_order() {
+    let (_dir, store) = project().await;
+    let (server, base) = start(&store, config()).await;
+    let client = reqwest::Client::new();
+    let vectors = format!("{base}/v1/feature-views/fraud/1/vectors");
+    let infer = format!("{base}/v2/models/fraud/versions/2/infer");
+    let cards: Vec<i64> = (0..2_000).map(|i| i % 70).collect();
+    let body = json!({ "entities": { "card_id": cards } });
+    assert!(
+        body.to_string().len() > 4096,
+        "large enough to take the large path"
+    );
+    let answers = futures::future::join_all((0..4).map(|_| post(&client, &vectors, &body))).await;
+    for (status, answer) in answers {
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["vectors"].as_array().unwrap().len(), cards.len());
+    }
+    let (status, single) = post(
+        &client,
+        &vectors,
+        &json!({ "entities": { "card_id": [cards[1234]] } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{single}");
+    let (_, all) = post(&client, &vectors, &body).await;
+    assert_eq!(
+        all["vectors"][1234], single["vectors"][0],
+        "row 1234 is card {}",
+        cards[1234]
+    );
+    let (status, answer) = post(&client, &infer, &infer_body(&cards[..1_500])).await;
+    assert_eq!(status, 200, "{answer}");
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_status_has_a_json_body() {
     let (_dir, store) = project().await;

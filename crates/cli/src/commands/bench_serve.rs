@@ -35,6 +35,7 @@ use sluice_types::{NameRef, RealtimePriority, Split};
 use crate::args::{LoadKind, ServeBenchArgs};
 use crate::commands::bench::{bench_project, percentiles};
 use crate::commands::bench_cores::{core_list, pin_current_thread, CoreSplit, KeepAwake};
+use crate::commands::bench_overload::{overload_run, OverloadFigures, OVERLOAD_FACTOR};
 use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
 use crate::commands::server_runtime::{
     available_cores, set_current_thread_realtime, ServerRuntime,
@@ -44,6 +45,8 @@ use crate::output::print_json;
 const FEATURES: usize = 50;
 /// Distinct request bodies each scenario cycles through.
 const BODIES: usize = 1_000;
+/// Keys per request in the overload run, as in the trial that found the server queueing without bound.
+const OVERLOAD_KEYS: usize = 1_000;
 
 #[derive(Debug, Serialize)]
 struct Scenario {
@@ -93,6 +96,9 @@ struct Report {
     /// ... and the in-repo load clients' (one above; wrk stays normal).
     client_realtime_priority: Option<u8>,
     scenarios: Vec<Scenario>,
+    /// With `--loads overload`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overload: Option<OverloadFigures>,
 }
 
 pub async fn run(args: &ServeBenchArgs) -> Result<()> {
@@ -148,6 +154,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     };
     let server_cores = pinned.as_ref().map(|split| split.server.as_slice());
     let workers = config.worker_threads(server_cores.map_or_else(available_cores, <[usize]>::len));
+    let overload_limit = config.max_in_flight(workers);
     let server_runtime = ServerRuntime::start(workers, server_cores, config.realtime_priority)?;
     let server = server_runtime
         .handle()
@@ -310,6 +317,36 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             });
         }
     }
+    let overload = if args.loads.contains(&LoadKind::Overload) {
+        let max_in_flight = overload_limit;
+        let requests: Vec<Vec<u8>> = bodies(args.keys, OVERLOAD_KEYS, false)
+            .iter()
+            .map(|body| render("POST", "/v1/feature-views/wide/1/vectors", body.as_bytes()))
+            .collect();
+        let figures = overload_run(
+            server.addr,
+            requests,
+            OVERLOAD_FACTOR * max_in_flight,
+            OVERLOAD_KEYS,
+            max_in_flight,
+            args.seconds as f64,
+        )
+        .await?;
+        eprintln!(
+            "  overload: {} conn x {} keys  {:.0} ok/s  503 {}  other {}  ok p99 {:.1} ms  RSS {:.0} -> {:.0} MiB",
+            figures.connections,
+            figures.keys_per_request,
+            figures.ok_per_s,
+            figures.answered_503,
+            figures.other,
+            figures.ok_p99_us / 1e3,
+            figures.rss_before_mb,
+            figures.rss_peak_mb
+        );
+        Some(figures)
+    } else {
+        None
+    };
     server.stop().await?;
     drop(awake);
     drop(server_runtime);
@@ -327,6 +364,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         client_realtime_priority: clients.realtime.map(u8::from),
         kept_awake: args.keep_awake,
         scenarios,
+        overload,
     };
     if args.json.json {
         return print_json(&report);
@@ -398,6 +436,26 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
         println!(
             "open-loop send lag p99 (how late the client sent; counted in the latencies): {}",
             lags.join(", ")
+        );
+    }
+    if let Some(o) = &report.overload {
+        let answered = (o.answered_200 + o.answered_503 + o.other).max(1) as f64;
+        println!(
+            "overload ({}x max_in_flight {}: {} connections of {}-key vector requests, refusals retried at once): \
+             {:.0} ok/s, {:.1} % answered 503 (p99 {:.1} ms), {} other; admitted p99 {:.1} ms; \
+             process RSS {:.0} MiB before, {:.0} MiB peak ({:.2}x)",
+            OVERLOAD_FACTOR,
+            o.max_in_flight,
+            o.connections,
+            o.keys_per_request,
+            o.ok_per_s,
+            100.0 * o.answered_503 as f64 / answered,
+            o.refused_p99_us / 1e3,
+            o.other,
+            o.ok_p99_us / 1e3,
+            o.rss_before_mb,
+            o.rss_peak_mb,
+            o.rss_peak_mb / o.rss_before_mb.max(1.0)
         );
     }
     Ok(())

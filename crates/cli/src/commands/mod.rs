@@ -4,6 +4,7 @@ mod bench;
 mod bench_aggregate;
 mod bench_cores;
 mod bench_join;
+mod bench_overload;
 mod bench_serve;
 mod bench_stream;
 mod describe;
