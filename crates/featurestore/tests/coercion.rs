@@ -1,18 +1,13 @@
 //! The shared typing rules (`sluice_testkit::coercion`) through file ingest:
 //! each case as a CSV file and as an NDJSON file, one ingest each.
 
-use sluice_featurestore::{FeatureStore, NoProgress};
+use sluice_featurestore::NoProgress;
 use sluice_testkit::coercion::{cases, group_definition, GROUP};
 use sluice_types::NameRef;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_ingest_follows_the_shared_typing_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::remove_file(dir.path().join("features/example.toml")).unwrap();
-    std::fs::write(dir.path().join("features/typed.toml"), group_definition()).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    let (dir, store) = sluice_testkit::project_with(&group_definition()).await;
     let fg = store
         .feature_group(&NameRef::parse(GROUP).unwrap())
         .await

@@ -6,18 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use sluice_featurestore::FeatureStore;
-use sluice_testkit::coercion::{cases, group_definition, GROUP};
+use sluice_testkit::coercion::{assert_all, cases, group_definition, GROUP};
 use sluice_types::config::ServerConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushed_rows_follow_the_shared_typing_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::remove_file(dir.path().join("features/example.toml")).unwrap();
-    std::fs::write(dir.path().join("features/typed.toml"), group_definition()).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    let (_dir, store) = sluice_testkit::project_with(&group_definition()).await;
     let store = Arc::new(store);
     let server = sluice_server::start(
         store.clone(),
@@ -44,14 +38,6 @@ async fn pushed_rows_follow_the_shared_typing_rules() {
         refusals.push(refusal);
     }
     let stored = sluice_testkit::latest_rows(&store, GROUP).await;
-    let failures: Vec<String> = cases
-        .iter()
-        .zip(&refusals)
-        .enumerate()
-        .filter_map(|(id, (case, refusal))| {
-            case.check(id as i64, &stored, refusal.as_deref()).err()
-        })
-        .collect();
     drop(server);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_all(&cases, &stored, &refusals);
 }

@@ -110,6 +110,18 @@ impl Case {
     }
 }
 
+/// Checks every case (case `i` stored under id `i`) against the group's rows
+/// and what its entry point refused, and fails naming every case that differs.
+pub fn assert_all(cases: &[Case], stored: &[RecordBatch], refusals: &[Option<String>]) {
+    let failures: Vec<String> = cases
+        .iter()
+        .zip(refusals)
+        .enumerate()
+        .filter_map(|(id, (case, refusal))| case.check(id as i64, stored, refusal.as_deref()).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The stored value of `column` in the row whose `id` is `id`, as Arrow displays it.
 fn stored_value(batches: &[RecordBatch], id: i64, column: &str) -> Option<String> {
     batches.iter().find_map(|batch| {

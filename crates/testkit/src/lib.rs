@@ -14,6 +14,21 @@ use futures::TryStreamExt;
 use sluice_featurestore::{FeatureStore, ReadAt};
 use sluice_types::NameRef;
 
+/// A new project (`sluice init`, its example removed) holding `definitions`
+/// as `features/test.toml`, applied.
+pub async fn project_with(definitions: &str) -> (tempfile::TempDir, FeatureStore) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    FeatureStore::init(dir.path()).expect("init");
+    std::fs::remove_file(dir.path().join("features/example.toml")).expect("the example");
+    std::fs::write(dir.path().join("features/test.toml"), definitions).expect("definitions");
+    let store = FeatureStore::open(dir.path()).await.expect("open");
+    store
+        .apply(&store.plan().await.expect("plan"))
+        .await
+        .expect("apply");
+    (dir, store)
+}
+
 /// Every row of the feature group `name` (`NAME[:VERSION]`) at its latest commit.
 pub async fn latest_rows(store: &FeatureStore, name: &str) -> Vec<RecordBatch> {
     let group = store
