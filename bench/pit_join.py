@@ -10,7 +10,7 @@ return the same answer (per-column non-null counts and sums) before printing
 the ratio.
 
     pip install duckdb
-    cargo build --release -p sluice-cli
+    cargo build --release -p sluice-cli -p sluice-bench
     python3 bench/pit_join.py [--scale 1.0] [--sluice target/release/sluice]
 """
 import argparse
@@ -112,10 +112,16 @@ def through_store(sluice, tmp, spine, big, small, con, budget_mb=None):
     return {'total_s': elapsed, 'checksums': checksums, 'ingest': ingest}, peak_mb
 
 
+def bench_binary(args):
+    """sluice-bench, built from crates/bench next to the product binary."""
+    return args.bench or os.path.join(os.path.dirname(args.sluice), 'sluice-bench')
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--scale', type=float, default=1.0)
     parser.add_argument('--sluice', default='target/release/sluice')
+    parser.add_argument('--bench', help='the sluice-bench binary (default: beside --sluice)')
     parser.add_argument('--through-store', action='store_true',
                         help='ingest the tables and time `sluice features` reading the offline store')
     parser.add_argument('--join-budget-mb', type=int,
@@ -136,7 +142,7 @@ def main():
         if args.through_store:
             ours, ours_mb = through_store(args.sluice, tmp, spine, big, small, con, args.join_budget_mb)
         else:
-            ours, ours_mb = timed([args.sluice, 'bench', 'join', '--spine', spine, '--features', big, '--features', small, '--json'])
+            ours, ours_mb = timed([bench_binary(args), 'join', '--spine', spine, '--features', big, '--features', small, '--json'])
         theirs, theirs_mb = timed([sys.executable, '-c', DUCKDB_JOIN, spine, big, small])
 
     for (name, n1, s1), (_, n2, s2) in zip(ours['checksums'], theirs['checksums']):

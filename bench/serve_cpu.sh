@@ -9,7 +9,7 @@
 # every row gives its CPU per request as a ratio to the anchor's in the
 # same round.
 #
-#   sluice bench serve --keys 100000 --seconds 1 --repeats 1 --dir /tmp/bp   # makes the project
+#   sluice-bench serve --keys 100000 --seconds 1 --repeats 1 --dir /tmp/bp   # makes the project
 #   ROUNDS=5 bench/serve_cpu.sh /tmp/bp /tmp/sluice-before /tmp/sluice-after
 set -euo pipefail
 project="$1"

@@ -10,11 +10,12 @@ the answers must agree. Each side runs in its own process; the script
 checks the answers (per-column non-null count and sum) before the ratio.
 
     pip install duckdb
-    cargo build --release -p sluice-cli
+    cargo build --release -p sluice-cli -p sluice-bench
     python3 bench/window_agg.py [--scale 1.0] [--sluice target/release/sluice]
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,10 +41,16 @@ print(json.dumps({'total_s': elapsed, 'checksums': [[n, sums[2*i], float(sums[2*
 """
 
 
+def bench_binary(args):
+    """sluice-bench, built from crates/bench next to the product binary."""
+    return args.bench or os.path.join(os.path.dirname(args.sluice), 'sluice-bench')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--scale', type=float, default=1.0, help='1.0 = 10M events over 100k keys')
     parser.add_argument('--sluice', default='target/release/sluice')
+    parser.add_argument('--bench', help='the sluice-bench binary (default: beside --sluice)')
     args = parser.parse_args()
     import duckdb
 
@@ -57,7 +64,7 @@ def main():
                      FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet)""")
         windows = ','.join(w for w, _ in WINDOWS)
         started = time.time()
-        out = subprocess.run([args.sluice, 'bench', 'aggregate', '--input', path, '--windows', windows, '--json'],
+        out = subprocess.run([bench_binary(args), 'aggregate', '--input', path, '--windows', windows, '--json'],
                              capture_output=True, text=True, check=True)
         sluice = json.loads(out.stdout)
         sluice_wall = time.time() - started

@@ -12,6 +12,7 @@ use clap::Parser;
 
 use crate::args::Cli;
 use crate::output::UserError;
+use sluice_types::ErrorKind;
 
 /// The server allocates and frees many small buffers per request (Arrow
 /// arrays, JSON, HTTP), on every core; mimalloc's per-thread heaps make
@@ -83,34 +84,34 @@ fn restore_default_sigpipe() {
     }
 }
 
-/// 1 for errors the user can fix (bad input, unknown names), 2 for internal failures.
+/// The exit code of a failed command: its error's kind mapped by
+/// `ErrorKind::exit_code` (1 when the user can fix the command, 2 when the
+/// system failed); an error of no known kind is the system's.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    // A project's own settings or definitions that do not read (`serve`
-    // reads sluice.toml itself) are the user's to fix, as the store says too.
-    if error.downcast_ref::<UserError>().is_some()
-        || error.downcast_ref::<sluice_types::Error>().is_some()
-    {
-        return 1;
+    error
+        .chain()
+        .find_map(kind_of)
+        .unwrap_or(ErrorKind::Internal)
+        .exit_code()
+}
+
+fn kind_of(error: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    if error.is::<UserError>() {
+        return Some(ErrorKind::InvalidInput);
     }
-    if let Some(e) = error.downcast_ref::<sluice_server::Error>() {
-        return if e.status().is_server_error() && !matches!(e, sluice_server::Error::Config(_)) {
-            2
-        } else {
-            1
-        };
+    if let Some(e) = error.downcast_ref::<sluice_types::Error>() {
+        return Some(e.kind());
+    }
+    if let Some(e) = error.downcast_ref::<sluice_featurestore::Error>() {
+        return Some(e.kind());
     }
     if let Some(e) = error.downcast_ref::<sluice_pipelines::Error>() {
-        return if e.is_user_error() { 1 } else { 2 };
+        return Some(e.kind());
     }
-    // Commands that read the registry (`models show`, `training-data read`,
-    // `models alias`) call the store's catalog directly, so its errors
-    // arrive unwrapped: an unknown model or dataset version is still the user's.
-    if let Some(e) = error.downcast_ref::<sluice_featurestore::CatalogError>() {
-        return if e.is_user_error() { 1 } else { 2 };
+    if let Some(e) = error.downcast_ref::<sluice_server::Error>() {
+        return Some(e.kind());
     }
-    match error.downcast_ref::<sluice_featurestore::Error>() {
-        Some(e) if !e.is_user_error() => 2,
-        Some(_) => 1,
-        None => 2,
-    }
+    error
+        .downcast_ref::<sluice_server::runtime::RuntimeError>()
+        .map(sluice_server::runtime::RuntimeError::kind)
 }

@@ -50,7 +50,7 @@ pub async fn list(store: &FeatureStore, what: ListWhat, json: bool) -> Result<()
             }
         }
         ListWhat::TrainingDatasets => {
-            let records = store.catalog().training_datasets().await?;
+            let records = store.registry().training_datasets().await?;
             if json {
                 let items: Vec<_> = records
                     .iter()

@@ -10,9 +10,9 @@ use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{predict as predict_batch, PredictOptions};
 use sluice_types::{ProjectConfig, RealtimePriority};
 
-use crate::commands::server_runtime::{available_cores, ServerRuntime};
 use crate::output::{print_json, print_table, write_batch};
 use crate::progress::Bar;
+use sluice_server::runtime::{available_cores, ServerRuntime};
 
 /// Rows `predict` prints when not writing a file.
 const PRINTED_ROWS: usize = 20;

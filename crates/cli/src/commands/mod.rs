@@ -1,22 +1,13 @@
 //! One module per group of commands; each parses its arguments into API calls and prints.
 
-mod bench;
-mod bench_aggregate;
-mod bench_cores;
-mod bench_join;
-mod bench_overload;
-mod bench_serve;
-mod bench_stream;
 mod describe;
 mod feature_data;
 mod generate;
 mod inference;
-mod load_client;
 mod models;
 mod pipeline;
 mod project;
 mod quickstart;
-mod server_runtime;
 mod training_data;
 
 use std::path::Path;
@@ -25,7 +16,7 @@ use anyhow::Result;
 use sluice_featurestore::{FeatureGroup, FeatureStore};
 use sluice_types::NameRef;
 
-use crate::args::{BenchWhat, Cli, Command, ListWhat};
+use crate::args::{Cli, Command, ListWhat};
 use crate::output::user_error;
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -219,13 +210,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Generate(args) => generate::run(&args),
-        Command::Bench { what } => match what {
-            BenchWhat::Ingest(args) => bench::run(&args).await,
-            BenchWhat::Join(args) => bench_join::run(&args),
-            BenchWhat::Aggregate(args) => bench_aggregate::run(&args),
-            BenchWhat::Stream(args) => bench_stream::run(&args).await,
-            BenchWhat::Serve(args) => bench_serve::run(&args).await,
-        },
     }
 }
 

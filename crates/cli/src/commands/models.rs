@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{import_onnx, train as train_model, ImportOptions, TrainOptions};
-use sluice_types::NameRef;
+use sluice_types::{ModelRef, ModelSelector, NameRef};
 
 use crate::args::ModelsAction;
 use crate::output::{print_json, user_error};
@@ -80,20 +80,14 @@ fn print_metrics(metrics: &BTreeMap<String, f64>) {
 
 /// `NAME`, `NAME:VERSION` or `NAME@ALIAS`.
 async fn resolve(store: &FeatureStore, text: &str) -> Result<sluice_featurestore::ModelRecord> {
-    let catalog = store.catalog();
-    Ok(match text.split_once('@') {
-        Some((name, alias)) => catalog.model_by_alias(name, alias).await?,
-        None => {
-            let name = NameRef::parse(text).map_err(|e| user_error(e.to_string()))?;
-            catalog.model(&name.name, name.version).await?
-        }
-    })
+    let reference = ModelRef::parse(text)?;
+    Ok(store.registry().model(&reference).await?)
 }
 
 /// Every model version with its algorithm, main metric, lineage and aliases:
 /// `models list` and `list models`.
 pub async fn list(store: &FeatureStore, json: bool) -> Result<()> {
-    let models = store.catalog().models().await?;
+    let models = store.registry().models().await?;
     if json {
         return print_json(&models);
     }
@@ -142,10 +136,12 @@ pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
             version,
             json,
         } => {
-            let (name, alias) = alias
-                .split_once('@')
-                .ok_or_else(|| user_error(format!("'{alias}' is not NAME@ALIAS")))?;
-            let previous = store.catalog().set_alias(name, alias, version).await?;
+            let reference = ModelRef::parse(&alias)?;
+            let ModelSelector::Alias(alias) = &reference.selector else {
+                return Err(user_error(format!("'{alias}' is not NAME@ALIAS")));
+            };
+            let name = &reference.name;
+            let previous = store.registry().set_alias(name, alias, version).await?;
             if json.json {
                 return print_json(&json!({
                     "model": name,
@@ -198,7 +194,7 @@ pub async fn run(store: &FeatureStore, action: ModelsAction) -> Result<()> {
             json,
         } => {
             let versions: Vec<_> = store
-                .catalog()
+                .registry()
                 .models()
                 .await?
                 .into_iter()

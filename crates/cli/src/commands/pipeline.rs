@@ -109,7 +109,7 @@ fn print_feature_run(summary: &RunSummary, indent: &str) {
 }
 
 pub async fn list_runs(store: &FeatureStore, pipeline: Option<&str>, json: bool) -> Result<()> {
-    let runs = store.catalog().runs(pipeline).await?;
+    let runs = store.registry().runs(pipeline).await?;
     if json {
         return print_json(&runs);
     }

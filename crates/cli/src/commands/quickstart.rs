@@ -22,7 +22,6 @@ use sluice_pipelines::{
 use sluice_types::config::ServerConfig;
 use sluice_types::{NameRef, Split};
 
-use crate::commands::bench::percentiles;
 use crate::output::{user_error, write_batch};
 use crate::progress::Bar;
 
@@ -189,7 +188,7 @@ pub async fn run(options: &QuickstartOptions<'_>) -> Result<()> {
         .max_by(|a, b| a.metrics["roc_auc"].total_cmp(&b.metrics["roc_auc"]))
         .context("two models trained")?;
     store
-        .catalog()
+        .registry()
         .set_alias("fraud", "production", best.version)
         .await?;
     println!(
@@ -448,4 +447,11 @@ fn prepare(dir: &Path, force: bool) -> Result<()> {
     std::fs::create_dir_all(dir.join(".sluice"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(())
+}
+
+/// The median and 99th percentile of `samples` (sorted in place).
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (at(0.50), at(0.99))
 }

@@ -79,7 +79,7 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
             let split = match split {
                 Some(split) => split,
                 None => store
-                    .catalog()
+                    .registry()
                     .training_dataset(&view.spec().name, view.spec().version, td)
                     .await?
                     .spec

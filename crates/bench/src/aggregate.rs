@@ -13,8 +13,8 @@ use sluice_transforms::{aggregate_batch, CompiledAggregation};
 use sluice_types::aggregation::WindowAggregationSpec;
 
 use crate::args::AggregateBenchArgs;
-use crate::commands::bench_join::read;
-use crate::output::print_json;
+use crate::join::read;
+use crate::print_json;
 
 #[derive(Serialize)]
 struct Report {

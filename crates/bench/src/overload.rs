@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::commands::bench::percentiles;
+use crate::ingest::percentiles;
 
 /// How many times the admitted requests the run's connections are.
 pub const OVERLOAD_FACTOR: usize = 10;

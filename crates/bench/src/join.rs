@@ -13,7 +13,7 @@ use serde::Serialize;
 use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
 
 use crate::args::JoinBenchArgs;
-use crate::output::print_json;
+use crate::print_json;
 
 #[derive(Debug, Serialize)]
 struct Report {

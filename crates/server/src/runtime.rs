@@ -5,11 +5,51 @@
 use std::cell::Cell;
 use std::io;
 
-use anyhow::{Context, Result};
-use sluice_types::RealtimePriority;
+use sluice_types::{ErrorKind, RealtimePriority};
 
-use crate::commands::bench_cores::pin_current_thread;
-use crate::output::user_error;
+/// Why the server's runtime did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The threads could not be kept to the cores asked for (a core the
+    /// process may not use, for one).
+    #[error("pinning the server's runtime to cores {cores:?}: {source}")]
+    Pin {
+        /// The cores asked for.
+        cores: Vec<usize>,
+        /// What the system said.
+        source: io::Error,
+    },
+
+    /// The process may not run threads at the real-time priority asked
+    /// for: it lacks CAP_SYS_NICE and its `ulimit -r` is lower, or the
+    /// system is not Linux.
+    #[error(
+        "running the server's threads at real-time priority {priority} (SCHED_RR) \
+         needs CAP_SYS_NICE, or `ulimit -r` of at least {priority}: {source}"
+    )]
+    Realtime {
+        /// The priority asked for (`[server] realtime_priority`).
+        priority: RealtimePriority,
+        /// What the system said.
+        source: io::Error,
+    },
+
+    /// Tokio could not build the runtime (its threads could not be started).
+    #[error("starting the server's runtime: {0}")]
+    Start(io::Error),
+}
+
+impl RuntimeError {
+    /// What kind of failure this is: a priority the process may not take is
+    /// the user's to fix (a setting or a right), the rest internal.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            // The setting asks for a right the process lacks: the user's to fix.
+            RuntimeError::Realtime { .. } => ErrorKind::InvalidInput,
+            RuntimeError::Pin { .. } | RuntimeError::Start(_) => ErrorKind::Internal,
+        }
+    }
+}
 
 /// A runtime dropped inside another one's task panics, so this one is shut
 /// down without waiting, also when a command ends early on an error.
@@ -24,7 +64,7 @@ impl ServerRuntime {
         workers: usize,
         cores: Option<&[usize]>,
         realtime: Option<RealtimePriority>,
-    ) -> Result<Self> {
+    ) -> Result<Self, RuntimeError> {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder
             .worker_threads(workers)
@@ -35,24 +75,19 @@ impl ServerRuntime {
                 // The thread-start hook cannot fail, so the pin is tried on a
                 // thread of its own first: the same call cannot then fail in the hook.
                 let probe = cores.to_vec();
-                std::thread::spawn(move || pin_current_thread(&probe))
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the pinning probe panicked"))?
-                    .context("pinning the server's runtime")?;
+                probe_on_own_thread(move || pin_current_thread(&probe)).map_err(|source| {
+                    RuntimeError::Pin {
+                        cores: cores.to_vec(),
+                        source,
+                    }
+                })?;
                 Some(cores.to_vec())
             }
             None => None,
         };
         if let Some(priority) = realtime {
-            std::thread::spawn(move || set_current_thread_realtime(priority))
-                .join()
-                .map_err(|_| anyhow::anyhow!("the real-time priority probe panicked"))?
-                .map_err(|e| {
-                    user_error(format!(
-                        "running the server's threads at real-time priority {priority} \
-                         (SCHED_RR) needs CAP_SYS_NICE, or `ulimit -r` of at least {priority}: {e}"
-                    ))
-                })?;
+            probe_on_own_thread(move || set_current_thread_realtime(priority))
+                .map_err(|source| RuntimeError::Realtime { priority, source })?;
             // Only workers park, so this hook leaves the blocking pool alone.
             // A worker's first park comes as soon as it finds no task, at start.
             builder.on_thread_park(move || {
@@ -73,9 +108,10 @@ impl ServerRuntime {
         builder
             .build()
             .map(|runtime| Self(Some(runtime)))
-            .context("starting the server's runtime")
+            .map_err(RuntimeError::Start)
     }
 
+    /// The runtime's handle, to start the server on it or block on it.
     pub fn handle(&self) -> &tokio::runtime::Handle {
         self.0
             .as_ref()
@@ -90,6 +126,44 @@ impl Drop for ServerRuntime {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Runs a thread setting on a thread of its own, so that a refusal is seen
+/// before the runtime's threads, whose start hooks cannot fail, try it.
+fn probe_on_own_thread(set: impl FnOnce() -> io::Result<()> + Send + 'static) -> io::Result<()> {
+    std::thread::spawn(set)
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the probe thread panicked")))
+}
+
+/// The cores the calling thread may run on.
+pub fn allowed_cores() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is a plain bit array, valid when zeroed; the kernel
+    // writes at most size_of::<cpu_set_t>() bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&core| libc::CPU_ISSET(core, &set))
+            .collect())
+    }
+}
+
+/// Restricts the calling thread to `cores` (threads it starts inherit this).
+pub fn pin_current_thread(cores: &[usize]) -> io::Result<()> {
+    // SAFETY: as in `allowed_cores`; CPU_SET ignores cores beyond the set's size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &core in cores {
+            libc::CPU_SET(core, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Moves the calling thread to SCHED_RR at `priority`. Threads it starts
@@ -148,11 +222,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pinned_thread_runs_only_on_its_core() {
+        let cores = allowed_cores().unwrap();
+        let last = *cores.last().unwrap();
+        let seen = std::thread::spawn(move || {
+            pin_current_thread(&[last]).unwrap();
+            allowed_cores().unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, vec![last]);
+        assert_eq!(
+            allowed_cores().unwrap(),
+            cores,
+            "the caller's own cores are untouched"
+        );
+    }
+
+    #[test]
     fn realtime_workers_run_at_sched_rr_and_the_blocking_pool_does_not() {
         let priority = RealtimePriority::try_from(3).unwrap();
         let started = ServerRuntime::start(2, None, Some(priority));
         if !may_set_realtime(3) {
-            let err = format!("{:#}", started.err().expect("refused without the right"));
+            let err = started
+                .err()
+                .expect("refused without the right")
+                .to_string();
             assert!(err.contains("CAP_SYS_NICE"), "{err}");
             return;
         }

@@ -1,9 +1,9 @@
-//! `bench`: ingest and online-lookup throughput, each beside an anchor measured
+//! `ingest`: ingest and online-lookup throughput, each beside an anchor measured
 //! in the same process on the same data.
 //!
 //! Anchors: for ingest, reading the same Parquet file and writing it once more
-//! as Parquet (the I/O floor of any ingest), plus Feast's recorded figure from
-//! PRODUCT.md; for lookups, a brute-force in-memory hash map over the same rows
+//! as Parquet (the I/O floor of any ingest), plus Feast's figure recorded in
+//! the product brief (kept outside this repository); for lookups, a brute-force in-memory hash map over the same rows
 //! (the floor of any key-value lookup).
 
 use std::collections::HashMap;
@@ -21,9 +21,9 @@ use sluice_featurestore::{FeatureStore, NoProgress};
 use sluice_types::NameRef;
 
 use crate::args::BenchArgs;
-use crate::output::print_json;
+use crate::print_json;
 
-/// Feast materialisation on a 2-core machine here: 1M rows in 8.8 s (PRODUCT.md).
+/// Feast materialisation on a 2-core machine here: 1M rows in 8.8 s (from the product brief).
 const FEAST_ROWS_PER_SECOND: f64 = 1_000_000.0 / 8.8;
 
 #[derive(Debug, Serialize)]
@@ -179,6 +179,7 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The median and 99th percentile of `samples` (sorted in place).
 pub(crate) fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];

@@ -13,38 +13,31 @@
 //! and every client to the rest; with `--keep-awake` no core
 //! idles (`bench_cores`).
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use chrono::Utc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
-use sluice_pipelines::{train, TrainOptions};
+use sluice_featurestore::FeatureStore;
 use sluice_types::config::ServerConfig;
-use sluice_types::{NameRef, RealtimePriority, Split};
+use sluice_types::{NameRef, RealtimePriority};
 
 use crate::args::{LoadKind, ServeBenchArgs};
-use crate::commands::bench::{bench_project, percentiles};
-use crate::commands::bench_cores::{core_list, pin_current_thread, CoreSplit, KeepAwake};
-use crate::commands::bench_overload::{overload_run, OverloadFigures, OVERLOAD_FACTOR};
-use crate::commands::load_client::{closed_loop, open_loop, render, ClientRun};
-use crate::commands::server_runtime::{
-    available_cores, set_current_thread_realtime, ServerRuntime,
-};
-use crate::output::print_json;
+use crate::cores::{core_list, pin_current_thread, CoreSplit, KeepAwake};
+use crate::ingest::{bench_project, percentiles};
+use crate::load_client::{closed_loop, open_loop, render, ClientRun};
+use crate::overload::{overload_run, OverloadFigures, OVERLOAD_FACTOR};
+use crate::print_json;
+use crate::requests::{bodies, lua_script, wrk};
+use crate::serve_project::{build_model, definitions, FEATURES};
+use sluice_server::runtime::{available_cores, set_current_thread_realtime, ServerRuntime};
 
-const FEATURES: usize = 50;
-/// Distinct request bodies each scenario cycles through.
-const BODIES: usize = 1_000;
 /// Keys per request in the overload run, as in the trial that found the server queueing without bound.
 const OVERLOAD_KEYS: usize = 1_000;
 
@@ -461,106 +454,6 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn definitions() -> String {
-    let mut text = String::from(
-        "[[feature_group]]\nname = \"wide_labels\"\nversion = 1\nprimary_key = [\"card_id\"]\nevent_time = \"ts\"\nonline = false\ncolumns = [\n  { name = \"card_id\", type = \"int64\" },\n  { name = \"ts\", type = \"timestamp\" },\n  { name = \"label\", type = \"bool\" },\n]\n\n[[feature_group]]\nname = \"wide\"\nversion = 1\nprimary_key = [\"card_id\"]\nevent_time = \"ts\"\nonline = true\ncolumns = [\n  { name = \"card_id\", type = \"int64\" },\n  { name = \"ts\", type = \"timestamp\" },\n",
-    );
-    for i in 0..FEATURES {
-        let _ = writeln!(text, "  {{ name = \"f{i}\", type = \"float64\" }},");
-    }
-    text.push_str("]\n\n[[feature_view]]\nname = \"wide\"\nversion = 1\nspine = \"wide_labels:1\"\nlabels = [\"label\"]\njoins = [{ feature_group = \"wide:1\", on = [\"card_id\"] }]\n");
-    text
-}
-
-/// Ingests the features and labels, trains a 100-round GBDT and aliases it; returns its rounds.
-async fn build_model(store: &FeatureStore, keys: i64) -> Result<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(17);
-    let at = Utc::now().timestamp_micros() - 3_600_000_000;
-    let ts_type = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
-    let mut fields = vec![
-        Field::new("card_id", DataType::Int64, false),
-        Field::new("ts", ts_type.clone(), false),
-    ];
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(0..keys)),
-        Arc::new(
-            arrow::array::TimestampMicrosecondArray::from_value(at, keys as usize)
-                .with_timezone("UTC"),
-        ),
-    ];
-    let mut values: Vec<Vec<f64>> = Vec::new();
-    for i in 0..FEATURES {
-        let column: Vec<f64> = (0..keys).map(|_| rng.random_range(0.0..1.0)).collect();
-        fields.push(Field::new(format!("f{i}"), DataType::Float64, false));
-        columns.push(Arc::new(Float64Array::from(column.clone())));
-        values.push(column);
-    }
-    let features = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-    let labelled = keys.min(20_000) as usize;
-    let labels: Vec<bool> = (0..labelled)
-        .map(|k| values[0][k] + values[1][k] * values[2][k] + rng.random_range(-0.2..0.2) > 0.8)
-        .collect();
-    let labels = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("card_id", DataType::Int64, false),
-            Field::new("ts", ts_type, false),
-            Field::new("label", DataType::Boolean, false),
-        ])),
-        vec![
-            Arc::new(Int64Array::from_iter_values(0..labelled as i64)),
-            Arc::new(
-                arrow::array::TimestampMicrosecondArray::from_value(at + 1, labelled)
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(BooleanArray::from(labels)),
-        ],
-    )?;
-    for (group, batch) in [("wide", features), ("wide_labels", labels)] {
-        store
-            .feature_group(&NameRef::parse(group)?)
-            .await?
-            .ingest_batches([batch], "bench", &NoProgress)
-            .await?;
-    }
-    let view = store.feature_view(&NameRef::parse("wide:1")?).await?;
-    let (td, _) = view
-        .create_training_data(&TrainingDataOptions {
-            start: None,
-            end: None,
-            split: Split::parse("random:0.8:1").map_err(anyhow::Error::msg)?,
-        })
-        .await?;
-    let params = [
-        ("rounds", "100"),
-        // Slow enough that validation loss still falls at round 100, so the
-        // served model keeps all 100 trees (the best round is what is kept).
-        ("learning_rate", "0.03"),
-        ("early_stopping_rounds", "1000"),
-        ("max_depth", "6"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let report = train(
-        store,
-        &TrainOptions {
-            feature_view: NameRef::parse("wide:1")?,
-            training_dataset: td,
-            algorithm: "gbdt_classifier".into(),
-            params,
-            model: "wide".into(),
-            description: "bench serve".into(),
-        },
-        &NoProgress,
-    )
-    .await?;
-    store
-        .catalog()
-        .set_alias("wide", "production", report.version)
-        .await?;
-    Ok(report.rounds.unwrap_or_default())
-}
-
 /// One run's rate and latency percentiles (seconds), whichever client drove it.
 struct RunFigures {
     requests_per_s: f64,
@@ -674,78 +567,6 @@ async fn on_client_thread<T: Send + 'static>(
     .context("the load client's thread failed")?
 }
 
-/// The request bodies of a scenario, for the in-repo client and wrk alike:
-/// {BODIES} of `batch` random keys each.
-fn bodies(keys: i64, batch: usize, infer: bool) -> Vec<String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    (0..BODIES)
-        .map(|_| {
-            let ids: Vec<String> = (0..batch)
-                .map(|_| rng.random_range(0..keys).to_string())
-                .collect();
-            let ids = ids.join(",");
-            if infer {
-                format!(
-                    r#"{{"inputs":[{{"name":"card_id","shape":[{batch}],"datatype":"INT64","data":[{ids}]}}]}}"#
-                )
-            } else {
-                format!(r#"{{"entities":{{"card_id":[{ids}]}}}}"#)
-            }
-        })
-        .collect()
-}
-
-/// A wrk script cycling through `bodies`, the same ones the in-repo client
-/// sends, written out as Lua long strings (`[==[...]==]`, which no JSON
-/// body of digits and punctuation closes early).
-fn lua_script(bodies: &[String]) -> String {
-    let mut script = String::from(
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nlocal bodies = {\n",
-    );
-    for body in bodies {
-        let _ = writeln!(script, "[==[{body}]==],");
-    }
-    script.push_str(
-        "}\nlocal n = 0\nrequest = function()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n",
-    );
-    script
-}
-
-/// Runs wrk; returns requests/s and the p50 and p99 latency in seconds.
-fn wrk(url: &str, script: &Path, connections: u32, seconds: u64) -> Result<(f64, f64, f64)> {
-    let output = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            "--latency",
-            "-s",
-        ])
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("running wrk")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() || text.contains("Non-2xx") {
-        bail!(
-            "wrk against {url} failed or got errors:\n{text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let rate = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
-    let percentile = |label: &str| -> Result<f64> {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .and_then(|v| duration_seconds(v.trim()))
-            .with_context(|| format!("no {label} latency in wrk's output:\n{text}"))
-    };
-    Ok((rate, percentile("50%")?, percentile("99%")?))
-}
-
 /// The middle value (the upper one of the two middle values of an even count).
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
@@ -765,18 +586,4 @@ async fn log_dropped(base: &str) -> Result<u64> {
         .find_map(|l| l.strip_prefix(COUNTER)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("no {COUNTER} in the server's /metrics"))
-}
-
-/// wrk's durations: `123.00us`, `1.23ms`, `2.00s`, `1.00m`.
-fn duration_seconds(text: &str) -> Option<f64> {
-    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    Some(match unit {
-        "us" => value * 1e-6,
-        "ms" => value * 1e-3,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return None,
-    })
 }

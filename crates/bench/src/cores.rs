@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use serde::Serialize;
+use sluice_server::runtime::allowed_cores;
+pub use sluice_server::runtime::pin_current_thread;
 
 /// The cores this process may run on, split in two halves (at least one each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,36 +40,6 @@ impl CoreSplit {
             client: client.to_vec(),
         })
     }
-}
-
-/// The cores the calling thread may run on.
-fn allowed_cores() -> io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is a plain bit array, valid when zeroed; the kernel
-    // writes at most size_of::<cpu_set_t>() bytes into it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((0..libc::CPU_SETSIZE as usize)
-            .filter(|&core| libc::CPU_ISSET(core, &set))
-            .collect())
-    }
-}
-
-/// Restricts the calling thread to `cores` (threads it starts inherit this).
-pub fn pin_current_thread(cores: &[usize]) -> io::Result<()> {
-    // SAFETY: as in `allowed_cores`; CPU_SET ignores cores beyond the set's size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &core in cores {
-            libc::CPU_SET(core, &mut set);
-        }
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// One spinning thread per core at the lowest priority there is
@@ -157,24 +129,6 @@ mod tests {
         );
         let err = CoreSplit::of(&[0]).unwrap_err().to_string();
         assert!(err.contains("at least two cores"), "{err}");
-    }
-
-    #[test]
-    fn a_pinned_thread_runs_only_on_its_core() {
-        let cores = allowed_cores().unwrap();
-        let last = *cores.last().unwrap();
-        let seen = std::thread::spawn(move || {
-            pin_current_thread(&[last]).unwrap();
-            allowed_cores().unwrap()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(seen, vec![last]);
-        assert_eq!(
-            allowed_cores().unwrap(),
-            cores,
-            "the caller's own cores are untouched"
-        );
     }
 
     /// Threads of this process under SCHED_IDLE, from field 41 (policy) of /proc/self/task/*/stat.

@@ -15,8 +15,8 @@ use sluice_featurestore::{FeatureStore, NoProgress};
 use sluice_pipelines::{run_pipeline, Freshness, RunOptions};
 
 use crate::args::StreamBenchArgs;
-use crate::commands::bench::bench_project;
-use crate::output::print_json;
+use crate::ingest::bench_project;
+use crate::print_json;
 
 const DEFINITIONS: &str = r#"
 [[feature_group]]

@@ -1,0 +1,81 @@
+//! `sluice-bench`: Sluice measured against its anchors (DuckDB, a Parquet
+//! copy, wrk, in-process calls), each benchmark printing a figure and its
+//! ratio to the anchor run in the same process. Lab equipment: load
+//! clients, core pinning and data generators live here, never in the
+//! product binary (`sluice`), which must not link this crate.
+
+mod aggregate;
+mod args;
+mod cores;
+mod ingest;
+mod join;
+mod load_client;
+mod overload;
+mod requests;
+mod serve;
+mod serve_project;
+mod stream;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use serde::Serialize;
+
+use crate::args::{BenchWhat, Cli};
+
+/// The server under load allocates as `sluice serve` does (see
+/// crates/cli/src/main.rs), so its figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("off,sluice_server=warn,sluice_pipelines=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.what)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(what: BenchWhat) -> Result<()> {
+    match what {
+        BenchWhat::Ingest(args) => ingest::run(&args).await,
+        BenchWhat::Join(args) => join::run(&args),
+        BenchWhat::Aggregate(args) => aggregate::run(&args),
+        BenchWhat::Stream(args) => stream::run(&args).await,
+        BenchWhat::Serve(args) => serve::run(&args).await,
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
