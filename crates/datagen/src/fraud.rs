@@ -28,20 +28,28 @@ const MERCHANTS: &[(&str, f64)] = &[
 const FRAUD_MERCHANTS: &[&str] = &["electronics", "online", "travel"];
 const CREDIT_LIMITS: &[f64] = &[1_000.0, 2_500.0, 5_000.0, 10_000.0];
 
+/// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub struct FraudOptions {
+    /// Transactions in all, fraud included (about one in 200 is fraud).
     pub transactions: usize,
+    /// Cards, numbered from 0 (at least one); about one in ten is issued
+    /// during the period.
     pub cards: i64,
+    /// Length of the period the transactions span, ending at `end_micros`.
     pub days: i64,
     /// The last transaction is before this time.
     pub end_micros: i64,
+    /// Seeds the generator: the same options give the same data everywhere.
     pub seed: u64,
 }
 
 /// `cards`: card_id, issued_at, credit_limit. `transactions`: card_id, ts,
 /// amount, merchant, is_fraud, sorted by time; (card_id, ts) is unique.
 pub struct FraudData {
+    /// One row per card.
     pub cards: RecordBatch,
+    /// Every transaction, oldest first.
     pub transactions: RecordBatch,
 }
 
@@ -56,6 +64,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
+/// Generates the cards and their transactions.
 pub fn fraud_data(options: FraudOptions) -> FraudData {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let start = options.end_micros - options.days * DAY;

@@ -33,26 +33,41 @@ const CATEGORIES: &[&str] = &[
 ];
 const FLOAT_FEATURES: &[&str] = &["amount", "f1", "f2", "f3", "f4", "f5", "f6", "f7"];
 
+/// Why generated data could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file could not be created, or the CSV, NDJSON or Parquet writer
+    /// failed.
     #[error("cannot write {path}: {message}")]
-    Write { path: String, message: String },
+    Write {
+        /// The file being written.
+        path: String,
+        /// What the file system or the writer said.
+        message: String,
+    },
 }
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub struct TransactionsOptions {
+    /// Rows in all.
     pub rows: usize,
     /// Distinct accounts; rows / keys is the mean number of events per key.
     pub keys: i64,
+    /// Seeds the generator: the same options give the same rows everywhere.
     pub seed: u64,
+    /// The oldest event time, in microseconds since the Unix epoch (UTC).
     pub start_micros: i64,
     /// Time between consecutive event times before shuffling.
     pub step_micros: i64,
+    /// Rows per generated batch (the last may be shorter); event times are
+    /// shuffled within a batch only.
     pub batch_size: usize,
 }
 
 impl TransactionsOptions {
+    /// `rows` rows over `rows / 8` keys (at least one), seed 42, one event a
+    /// second from 2024-01-01, in batches of 65,536.
     pub fn new(rows: usize) -> Self {
         Self {
             rows,
@@ -64,17 +79,20 @@ impl TransactionsOptions {
         }
     }
 
+    /// The same options over `keys` distinct accounts (at least one).
     pub fn with_keys(mut self, keys: i64) -> Self {
         self.keys = keys.max(1);
         self
     }
 
-    /// Places the events so that the newest is `end_micros`: recent data for TTL-aware demos.
+    /// Places the events so that the newest is one step before `end_micros`:
+    /// recent data for TTL-aware demos.
     pub fn ending_at(mut self, end_micros: i64) -> Self {
         self.start_micros = end_micros - self.rows as i64 * self.step_micros;
         self
     }
 
+    /// The same options with another seed.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -147,12 +165,17 @@ pub fn transactions(options: TransactionsOptions) -> impl Iterator<Item = Record
 /// Output formats for [`write_transactions`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
+    /// CSV with a header row; timestamps as RFC 3339 text in UTC.
     Csv,
+    /// Parquet, with the Arrow schema kept.
     Parquet,
+    /// One JSON object per line.
     Ndjson,
 }
 
 impl FileFormat {
+    /// The format a file name's extension implies (`.csv`, `.parquet`, and
+    /// `.ndjson`, `.jsonl` or `.json`); `None` for any other.
     pub fn from_path(path: &Path) -> Option<Self> {
         match path.extension()?.to_str()? {
             "csv" => Some(Self::Csv),

@@ -15,6 +15,8 @@ use sluice_types::FeatureGroupSpec;
 use crate::project::FeatureStore;
 use crate::{Error, Result};
 
+/// A handle on one registered version of a feature group, borrowed from
+/// its [`FeatureStore`]; get one with [`FeatureStore::feature_group`].
 pub struct FeatureGroup<'a> {
     pub(crate) store: &'a FeatureStore,
     pub(crate) spec: Arc<FeatureGroupSpec>,
@@ -24,12 +26,16 @@ pub struct FeatureGroup<'a> {
 /// What `show` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeatureGroupInfo {
+    /// The registered definition.
     #[serde(flatten)]
     pub spec: FeatureGroupSpec,
+    /// When this version was registered.
     pub created_at: DateTime<Utc>,
     /// Rows in the latest offline state.
     pub offline_rows: u64,
+    /// The offline store's latest version of the table; `None` before the first write.
     pub offline_version: Option<u64>,
+    /// The commits the catalog records, oldest first.
     pub commits: Vec<CommitRecord>,
 }
 
@@ -46,10 +52,13 @@ impl<'a> FeatureGroup<'a> {
         }
     }
 
+    /// The registered definition.
     pub fn spec(&self) -> &FeatureGroupSpec {
         &self.spec
     }
 
+    /// `NAME:VERSION`, as messages, ingest metrics and training-dataset
+    /// records name the group.
     pub fn label(&self) -> String {
         format!("{}:{}", self.spec.name, self.spec.version)
     }

@@ -31,6 +31,9 @@ pub struct OnlineVectors {
 /// The time column of the spine `features_as_of` builds.
 pub const AS_OF_COLUMN: &str = "as_of";
 
+/// A handle on one registered version of a feature view, with handles on
+/// the groups it joins and on its spine group; get one with
+/// [`FeatureStore::feature_view`].
 pub struct FeatureView<'a> {
     pub(crate) store: &'a FeatureStore,
     pub(crate) spec: FeatureViewSpec,
@@ -76,10 +79,12 @@ impl FeatureStore {
 }
 
 impl FeatureView<'_> {
+    /// The registered definition.
     pub fn spec(&self) -> &FeatureViewSpec {
         &self.spec
     }
 
+    /// `NAME:VERSION`, as messages name the view.
     pub fn label(&self) -> String {
         format!("{}:{}", self.spec.name, self.spec.version)
     }
@@ -100,7 +105,8 @@ impl FeatureView<'_> {
             })
     }
 
-    /// What a spine must hold: every spine key column (typed as the view says) and the time column.
+    /// What a spine must hold: every spine key column (typed as the view
+    /// says), the time column and the view's request values.
     pub fn spine_spec(&self, time: &str) -> FeatureGroupSpec {
         self.resolved().spine_spec(time)
     }
@@ -178,7 +184,8 @@ impl FeatureView<'_> {
 
     /// The view's features as of each spine row's time, from the latest offline
     /// state of every joined group: the spine's columns, then each join's
-    /// selected features, one row per spine row, in spine order.
+    /// selected features, then the on-demand features, one row per spine
+    /// row, in spine order.
     pub async fn features_for(&self, spine: &RecordBatch, time: &str) -> Result<RecordBatch> {
         self.features_at(spine, time, &vec![ReadAt::Latest; self.groups.len()])
             .await

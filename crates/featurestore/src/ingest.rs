@@ -33,7 +33,9 @@ enum Commit {
 /// What one ingest did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestMetrics {
+    /// The group as `NAME:VERSION`.
     pub feature_group: String,
+    /// Input rows, every one checked: a bad row fails the whole ingest.
     pub rows: u64,
     /// Whether it made an offline commit: an ingest of no rows writes
     /// neither store, and a commit of nothing would only repeat the last one.
@@ -41,14 +43,21 @@ pub struct IngestMetrics {
     /// The Delta commit it produced; without one, the feature group's latest
     /// commit (0 when it has none).
     pub offline_version: u64,
+    /// Rows the offline commit added.
     pub offline_rows_inserted: u64,
+    /// Stored rows the offline commit replaced: an input row had the same
+    /// (primary key, event time). Always 0 for an append.
     pub offline_rows_updated: u64,
     /// Keys whose online row was created or replaced.
     pub online_rows_written: u64,
     /// Rows not served online because their key has a newer row (stored or in this ingest).
     pub online_rows_older: u64,
+    /// Milliseconds spent reading and checking the input, and staging it
+    /// (an append does not stage).
     pub stage_ms: u64,
+    /// Milliseconds for the offline commit and its record in the catalog; 0 without a commit.
     pub offline_ms: u64,
+    /// Milliseconds writing the online store; 0 when it was not written.
     pub online_ms: u64,
 }
 

@@ -7,6 +7,8 @@
 //! project's `sluice.toml`; it must not know which backend it has, and it
 //! holds no CLI or HTTP concerns.
 
+mod dataset_content;
+mod dataset_files;
 mod error;
 mod feature_group;
 mod feature_view;
@@ -15,6 +17,7 @@ mod join_tables;
 mod plan;
 mod progress;
 mod project;
+mod registry;
 mod resolved_view;
 mod sources;
 mod staging;
@@ -27,11 +30,13 @@ pub use ingest::IngestMetrics;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
+pub use registry::Registry;
 pub use resolved_view::ResolvedView;
-/// What [`FeatureStore::catalog`]'s methods fail with, for callers that call them directly.
+/// What the catalog fails with, inside [`Error::Catalog`].
 pub use sluice_catalog::Error as CatalogError;
 pub use sluice_catalog::{
     CommitOperation, CommitRecord, ModelRecord, ModelVersion, RunProgress, RunRecord, RunStatus,
+    TrainingDatasetRecord,
 };
 pub use sluice_offline::{parquet_encodings, BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};

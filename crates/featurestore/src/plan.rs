@@ -13,39 +13,54 @@ use crate::project::FeatureStore;
 use crate::resolved_view::ResolvedView;
 use crate::{Error, Result};
 
+/// What `apply` does with one definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum PlanAction {
+    /// Registers it: the catalog has no such name and version.
     Create,
+    /// Nothing: the registered version is the same.
     Unchanged,
-    /// Fields that can change in place (description, TTL).
+    /// Fields that can change in place (the description, and a group's TTL).
     Update {
+        /// The fields that differ.
         fields: Vec<String>,
     },
-    /// Fields whose change needs a new version.
+    /// Fields whose change needs a new version; `apply` refuses the whole plan.
     Incompatible {
+        /// The fields that differ.
         fields: Vec<String>,
     },
 }
 
+/// One definition in a plan, and what `apply` does with it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanItem {
+    /// `feature_group` or `feature_view`.
     pub kind: &'static str,
+    /// The definition's name.
     pub name: String,
+    /// The definition's version.
     pub version: u32,
+    /// The definition file it is in.
     pub file: PathBuf,
+    /// What `apply` does with it.
     #[serde(flatten)]
     pub action: PlanAction,
 }
 
+/// What `apply` would do with the project's definitions, and the catalog
+/// changes that do it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
+    /// One per definition: feature groups first, then feature views.
     pub items: Vec<PlanItem>,
     #[serde(skip)]
     changes: Vec<CatalogChange>,
 }
 
 impl Plan {
+    /// Whether applying it would change the catalog (anything to create or update).
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
     }

@@ -4,7 +4,10 @@
 pub trait Progress: Send + Sync {
     /// A new phase starts; `total` is its size in the unit `advance` counts, when known.
     fn phase(&self, name: &str, total: Option<u64>);
+    /// `amount` more units of the current phase are done (bytes read while
+    /// staging, rows written online, boosting rounds run).
     fn advance(&self, amount: u64);
+    /// The work is done; not called when it fails.
     fn finish(&self) {}
 }
 

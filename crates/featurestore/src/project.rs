@@ -19,7 +19,10 @@ pub const WORK_DIR: &str = ".sluice";
 /// What `init` wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InitReport {
+    /// The project directory.
     pub dir: PathBuf,
+    /// The files written: `sluice.toml`, and the example definitions unless
+    /// a file of that name was already there.
     pub files: Vec<PathBuf>,
 }
 
@@ -115,6 +118,7 @@ impl FeatureStore {
         self.online().await.map(|_| ())
     }
 
+    /// The project directory, which holds `sluice.toml`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -122,10 +126,6 @@ impl FeatureStore {
     /// The project's private working folder (`.sluice`).
     pub fn work_dir(&self) -> PathBuf {
         self.dir.join(WORK_DIR)
-    }
-
-    pub fn catalog(&self) -> &CatalogRef {
-        &self.catalog
     }
 
     /// Stores an immutable, content-named file (a model artefact) beside

@@ -24,9 +24,13 @@ use crate::{Error, FeatureGroup, Result};
 /// order), its spine group, and its compiled on-demand features.
 #[derive(Debug, Clone)]
 pub struct ResolvedView {
+    /// The view's registered definition.
     pub spec: FeatureViewSpec,
+    /// The definition of each joined group, in join order.
     pub groups: Vec<Arc<FeatureGroupSpec>>,
+    /// The spine group's definition, when the view names one.
     pub spine: Option<Arc<FeatureGroupSpec>>,
+    /// The view's on-demand features, compiled against its columns.
     pub on_demand: Arc<OnDemandFeatures>,
     /// Worked out on first use by a request path, then shared by every request.
     serving: OnceLock<Arc<ServingPlan>>,
@@ -130,6 +134,7 @@ impl ResolvedView {
             .map_err(sluice_types::Error::from)?)
     }
 
+    /// `NAME:VERSION`, as messages name the view.
     pub fn label(&self) -> String {
         format!("{}:{}", self.spec.name, self.spec.version)
     }

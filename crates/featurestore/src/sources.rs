@@ -71,6 +71,10 @@ pub struct FileSource {
 }
 
 impl FileSource {
+    /// Opens `path`, its format chosen by extension, and checks its column
+    /// names (a CSV header, Parquet's schema, those in NDJSON's first 1,000
+    /// lines) against `coercer`'s schema, none missing and none unknown,
+    /// before any row is converted.
     pub fn open(path: &Path, coercer: &InputCoercer) -> Result<Self> {
         let format = Format::of(path)?;
         let label = path.display().to_string();
@@ -165,6 +169,7 @@ impl FileSource {
         })
     }
 
+    /// The file's size in bytes, the total `bytes_read` counts towards.
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -3,20 +3,20 @@
 //! written as Parquet per split and recorded so that they can be rebuilt
 //! from the exact offline commits they read.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, RecordBatchReader};
-use arrow::compute::{
-    cast, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
-};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
-use arrow::row::{RowConverter, SortField};
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::TryStreamExt;
 use sluice_offline::ReadAt;
-use sluice_types::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};
+use sluice_types::{Split, SplitFile, TrainingDatasetSpec};
 
+use crate::dataset_content::{
+    canonical_order, combined_hash, content_hash, split_rows, statistics, timestamps,
+};
+use crate::dataset_files::{place_dataset, read_parquet, write_parquet, STAGING_PREFIX};
 use crate::feature_view::FeatureView;
 use crate::staging::OwnedDir;
 use crate::{Error, Result};
@@ -28,6 +28,7 @@ pub struct TrainingDataOptions {
     pub start: Option<DateTime<Utc>>,
     /// Spine rows with event time < end.
     pub end: Option<DateTime<Utc>>,
+    /// How the selected rows are divided into splits.
     pub split: Split,
 }
 
@@ -417,14 +418,6 @@ fn no_rows(feature_view: String, source: String, options: &TrainingDataOptions) 
     }
 }
 
-fn timestamps(batch: &RecordBatch, time: &str) -> Result<Vec<i64>> {
-    let column = batch.column_by_name(time).expect("validated time column");
-    let micros = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
-        .and_then(|c| cast(&c, &DataType::Int64))
-        .map_err(sluice_types::Error::from)?;
-    Ok(micros.as_primitive::<Int64Type>().values().to_vec())
-}
-
 fn in_time_range(
     spine: &RecordBatch,
     time: &str,
@@ -445,224 +438,4 @@ fn in_time_range(
         })
         .collect();
     Ok(filter_record_batch(spine, &mask).map_err(sluice_types::Error::from)?)
-}
-
-/// Sorted by keys then time: the offline scan's row order is not part of the data.
-fn canonical_order(spine: &RecordBatch, keys: &[String], time: &str) -> Result<RecordBatch> {
-    let columns: Vec<SortColumn> = keys
-        .iter()
-        .chain(std::iter::once(&time.to_string()))
-        .map(|c| SortColumn {
-            values: spine.column_by_name(c).expect("validated column").clone(),
-            options: None,
-        })
-        .collect();
-    let indices = lexsort_to_indices(&columns, None).map_err(sluice_types::Error::from)?;
-    Ok(take_record_batch(spine, &indices).map_err(sluice_types::Error::from)?)
-}
-
-/// A reproducible coin per row: splitmix64 of (seed, row position).
-fn coin(seed: u64, row: u64) -> f64 {
-    let mut z = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn split_rows(
-    joined: &RecordBatch,
-    time: &str,
-    split: &Split,
-) -> Result<Vec<(&'static str, RecordBatch)>> {
-    let n = joined.num_rows();
-    let (train, test): (Vec<bool>, Vec<bool>) = match split {
-        Split::None => return Ok(vec![("all", joined.clone())]),
-        Split::Random {
-            train_fraction,
-            seed,
-        } => (0..n as u64)
-            .map(|row| coin(*seed, row) < *train_fraction)
-            .map(|t| (t, !t))
-            .unzip(),
-        Split::Time {
-            train_end,
-            test_start,
-        } => timestamps(joined, time)?
-            .into_iter()
-            .map(|t| {
-                (
-                    t < train_end.timestamp_micros(),
-                    t >= test_start.timestamp_micros(),
-                )
-            })
-            .unzip(),
-    };
-    let pick = |mask: Vec<bool>| {
-        filter_record_batch(joined, &BooleanArray::from(mask)).map_err(sluice_types::Error::from)
-    };
-    Ok(vec![("train", pick(train)?), ("test", pick(test)?)])
-}
-
-/// blake3 of the rows in Arrow's row encoding, which is canonical (nulls and
-/// padding never leak into it), so equal data always hashes equal.
-fn content_hash(batch: &RecordBatch) -> Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(batch.schema().to_string().as_bytes());
-    if batch.num_rows() > 0 {
-        let converter = RowConverter::new(
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )
-        .map_err(sluice_types::Error::from)?;
-        let rows = converter
-            .convert_columns(batch.columns())
-            .map_err(sluice_types::Error::from)?;
-        for row in rows.iter() {
-            hasher.update(row.as_ref());
-        }
-    }
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
-fn combined_hash(files: &[SplitFile]) -> String {
-    let mut hasher = blake3::Hasher::new();
-    for file in files {
-        hasher.update(file.name.as_bytes());
-        hasher.update(file.hash.as_bytes());
-    }
-    hasher.finalize().to_hex().to_string()
-}
-
-fn statistics(columns: &[String], batch: &RecordBatch) -> Result<Vec<ColumnStatistics>> {
-    columns
-        .iter()
-        .map(|name| {
-            let array = batch.column_by_name(name).expect("a column of the batch");
-            let nulls = array.null_count() as u64;
-            let count = array.len() as u64 - nulls;
-            let converter = RowConverter::new(vec![SortField::new(array.data_type().clone())])
-                .map_err(sluice_types::Error::from)?;
-            let rows = converter
-                .convert_columns(std::slice::from_ref(array))
-                .map_err(sluice_types::Error::from)?;
-            let distinct = (0..array.len())
-                .filter(|i| array.is_valid(*i))
-                .map(|i| blake3::hash(rows.row(i).as_ref()))
-                .collect::<HashSet<_>>()
-                .len() as u64;
-            let mut stats = ColumnStatistics {
-                column: name.clone(),
-                count,
-                nulls,
-                mean: None,
-                std: None,
-                min: None,
-                max: None,
-                distinct,
-            };
-            if array.data_type().is_numeric() && count > 0 {
-                let values = cast(array, &DataType::Float64).map_err(sluice_types::Error::from)?;
-                let values: Vec<f64> = values
-                    .as_primitive::<Float64Type>()
-                    .iter()
-                    .flatten()
-                    .collect();
-                let mean = values.iter().sum::<f64>() / count as f64;
-                let variance =
-                    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / count as f64;
-                stats.mean = Some(mean);
-                stats.std = Some(variance.sqrt());
-                stats.min = values.iter().copied().reduce(f64::min);
-                stats.max = values.iter().copied().reduce(f64::max);
-            }
-            Ok(stats)
-        })
-        .collect()
-}
-
-/// Moves a staged dataset directory to its version's place. A directory
-/// already there belongs to no record (the catalog gave this version out, so
-/// an earlier create was interrupted between moving its files and recording
-/// them) and is replaced.
-///
-/// Staged files are durable before the rename makes them the dataset, and
-/// the rename is durable before the catalog records it.
-fn place_dataset(staging: &Path, target: &Path) -> std::io::Result<()> {
-    if target.exists() {
-        std::fs::remove_dir_all(target)?;
-    }
-    let parent = target.parent().expect("a dataset directory has a parent");
-    std::fs::create_dir_all(parent)?;
-    sync_dir(staging)?;
-    std::fs::rename(staging, target)?;
-    sync_dir(parent)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Staging directories sit beside the datasets; the prefix keeps a
-/// dataset directory from ever being read as one.
-const STAGING_PREFIX: &str = "tmp-";
-
-fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let fail = |e: &dyn std::fmt::Display| Error::Write {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(path.parent().expect("a file has a parent")).map_err(|e| fail(&e))?;
-    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
-    let properties = sluice_offline::parquet_encodings(&batch.schema()).build();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))
-        .map_err(|e| fail(&e))?;
-    writer.write(batch).map_err(|e| fail(&e))?;
-    writer
-        .into_inner()
-        .map_err(|e| fail(&e))?
-        .sync_all()
-        .map_err(|e| fail(&e))
-}
-
-fn read_parquet(path: &Path) -> Result<RecordBatch> {
-    let fail = |e: &dyn std::fmt::Display| Error::Read {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| fail(&e))?;
-    let schema = reader.schema();
-    let batches = reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| fail(&e))?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(|e| fail(&e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_placed_staging_directory_survives_its_owner() {
-        let root = tempfile::tempdir().unwrap();
-        let target = root.path().join("fv_v1").join("td1");
-        let staged = {
-            let owned = OwnedDir::create(root.path(), STAGING_PREFIX).unwrap();
-            std::fs::write(owned.path().join("train.parquet"), b"rows").unwrap();
-            place_dataset(owned.path(), &target).unwrap();
-            owned.path().to_path_buf()
-        };
-        assert_eq!(
-            std::fs::read(target.join("train.parquet")).unwrap(),
-            b"rows"
-        );
-        assert!(!staged.exists());
-    }
 }

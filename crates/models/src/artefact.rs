@@ -20,8 +20,10 @@ use crate::{Error, Result};
 pub enum Step {
     /// A numeric column used as it is.
     Identity {
+        /// The feature column.
         column: String,
     },
+    /// A column passed through a fitted transformation.
     Transform(FittedTransform),
 }
 
@@ -37,6 +39,7 @@ impl Step {
 /// The fitted preprocessing of every feature column, in the model's input order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessor {
+    /// One step per raw feature column.
     pub steps: Vec<Step>,
 }
 
@@ -140,8 +143,12 @@ impl Preprocessor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Estimator {
+    /// Predicts the positive class's probability.
     LogisticRegression(LinearModel),
+    /// Ridge regression; predicts a value.
     LinearRegression(LinearModel),
+    /// Gradient-boosted trees, classifier or regressor by their objective;
+    /// the only estimator that takes missing values.
     Gbdt(Gbdt),
     /// Trained elsewhere, imported from ONNX.
     Onnx(OnnxModel),
@@ -157,13 +164,20 @@ impl Estimator {
 /// Everything needed to predict, and nothing else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtefact {
+    /// The artefact layout, [`ARTEFACT_FORMAT`] when written.
     pub format: u32,
+    /// The algorithm it was registered under (`gbdt_classifier`, `onnx`, …).
     pub algorithm: String,
+    /// The label column the model predicts.
     pub label: String,
+    /// The fitted transformations from feature columns to the estimator's input.
     pub preprocessor: Preprocessor,
+    /// The model proper.
     pub estimator: Estimator,
 }
 
+/// The artefact layout this build writes and reads; an artefact of another
+/// is refused at load.
 pub const ARTEFACT_FORMAT: u32 = 1;
 
 impl ModelArtefact {
@@ -196,6 +210,7 @@ impl ModelArtefact {
         })
     }
 
+    /// The artefact as pretty-printed JSON: the bytes that are hashed and stored.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("an artefact always serialises")
     }

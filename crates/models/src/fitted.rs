@@ -16,7 +16,9 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransformKind {
+    /// Minus the mean, divided by the (population) standard deviation.
     StandardScaler,
+    /// Mapped so that the training minimum is 0 and maximum 1.
     MinMaxScaler,
     /// Centred on the median, scaled by the 25th–75th percentile range.
     RobustScaler,
@@ -24,8 +26,11 @@ pub enum TransformKind {
     LabelEncoder,
     /// One column per sorted category, named `COLUMN=CATEGORY`; unknown → all zeros.
     OneHotEncoder,
+    /// `ln(1 + x)`; values at or below -1 become null.
     Log1p,
+    /// Nulls replaced by the training mean.
     ImputeMean,
+    /// Nulls replaced by this value.
     ImputeConstant(f64),
 }
 
@@ -72,39 +77,68 @@ impl TransformKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "transform", rename_all = "snake_case")]
 pub enum FittedTransform {
+    /// See [`TransformKind::StandardScaler`]; a zero deviation scales by 1.
     StandardScaler {
+        /// The feature column.
         column: String,
+        /// Mean of the training split's finite values.
         mean: f64,
+        /// Their population standard deviation.
         std: f64,
     },
+    /// See [`TransformKind::MinMaxScaler`]; a zero range scales by 1.
     MinMaxScaler {
+        /// The feature column.
         column: String,
+        /// Smallest finite training value.
         min: f64,
+        /// Largest finite training value.
         max: f64,
     },
+    /// See [`TransformKind::RobustScaler`]; a zero range scales by 1.
     RobustScaler {
+        /// The feature column.
         column: String,
+        /// Median of the training split's finite values.
         median: f64,
+        /// Their 25th percentile (linear interpolation, as numpy).
         q1: f64,
+        /// Their 75th percentile.
         q3: f64,
     },
+    /// See [`TransformKind::LabelEncoder`].
     LabelEncoder {
+        /// The feature column.
         column: String,
+        /// The training split's distinct values as text, sorted; a value's
+        /// code is its position.
         categories: Vec<String>,
     },
+    /// See [`TransformKind::OneHotEncoder`].
     OneHotEncoder {
+        /// The feature column.
         column: String,
+        /// The training split's distinct values as text, sorted: one output
+        /// column each.
         categories: Vec<String>,
     },
+    /// See [`TransformKind::Log1p`]; nothing to fit.
     Log1p {
+        /// The feature column.
         column: String,
     },
+    /// See [`TransformKind::ImputeMean`].
     ImputeMean {
+        /// The feature column.
         column: String,
+        /// Mean of the training split's finite values.
         mean: f64,
     },
+    /// See [`TransformKind::ImputeConstant`].
     ImputeConstant {
+        /// The feature column.
         column: String,
+        /// What nulls become.
         value: f64,
     },
 }
@@ -179,6 +213,7 @@ impl FittedTransform {
         })
     }
 
+    /// The feature column the transformation reads.
     pub fn column(&self) -> &str {
         match self {
             Self::StandardScaler { column, .. }

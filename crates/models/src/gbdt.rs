@@ -8,22 +8,31 @@ use serde::{Deserialize, Serialize};
 use crate::linear::Matrix;
 use crate::{Error, Result};
 
+/// The loss the trees minimise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Labels 0/1; predictions are probabilities.
     Logistic,
+    /// Squared error; predictions are values.
     Squared,
 }
 
+/// Training parameters; the defaults are those of `sluice train`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GbdtParams {
+    /// Trees to grow at most.
     pub rounds: usize,
+    /// Shrinkage of each tree's leaf values.
     pub learning_rate: f64,
+    /// Depth of each tree at most (a stump is depth 1).
     pub max_depth: usize,
+    /// Training rows every leaf must hold at least.
     pub min_samples_leaf: usize,
     /// L2 on leaf values.
     pub l2: f64,
+    /// Value bins per feature at most, cut at training-set quantiles and
+    /// clamped to 2–255; missing values get a bin of their own.
     pub max_bins: usize,
     /// Stop when the validation loss has not improved for this many rounds.
     pub early_stopping_rounds: usize,
@@ -87,6 +96,7 @@ impl Tree {
 /// A trained ensemble.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gbdt {
+    /// Classifier (logistic) or regressor (squared).
     pub objective: Objective,
     base: f64,
     trees: Vec<Tree>,

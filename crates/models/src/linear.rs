@@ -9,11 +9,14 @@ use crate::{Error, Result};
 /// Rows of features, row-major: `values[row * width + column]`.
 #[derive(Debug, Clone)]
 pub struct Matrix {
+    /// Every value, `rows() * width` of them; NaN for missing.
     pub values: Vec<f64>,
+    /// Columns per row.
     pub width: usize,
 }
 
 impl Matrix {
+    /// Number of rows (0 when `width` is 0).
     pub fn rows(&self) -> usize {
         self.values.len().checked_div(self.width).unwrap_or(0)
     }
@@ -26,11 +29,15 @@ impl Matrix {
 /// Weights per feature and an intercept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearModel {
+    /// One weight per input column, in the input order.
     pub weights: Vec<f64>,
+    /// Added to every row's weighted sum.
     pub intercept: f64,
 }
 
 impl LinearModel {
+    /// The weighted sum plus intercept per row: the prediction of a linear
+    /// regression, the log-odds of a logistic one.
     pub fn decision(&self, x: &Matrix) -> Vec<f64> {
         (0..x.rows())
             .map(|i| dot(x.row(i), &self.weights) + self.intercept)

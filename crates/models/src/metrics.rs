@@ -7,20 +7,31 @@ use crate::{Error, Result};
 /// Clipping of probabilities in the log loss, as scikit-learn does for float64.
 const LOG_LOSS_EPSILON: f64 = 1e-15;
 
+/// A classifier's scores on the test split; see [`classification_metrics`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationMetrics {
+    /// Area under the ROC curve; NaN when the labels hold one class.
     pub roc_auc: f64,
+    /// Mean log loss, probabilities clipped to [1e-15, 1 - 1e-15].
     pub log_loss: f64,
+    /// Share of rows classified right at the threshold.
     pub accuracy: f64,
+    /// True positives over predicted positives; 0 when nothing is predicted positive.
     pub precision: f64,
+    /// True positives over actual positives; 0 when there are none.
     pub recall: f64,
+    /// Harmonic mean of precision and recall; 0 when both are 0.
     pub f1: f64,
 }
 
+/// A regressor's scores on the test split; see [`regression_metrics`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RegressionMetrics {
+    /// Root mean squared error, in the label's unit.
     pub rmse: f64,
+    /// Mean absolute error, in the label's unit.
     pub mae: f64,
+    /// Coefficient of determination; NaN when the labels are constant.
     pub r2: f64,
 }
 

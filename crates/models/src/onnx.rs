@@ -25,7 +25,9 @@ const PROBABILITY_OUTPUTS: &[&str] = &["probabilities", "probability"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnnxInputType {
+    /// 32-bit floats: the rows are narrowed before they are passed in.
     F32,
+    /// 64-bit floats.
     F64,
 }
 
@@ -223,6 +225,7 @@ impl OnnxModel {
         self.width
     }
 
+    /// The name of the output read.
     pub fn output(&self) -> &str {
         &self.output
     }

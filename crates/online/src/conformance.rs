@@ -53,6 +53,7 @@ pub fn rows(fg: &FeatureGroupSpec, rows: &[(i64, i64, f64)]) -> RecordBatch {
     RecordBatch::try_new(fg.arrow_schema(), columns).unwrap()
 }
 
+/// A key batch asking for `ids`, in order.
 pub fn keys(fg: &FeatureGroupSpec, ids: &[i64]) -> RecordBatch {
     RecordBatch::try_new(
         fg.key_schema(),
@@ -98,6 +99,7 @@ pub async fn lookup(
 
 const NOW: i64 = 1_000_000;
 
+/// An older event for a stored key is ignored, and counted as older.
 pub async fn newest_event_wins(store: OnlineStoreRef) {
     let fg = test_feature_group("newest", None);
     store
@@ -136,6 +138,7 @@ pub async fn deferred_writes_read_at_once_and_flush(store: OnlineStoreRef) {
     );
 }
 
+/// Equal event times: the later write wins, across calls and within one.
 pub async fn equal_event_time_later_write_wins(store: OnlineStoreRef) {
     let fg = test_feature_group("ties", None);
     store.write(&fg, &rows(&fg, &[(7, 50, 1.0)])).await.unwrap();
@@ -149,6 +152,8 @@ pub async fn equal_event_time_later_write_wins(store: OnlineStoreRef) {
     );
 }
 
+/// Answers come in request order, duplicates and missing keys included, and
+/// a group never written reads as missing.
 pub async fn missing_keys_keep_request_order(store: OnlineStoreRef) {
     let fg = test_feature_group("order", None);
     store
@@ -172,6 +177,8 @@ pub async fn missing_keys_keep_request_order(store: OnlineStoreRef) {
     );
 }
 
+/// A row exactly the TTL old is present; one microsecond older, expired and
+/// without values.
 pub async fn ttl_expires(store: OnlineStoreRef) {
     let fg = test_feature_group("ttl", Some("10us"));
     store
@@ -189,6 +196,8 @@ pub async fn ttl_expires(store: OnlineStoreRef) {
     );
 }
 
+/// Delete removes only the keys asked for, counts the ones that had a row,
+/// and a deleted key takes any event time again.
 pub async fn delete_removes_only_its_keys(store: OnlineStoreRef) {
     let fg = test_feature_group("deletes", None);
     store
@@ -212,6 +221,7 @@ pub async fn delete_removes_only_its_keys(store: OnlineStoreRef) {
     );
 }
 
+/// Versions of a group share no rows.
 pub async fn versions_are_isolated(store: OnlineStoreRef) {
     let v1 = test_feature_group("versions", None);
     let mut v2 = v1.clone();
@@ -223,6 +233,8 @@ pub async fn versions_are_isolated(store: OnlineStoreRef) {
     );
 }
 
+/// Composite keys (string and int32), a group without event time (the later
+/// write wins), and nulls in bool, date and float32 columns.
 pub async fn composite_string_keys_and_nulls(store: OnlineStoreRef) {
     let fg = FeatureGroupSpec {
         name: "composite".into(),
@@ -297,12 +309,18 @@ pub async fn composite_string_keys_and_nulls(store: OnlineStoreRef) {
     assert_eq!((score.value(0), score.value(1)), (0.5, 1.5));
 }
 
+/// One step of [`random_interleavings_match_model`], over ids 0 to 5.
 #[derive(Debug, Clone)]
 pub enum Op {
+    /// `write` of rows `(id, ts, x)`.
     Write(Vec<(i64, i64, f64)>),
+    /// `write_deferred` of rows `(id, ts, x)`.
     WriteDeferred(Vec<(i64, i64, f64)>),
+    /// `flush`.
     Flush,
+    /// `delete` of these ids.
     Delete(Vec<i64>),
+    /// `read` of these ids at this time (microseconds).
     Read(Vec<i64>, i64),
 }
 

@@ -22,6 +22,8 @@ use crate::{Error, Result};
 
 const DB_FILE: &str = "online.redb";
 
+/// The default online store: one redb file (`online.redb`) in a directory,
+/// which one process at a time may open.
 pub struct EmbeddedOnlineStore {
     inner: Arc<Inner>,
 }
@@ -108,6 +110,7 @@ impl EmbeddedOnlineStore {
         })
     }
 
+    /// The redb file's path.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }

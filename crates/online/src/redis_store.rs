@@ -99,6 +99,8 @@ impl ConnectionLike for Link {
     }
 }
 
+/// The online store on Redis, a single server or a cluster, every key under
+/// a prefix so that projects can share a server.
 pub struct RedisOnlineStore {
     link: Link,
     prefix: String,

@@ -13,7 +13,9 @@ use crate::Result;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LookupStatus {
+    /// The key's newest row was found and has not expired.
     Present,
+    /// The key has no row (never written, or deleted).
     Missing,
     /// The key has a row, but its event time is older than the feature group's TTL.
     Expired,
@@ -35,9 +37,11 @@ pub struct OnlineRead {
     /// The feature group's columns, all nullable. Key columns echo the request;
     /// other columns are null unless the status is `Present`.
     pub rows: RecordBatch,
+    /// One status per requested key, in request order.
     pub status: Vec<LookupStatus>,
 }
 
+/// What a write did, per row given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteMetrics {
     /// Keys whose stored row was created or replaced.
@@ -90,6 +94,7 @@ pub trait OnlineStore: Send + Sync {
     async fn delete(&self, fg: &FeatureGroupSpec, keys: &RecordBatch) -> Result<u64>;
 }
 
+/// A shared handle to any backend.
 pub type OnlineStoreRef = Arc<dyn OnlineStore>;
 
 /// The TTL rule every backend applies: expired when strictly older than the TTL.

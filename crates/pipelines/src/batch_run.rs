@@ -11,7 +11,7 @@ use arrow::datatypes::TimestampMicrosecondType;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sluice_catalog::RunStatus;
+use sluice_featurestore::RunStatus;
 use sluice_featurestore::{FeatureStore, Progress};
 use sluice_transforms::{aggregate_batch, CompiledAggregation};
 use sluice_types::coerce::{InputCoercer, Position};
@@ -36,19 +36,31 @@ pub struct RunOptions {
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// The catalog run it was recorded as.
     pub run_id: u64,
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The sink feature group, `NAME:VERSION`.
     pub sink: String,
+    /// Always `Succeeded`: a run that fails returns its error instead.
     pub status: RunStatus,
+    /// Rows read from the source (streaming: new messages consumed).
     pub rows_in: u64,
+    /// Rows written to the sink, after the SQL and the aggregations.
     pub rows_out: u64,
+    /// The sink's offline version after the run's last commit; `None` when it committed nothing.
     pub offline_version: Option<u64>,
     /// Files read by this run (files sources).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
-    /// Streaming: events beyond the allowed lateness, and messages sent to the dead-letter file.
+    /// Streaming: events further behind the newest event time than the
+    /// allowed lateness, not applied but written to the dead-letter file.
+    /// Counted in the checkpoint, so over every run since it began.
     pub late_events: u64,
+    /// Streaming: messages that could not be decoded, written to the
+    /// dead-letter file; counted over runs like `late_events`.
     pub dead_letters: u64,
+    /// Wall-clock milliseconds the run took.
     pub elapsed_ms: u64,
     /// Streaming: how long events took from publication to the online store.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +90,7 @@ pub async fn run_pipeline(
         return stream_run::run_stream(store, &check, options).await;
     }
     let started = Instant::now();
-    let mut log = RunLog::start(store.catalog(), &check.pipeline, &check.sink).await?;
+    let mut log = RunLog::start(store, &check.pipeline, &check.sink).await?;
     let mut summary = RunSummary {
         run_id: log.id,
         pipeline: check.pipeline.clone(),
@@ -142,7 +154,7 @@ async fn run_batch(
 ) -> Result<()> {
     let spec = &check.spec;
     let coercer = InputCoercer::new(spec.source.as_input_spec(&spec.name).into());
-    let earlier = earlier_states(store.catalog(), &spec.name).await?;
+    let earlier = earlier_states(store, &spec.name).await?;
     progress.phase("reading source", None);
     let batches = match spec.source.source_type {
         SourceType::Files => {

@@ -19,11 +19,16 @@ use crate::{Error, Result};
 /// A pipeline that passed its checks, and the shapes it works with.
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineCheck {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The definition file it is in.
     pub file: PathBuf,
+    /// The source's kind: `files`, `postgres` or `nats`.
     pub source: String,
-    /// `NAME:VERSION`
+    /// The sink feature group, `NAME:VERSION`: the defined or registered
+    /// version it names, else the greatest.
     pub sink: String,
+    /// The columns the pipeline produces, after its SQL and aggregations.
     pub output_columns: Vec<String>,
     #[serde(skip)]
     pub(crate) spec: PipelineSpec,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sluice_featurestore::{FeatureStore, ModelRecord, NoProgress, Progress, ResolvedView};
 use sluice_models::{Matrix, ModelArtefact};
-use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, NameRef};
+use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec, ModelRef, NameRef};
 
 use crate::run_log::RunLog;
 use crate::training::load_artefact;
@@ -24,8 +24,11 @@ use crate::{Error, Result};
 /// and the feature view it was trained on.
 #[derive(Debug)]
 pub struct ServingModel {
+    /// The model version's registry record.
     pub record: ModelRecord,
+    /// Its fitted transformations and estimator, checked against the recorded hash.
     pub artefact: ModelArtefact,
+    /// The feature-view version it was trained on.
     pub view: ResolvedView,
     /// The features the estimator reads (`artefact.preprocessor.features()`), kept for requests.
     pub features: Vec<String>,
@@ -51,14 +54,17 @@ impl ServingModel {
         })
     }
 
+    /// The model's registered name.
     pub fn name(&self) -> &str {
         &self.record.spec.name
     }
 
+    /// The model's version, numbered from 1 per name.
     pub fn version(&self) -> u32 {
         self.record.version
     }
 
+    /// `NAME:VERSION`, as run names and messages give the model.
     pub fn label(&self) -> String {
         format!("{}:{}", self.name(), self.version())
     }
@@ -75,16 +81,10 @@ impl ServingModel {
     }
 }
 
-/// `NAME` (latest version), `NAME:VERSION` or `NAME@ALIAS`.
+/// The registered model `text` names: `NAME` (latest version),
+/// `NAME:VERSION` or `NAME@ALIAS`.
 pub async fn resolve_model(store: &FeatureStore, text: &str) -> Result<ModelRecord> {
-    let catalog = store.catalog();
-    Ok(match text.split_once('@') {
-        Some((name, alias)) => catalog.model_by_alias(name, alias).await?,
-        None => {
-            let name = NameRef::parse(text)?;
-            catalog.model(&name.name, name.version).await?
-        }
-    })
+    Ok(store.registry().model(&ModelRef::parse(text)?).await?)
 }
 
 /// Which rows to predict for.
@@ -92,45 +92,70 @@ pub async fn resolve_model(store: &FeatureStore, text: &str) -> Result<ModelReco
 pub enum PredictInput {
     /// Every row of a spine file (keys and a time column; `time` names it
     /// when the view has no spine group).
-    Spine { path: PathBuf, time: Option<String> },
+    Spine {
+        /// The spine file: CSV, Parquet or NDJSON, read by the ingest rules.
+        path: PathBuf,
+        /// Its time column; `None` means the spine group's event time.
+        time: Option<String>,
+    },
     /// The given keys (text values per key column), all as of one time.
     AsOf {
+        /// The time every row is read as of: RFC 3339, or naive for UTC.
         at: String,
+        /// Per key column, and per request-time value the view needs, its
+        /// name and its values as text, one per row.
         keys: Vec<(String, Vec<String>)>,
     },
     /// The view's spine-group rows with event time in [start, end).
     Range {
+        /// No lower bound when `None`.
         start: Option<DateTime<Utc>>,
+        /// No upper bound when `None`.
         end: Option<DateTime<Utc>>,
     },
 }
 
+/// What [`predict`] does: which model, for which rows, and where the
+/// predictions go.
 #[derive(Debug, Clone)]
 pub struct PredictOptions {
     /// `NAME`, `NAME:VERSION` or `NAME@ALIAS`.
     pub model: String,
+    /// The rows to predict for.
     pub input: PredictInput,
     /// A feature group (`NAME`, version 1 unless `NAME:VERSION`) to append
     /// the predictions to, created on first use.
     pub to_feature_group: Option<String>,
 }
 
+/// What one batch-inference run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct PredictReport {
+    /// The model's name.
     pub model: String,
+    /// The model version that predicted.
     pub version: u32,
+    /// Predictions made: one per spine row.
     pub rows: usize,
+    /// The catalog run it was recorded as (`predict NAME:VERSION`).
     pub run_id: u64,
+    /// The group the predictions were appended to (`NAME:VERSION`), when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feature_group: Option<String>,
+    /// That group's offline version after the append.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offline_version: Option<u64>,
+    /// Milliseconds from reading features to the last write, the model's
+    /// loading not included.
     pub elapsed_ms: u64,
 }
 
-/// The column names a predictions table adds to the spine's keys and time.
+/// The model's name: a column of batch predictions, after the spine's keys and time.
 pub const MODEL_COLUMN: &str = "model";
+/// The model's version (Int64): a column of batch predictions and of the prediction log.
 pub const MODEL_VERSION_COLUMN: &str = "model_version";
+/// The prediction (Float64): a column of batch predictions and of the
+/// prediction log, and the one output the server's models have.
 pub const PREDICTION_COLUMN: &str = "prediction";
 
 /// Predicts for the requested rows, records the run (`predict NAME:VERSION`),
@@ -144,8 +169,7 @@ pub async fn predict(
     let record = resolve_model(store, &options.model).await?;
     let model = ServingModel::load(store, record).await?;
     let sink = options.to_feature_group.as_deref().unwrap_or("");
-    let mut run =
-        RunLog::start(store.catalog(), &format!("predict {}", model.label()), sink).await?;
+    let mut run = RunLog::start(store, &format!("predict {}", model.label()), sink).await?;
     let result = predict_in_run(store, &model, options, progress, &mut run).await;
     run.finish(result).await
 }

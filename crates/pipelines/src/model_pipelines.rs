@@ -18,22 +18,32 @@ use crate::run_log::RunLog;
 use crate::training::{start_training_run, train_in_run};
 use crate::{Error, PredictInput, PredictReport, Result, TrainOptions, TrainReport};
 
+/// What one run of a training pipeline did.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainingRun {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The training: the model version registered and how it scored.
     #[serde(flatten)]
     pub report: TrainReport,
     /// True when this run created the training dataset it trained on.
     pub created_training_dataset: bool,
+    /// The alias the run pointed at the new version, when the pipeline names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
 }
 
+/// What one run of a batch-inference pipeline did.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchInferenceRun {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// The predictions made and where they were appended.
     #[serde(flatten)]
     pub report: PredictReport,
+    /// The file the predictions were written to (Parquet for a `.parquet`
+    /// name, else CSV), resolved against the project directory; `None`
+    /// when the pipeline names none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<PathBuf>,
 }
@@ -72,7 +82,7 @@ pub(crate) async fn run_training(
         let report = train_in_run(store, &options, progress, &mut run).await?;
         if let Some(alias) = &spec.alias {
             store
-                .catalog()
+                .registry()
                 .set_alias(&spec.model, alias, report.version)
                 .await?;
         }
@@ -93,7 +103,7 @@ pub(crate) async fn run_batch_inference(
     progress: &dyn Progress,
 ) -> Result<BatchInferenceRun> {
     let sink = spec.sink.as_deref().or(spec.out.as_deref()).unwrap_or("");
-    let mut run = RunLog::start(store.catalog(), &spec.name, sink).await?;
+    let mut run = RunLog::start(store, &spec.name, sink).await?;
     let out = spec.out.as_ref().map(|out| store.dir().join(out));
     let result = async {
         let started = Instant::now();

@@ -22,29 +22,47 @@ use crate::{Error, Result};
 /// The algorithm name imported models are registered under.
 pub const ONNX_ALGORITHM: &str = "onnx";
 
+/// What [`import_onnx`] registers, and the training data it is checked against.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
+    /// The name to register under; the model gets that name's next version.
     pub model: String,
+    /// The ONNX file to import.
     pub onnx: PathBuf,
+    /// The feature view whose features, after its transforms, the model takes.
     pub feature_view: NameRef,
+    /// The view's training dataset: its `train` split fits the transforms,
+    /// its `test` split scores the model.
     pub training_dataset: u32,
     /// The model output to read; by default `probabilities`, else its only output.
     pub output: Option<String>,
+    /// Recorded with the model version.
     pub description: String,
 }
 
+/// What an import registered.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
+    /// The model's name.
     pub model: String,
+    /// The version registered.
     pub version: u32,
+    /// The catalog run it was recorded as (`import MODEL`).
     pub run_id: u64,
+    /// The training dataset version the transforms were fitted on and the model scored on.
     pub training_dataset: u32,
+    /// The model output that is read as the prediction.
     pub output: String,
+    /// The transformed features, in the order the model takes them.
     pub features: Vec<String>,
     /// On the dataset's test split.
     pub metrics: BTreeMap<String, f64>,
+    /// Rows of the test split.
     pub test_rows: usize,
+    /// The artefact's path in the models folder (`MODEL/HASH.json`), as the
+    /// model's record names it.
     pub artefact: String,
+    /// Milliseconds from reading the file to registering the model.
     pub elapsed_ms: u64,
 }
 
@@ -52,7 +70,7 @@ pub struct ImportReport {
 /// Nothing is registered unless every check passes.
 pub async fn import_onnx(store: &FeatureStore, options: &ImportOptions) -> Result<ImportReport> {
     let mut run = RunLog::start(
-        store.catalog(),
+        store,
         &format!("import {}", options.model),
         &format!("model {}", options.model),
     )

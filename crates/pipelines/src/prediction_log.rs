@@ -5,9 +5,17 @@ use sluice_types::{ColumnSpec, ColumnType, FeatureGroupSpec};
 
 use crate::{ServingModel, MODEL_VERSION_COLUMN, PREDICTION_COLUMN};
 
+/// The id of the request a logged prediction answered (String): the
+/// request's own id, else its `x-request-id` header, else a generated UUID.
 pub const REQUEST_ID_COLUMN: &str = "request_id";
+/// The row's position in its request, from 0 (Int64); with the request id,
+/// the log's primary key.
 pub const ROW_COLUMN: &str = "row";
+/// When the server answered the request, the time its features were read
+/// as of: the log's event time.
 pub const LOGGED_AT_COLUMN: &str = "logged_at";
+/// The estimator's input vector for the row, as a JSON array (`null` for a
+/// value that is not finite).
 pub const TRANSFORMED_COLUMN: &str = "transformed";
 
 /// The log feature group of a model: `{model}_log`.

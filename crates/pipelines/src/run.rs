@@ -15,16 +15,24 @@ use crate::{run_pipeline, Error, Result, RunOptions, RunSummary};
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunOutcome {
+    /// A feature pipeline's run.
     Feature(RunSummary),
+    /// A training pipeline's run.
     Training(TrainingRun),
+    /// A batch-inference pipeline's run.
     BatchInference(BatchInferenceRun),
+    /// A chain's run, with each of its steps'.
     Chain(ChainRun),
 }
 
+/// What a chain's run did: every step succeeded, in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainRun {
+    /// The chain's own catalog run, whose state lists its steps' run ids.
     pub run_id: u64,
+    /// The chain's name.
     pub pipeline: String,
+    /// Each step's outcome, in the chain's order; each step is a run of its own.
     pub steps: Vec<RunOutcome>,
 }
 
@@ -89,7 +97,7 @@ async fn run_chain(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<ChainRun> {
-    let mut log = RunLog::start(store.catalog(), &chain.name, "chain").await?;
+    let mut log = RunLog::start(store, &chain.name, "chain").await?;
     let mut steps: Vec<RunOutcome> = Vec::with_capacity(chain.steps.len());
     for (index, step) in chain.steps.iter().enumerate() {
         // Definitions are read per step: a step may register what the next one reads.

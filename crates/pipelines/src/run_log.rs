@@ -1,27 +1,28 @@
 //! A run's record in the catalog, kept current as the run goes.
 
-use sluice_catalog::{CatalogRef, RunProgress, RunStatus};
+use sluice_featurestore::{FeatureStore, Registry, RunProgress, RunStatus};
 
 use crate::Result;
 
 pub(crate) struct RunLog {
-    catalog: CatalogRef,
+    registry: Registry,
     pub id: u64,
     pub progress: RunProgress,
 }
 
 impl RunLog {
-    pub async fn start(catalog: &CatalogRef, pipeline: &str, sink: &str) -> Result<Self> {
-        let id = catalog.start_run(pipeline, sink).await?;
+    pub async fn start(store: &FeatureStore, pipeline: &str, sink: &str) -> Result<Self> {
+        let registry = store.registry();
+        let id = registry.start_run(pipeline, sink).await?;
         Ok(Self {
-            catalog: catalog.clone(),
+            registry,
             id,
             progress: RunProgress::running(),
         })
     }
 
     pub async fn save(&self) -> Result<()> {
-        Ok(self.catalog.update_run(self.id, &self.progress).await?)
+        Ok(self.registry.update_run(self.id, &self.progress).await?)
     }
 
     pub async fn succeed(&mut self) -> Result<()> {
@@ -55,10 +56,11 @@ impl RunLog {
 
 /// The state left by earlier successful runs of `pipeline`, newest first.
 pub(crate) async fn earlier_states(
-    catalog: &CatalogRef,
+    store: &FeatureStore,
     pipeline: &str,
 ) -> Result<Vec<serde_json::Value>> {
-    Ok(catalog
+    Ok(store
+        .registry()
         .runs(Some(pipeline))
         .await?
         .into_iter()

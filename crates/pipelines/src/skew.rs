@@ -21,23 +21,35 @@ use crate::{Error, Result};
 /// Examples kept per report.
 const EXAMPLES: usize = 10;
 
+/// What a skew check found in one model version's prediction log.
 #[derive(Debug, Clone, Serialize)]
 pub struct SkewReport {
+    /// The model's name.
     pub model: String,
+    /// The model version whose log was read.
     pub version: u32,
+    /// The log's feature group, `MODEL_log:VERSION`.
     pub log_group: String,
+    /// Predictions logged at or after this were compared; from the first when `None`.
     pub from: Option<DateTime<Utc>>,
+    /// Predictions logged before this were compared; to the last when `None`.
     pub to: Option<DateTime<Utc>>,
     /// Logged prediction rows compared.
     pub rows: usize,
     /// Feature values that differ, over all groups.
     pub mismatches: u64,
+    /// One per joined group in join order, then one for the on-demand
+    /// features when the view has any.
     pub feature_groups: Vec<GroupSkew>,
+    /// The first differing values found, at most 10.
     pub examples: Vec<SkewExample>,
 }
 
+/// The differences among one joined group's features, or among the
+/// on-demand features. Only features the model reads are compared.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupSkew {
+    /// The group as `NAME:VERSION`, or `on-demand`.
     pub feature_group: String,
     /// Rows with at least one differing feature of this group.
     pub rows_mismatched: u64,
@@ -45,14 +57,23 @@ pub struct GroupSkew {
     pub features: BTreeMap<String, u64>,
 }
 
+/// One logged feature value that the offline store answers differently.
+/// Values are text, as Arrow casts them; a missing value is `null`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SkewExample {
+    /// The logged request.
     pub request_id: String,
+    /// The row's position in its request, from 0.
     pub row: i64,
+    /// When the server answered, the time the offline store is read as of.
     pub logged_at: String,
+    /// The row's keys, `name=value` comma-separated.
     pub keys: String,
+    /// The feature that differs.
     pub feature: String,
+    /// The value the server logged.
     pub online: String,
+    /// The offline store's point-in-time value.
     pub offline: String,
 }
 

@@ -21,7 +21,7 @@ use arrow::compute::take_record_batch;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use sluice_catalog::RunStatus;
+use sluice_featurestore::RunStatus;
 use sluice_featurestore::{FeatureGroup, FeatureStore, IngestMetrics};
 use sluice_transforms::{CompiledAggregation, StreamAggregator};
 use sluice_types::coerce::InputCoercer;
@@ -119,8 +119,11 @@ struct InFlight {
 /// Event-to-online-store latency over a run, from JetStream's publish times.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Freshness {
+    /// The median, in milliseconds.
     pub p50_ms: f64,
+    /// The 99th percentile (nearest rank), in milliseconds.
     pub p99_ms: f64,
+    /// The slowest event, in milliseconds.
     pub max_ms: f64,
 }
 
@@ -222,7 +225,7 @@ pub(crate) async fn run_stream(
         required_fields(&keys, event_time.as_deref(), &source.columns),
     );
     let sink = store.feature_group(&NameRef::parse(&check.sink)?).await?;
-    let log = RunLog::start(store.catalog(), &spec.name, &check.sink).await?;
+    let log = RunLog::start(store, &spec.name, &check.sink).await?;
     let mut run = StreamRun {
         check,
         dead_letters: DeadLetterFile::open(&dir)?,

@@ -26,6 +26,8 @@ pub const MODELS_DIR: &str = ".models";
 /// still read, so models registered then keep loading.
 const LOCAL_MODELS_DIR: &str = "models";
 
+/// The algorithms [`train`] fits: two classifiers, whose labels must be
+/// 0/1 or boolean, and two regressors.
 pub const ALGORITHMS: &[&str] = &[
     "logistic_regression",
     "linear_regression",
@@ -33,31 +35,52 @@ pub const ALGORITHMS: &[&str] = &[
     "gbdt_regressor",
 ];
 
+/// What [`train`] fits, on which data, and the name it registers.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
+    /// The feature view whose training dataset is read (latest version when none is given).
     pub feature_view: NameRef,
+    /// The dataset's version: its `train` split fits the transforms and the
+    /// estimator, its `test` split gives the metrics.
     pub training_dataset: u32,
+    /// One of [`ALGORITHMS`].
     pub algorithm: String,
+    /// The algorithm's parameters by name, as text (`l2`, `rounds`, ...);
+    /// an unknown name or unparsable value is an error.
     pub params: BTreeMap<String, String>,
+    /// The name to register under; the model gets that name's next version.
     pub model: String,
+    /// Recorded with the model version.
     pub description: String,
 }
 
+/// What a training run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainReport {
+    /// The model's name.
     pub model: String,
+    /// The version registered.
     pub version: u32,
     /// The catalog run that trained it, also in the model's lineage.
     pub run_id: u64,
+    /// The training dataset version it was fitted and scored on.
     pub training_dataset: u32,
+    /// The algorithm fitted.
     pub algorithm: String,
+    /// On the test split: roc_auc, log_loss, accuracy, precision, recall and
+    /// f1 (at a 0.5 threshold) for classifiers; rmse, mae and r2 for regressors.
     pub metrics: BTreeMap<String, f64>,
+    /// Rows of the train split.
     pub train_rows: usize,
+    /// Rows of the test split.
     pub test_rows: usize,
     /// Boosting rounds kept after early stopping.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rounds: Option<usize>,
+    /// The artefact's path in the models folder (`MODEL/HASH.json`), as the
+    /// model's record names it.
     pub artefact: String,
+    /// Milliseconds from reading the training data to registering the model.
     pub elapsed_ms: u64,
 }
 
@@ -128,12 +151,7 @@ pub(crate) async fn start_training_run(
     run_name: &str,
     options: &TrainOptions,
 ) -> Result<RunLog> {
-    RunLog::start(
-        store.catalog(),
-        run_name,
-        &format!("model {}", options.model),
-    )
-    .await
+    RunLog::start(store, run_name, &format!("model {}", options.model)).await
 }
 
 pub(crate) async fn train_in_run(
@@ -417,7 +435,7 @@ impl Registration<'_> {
             artefact: relative.clone(),
             artefact_hash: hash,
         };
-        let version = store.catalog().register_model(&spec).await?;
+        let version = store.registry().register_model(&spec).await?;
         Ok((version, relative))
     }
 }

@@ -18,7 +18,9 @@ pub enum KeyIds {
     Int64(HashMap<i64, u32, RandomState>),
     /// Any other key: Arrow's row encoding gives exact byte equality for any types.
     Rows {
+        /// Encodes key columns, the spine's too, into comparable bytes.
         converter: RowConverter,
+        /// The id of each encoded key.
         ids: HashMap<Box<[u8]>, u32, RandomState>,
     },
 }
@@ -47,10 +49,12 @@ impl KeyIds {
         Ok((KeyIds::Rows { converter, ids }, row_ids))
     }
 
+    /// Whether the table had no row with a non-null key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// How many distinct keys have ids: ids run from 0 to `len() - 1`.
     pub fn len(&self) -> usize {
         match self {
             KeyIds::Int64(ids) => ids.len(),
@@ -176,7 +180,11 @@ fn all_valid(keys: &[ArrayRef]) -> impl Fn(usize) -> bool + '_ {
 /// ordered by event time then write order, so the last row at or before a
 /// time is the one a probe wants.
 pub struct SortedGroups {
+    /// Row numbers of the table, grouped by key id and sorted within each
+    /// group; rows with a null key are left out.
     pub order: Vec<u32>,
+    /// Where each key id's group starts in `order`, plus the end of the last
+    /// (one more entry than there are keys).
     pub starts: Vec<u32>,
     /// The event time of each entry of `order`: probes binary-search this
     /// contiguous copy instead of jumping around the table's time column.
@@ -184,6 +192,9 @@ pub struct SortedGroups {
 }
 
 impl SortedGroups {
+    /// Groups the rows by `row_ids` (from [`KeyIds::build`], `None` rows
+    /// skipped) and sorts each group by `times`, then `write_order` when given,
+    /// then row order, on `threads` threads.
     pub fn build(
         row_ids: &[Option<u32>],
         key_count: usize,

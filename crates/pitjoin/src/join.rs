@@ -23,6 +23,7 @@ pub struct FeatureInput<'a> {
     pub spine_keys: Vec<String>,
     /// The table's key columns, matched position by position with `spine_keys`.
     pub keys: Vec<String>,
+    /// The table's event-time column, an Arrow timestamp; rows with a null time never qualify.
     pub event_time: String,
     /// A column that orders writes (larger = later); without it, later rows are later writes.
     pub write_order: Option<String>,
@@ -32,8 +33,10 @@ pub struct FeatureInput<'a> {
     pub ttl_micros: Option<i64>,
 }
 
+/// How a join runs.
 #[derive(Debug, Clone)]
 pub struct JoinOptions {
+    /// Threads to index and probe with; by default one per available core.
     pub threads: usize,
 }
 

@@ -3,17 +3,23 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sluice_types::ErrorKind;
 
 /// What `Retry-After` tells a client turned away by the in-flight limit: a
 /// request takes milliseconds, so a second later the server has room again
 /// unless it is overloaded for longer.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// Why a request, or the server's start, failed; answered as an HTTP status
+/// and a JSON body `{"error": "..."}`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A malformed request: its body, inputs, shapes, datatypes, keys or
+    /// values; the text says which.
     #[error("{0}")]
     BadRequest(String),
 
+    /// No route for the path, or a model or model version the server does not serve.
     #[error("{0}")]
     NotFound(String),
 
@@ -21,57 +27,72 @@ pub enum Error {
     #[error("{0}")]
     Unprocessable(String),
 
+    /// API keys are configured and the request carries none (401).
     #[error("no API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")]
     MissingKey,
 
+    /// The request's API key is not a configured one (401).
     #[error("the API key is not valid")]
     InvalidKey,
 
+    /// The request's API key is valid but lacks the scope its route needs (403).
     #[error("the API key lacks the '{scope}' scope")]
-    Forbidden { scope: &'static str },
+    Forbidden {
+        /// The scope needed: `read` or `write`.
+        scope: &'static str,
+    },
 
     /// More keys (or pushed rows) in one request than `[server] max_keys_per_request`.
     #[error(
         "the request has {count} keys (rows); at most {limit} are taken in one request ([server] max_keys_per_request): split it"
     )]
-    TooManyKeys { count: usize, limit: usize },
+    TooManyKeys {
+        /// Keys (or rows) in the request.
+        count: usize,
+        /// The configured maximum.
+        limit: usize,
+    },
 
     /// `[server] max_in_flight` data requests are being served: answered at
     /// once, with `Retry-After`, rather than queued behind them.
     #[error(
         "the server is serving its limit of {limit} requests ([server] max_in_flight); retry after {RETRY_AFTER_SECONDS} s"
     )]
-    Overloaded { limit: usize },
+    Overloaded {
+        /// The limit in force (`max_in_flight`, at least 1).
+        limit: usize,
+    },
 
-    /// An answer axum gives itself (413 for a body over the limit, 400 for
-    /// a path it cannot decode), its plain text made JSON.
+    /// An answer with a status no other variant gives (405 for a method a
+    /// route does not take). Axum's own plain-text answers (413, a path it
+    /// cannot decode) are not these: `limits::json_errors` rewrites them.
     #[error("{message}")]
-    Http { status: StatusCode, message: String },
+    Http {
+        /// The status to answer with.
+        status: StatusCode,
+        /// The body's `error` text.
+        message: String,
+    },
 
+    /// A `[server]` setting cannot be used: a duration, an API key (or the
+    /// environment variable it names) or its scopes, a model to serve.
+    /// Found at start; met in a request, it answers 500.
     #[error("server configuration: {0}")]
     Config(String),
 
+    /// A fault of the server itself: it cannot listen, a task of its failed,
+    /// an answer or a prediction-log batch could not be built.
     #[error("{0}")]
     Internal(String),
 
-    /// Boxed: these are large and rare on the request path.
+    /// The feature store failed or refused. Boxed: these are large and
+    /// rare on the request path.
     #[error(transparent)]
     Store(Box<sluice_featurestore::Error>),
 
+    /// Loading or resolving a model to serve failed. Boxed, as `Store`.
     #[error(transparent)]
     Pipeline(Box<sluice_pipelines::Error>),
-}
-
-impl Error {
-    /// A failed lookup of a named object: an unknown name or version is a 404.
-    pub fn from_lookup(e: sluice_featurestore::Error) -> Self {
-        match e {
-            sluice_featurestore::Error::Catalog(c) if c.is_user_error() => {
-                Error::NotFound(c.to_string())
-            }
-            other => other.into(),
-        }
-    }
 }
 
 impl From<sluice_featurestore::Error> for Error {
@@ -86,39 +107,83 @@ impl From<sluice_pipelines::Error> for Error {
     }
 }
 
+/// A result whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// What kind of failure this is; the HTTP status follows from it,
+    /// except for the answers only HTTP has (authentication, 422, `Http`'s own status).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::BadRequest(_)
+            | Error::TooManyKeys { .. }
+            | Error::Unprocessable(_)
+            | Error::MissingKey
+            | Error::InvalidKey
+            | Error::Forbidden { .. }
+            | Error::Config(_) => ErrorKind::InvalidInput,
+            Error::Http { status, .. } if status.is_server_error() => ErrorKind::Internal,
+            Error::Http { .. } => ErrorKind::InvalidInput,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Overloaded { .. } => ErrorKind::Unavailable,
+            Error::Internal(_) => ErrorKind::Internal,
+            Error::Store(e) => e.kind(),
+            Error::Pipeline(e) => e.kind(),
+        }
+    }
+
+    /// The HTTP status to answer with: [`http_status`] of the kind, but 401
+    /// and 403 for keys, 422, an `Http` error's own status, and 500 for a
+    /// setting met in a request.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::BadRequest(_) | Error::TooManyKeys { .. } => StatusCode::BAD_REQUEST,
-            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Http { status, .. } => *status,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::MissingKey | Error::InvalidKey => StatusCode::UNAUTHORIZED,
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Store(e) if e.is_user_error() => StatusCode::BAD_REQUEST,
-            Error::Pipeline(e) if e.is_user_error() => StatusCode::BAD_REQUEST,
-            Error::Store(_) | Error::Pipeline(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // A server that starts with a bad setting answers no request;
+            // reached in a request, the setting is the server's fault.
+            Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            other => http_status(other.kind()),
         }
+    }
+}
+
+/// The one mapping from a kind of failure to an HTTP status.
+pub fn http_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = axum::Json(json!({ "error": self.to_string() }));
         // Shedding load is the server working as configured; logging every
         // refusal would add work exactly when there is too much.
         if let Error::Overloaded { .. } = self {
+            let body = axum::Json(json!({ "error": self.to_string() }));
             let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
             return (status, retry, body).into_response();
         }
         if status.is_server_error() {
-            tracing::error!("{self}");
+            // The detail names files, hosts and internals a client has no
+            // business seeing; the log keeps it under an id the client can quote.
+            let request_id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(request_id = %request_id, "{self}");
+            let body = axum::Json(json!({
+                "error": format!(
+                    "the server could not answer ({}); its log has the details under request id {request_id}",
+                    status.canonical_reason().unwrap_or("server error").to_lowercase()
+                ),
+                "request_id": request_id,
+            }));
+            return (status, [("x-request-id", request_id.clone())], body).into_response();
         }
-        (status, body).into_response()
+        (status, axum::Json(json!({ "error": self.to_string() }))).into_response()
     }
 }

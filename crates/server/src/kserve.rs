@@ -22,13 +22,22 @@ use crate::request::{parse_version, scalar_values, RequestColumn, RequestValues}
 use crate::state::AppState;
 use crate::{Error, Result};
 
+/// An Open Inference Protocol inference request, as its JSON body gives it.
 #[derive(Debug, Deserialize)]
 pub struct InferRequest {
+    /// The client's id for the request, echoed in the answer and logged with
+    /// the predictions; without one, the `x-request-id` header or a new UUID.
     #[serde(default)]
     pub id: Option<String>,
+    /// One per column: the view's keys and request-time values, and
+    /// optionally values that replace looked-up features.
     pub inputs: Vec<InferInput>,
+    /// The outputs asked for (only `prediction` exists); an output's
+    /// `binary_data` parameter asks for it as binary data.
     #[serde(default)]
     pub outputs: Option<Vec<RequestedOutput>>,
+    /// Request-wide parameters; `binary_data_output` asks for binary output
+    /// when no output is listed.
     #[serde(default)]
     pub parameters: Option<Map<String, Value>>,
 }

@@ -14,6 +14,7 @@ mod error;
 mod json_values;
 mod kserve;
 mod limits;
+mod log_commits;
 mod log_queue;
 mod lookup;
 mod metrics;
@@ -22,6 +23,7 @@ mod prediction_log;
 mod push;
 mod request;
 mod routes;
+pub mod runtime;
 mod state;
 mod vectors;
 
@@ -36,12 +38,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use error::{Error, Result};
+pub use error::{http_status, Error, Result};
 pub use kserve::{parse_infer_body, parse_infer_request, InferRequest};
 pub use request::{RequestColumn, RequestValues};
 
 /// A running server: where it listens, and how to stop it.
 pub struct RunningServer {
+    /// The address it listens on, with the port the system chose when 0 was asked for.
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,

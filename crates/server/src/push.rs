@@ -41,8 +41,7 @@ pub async fn push(
             name: name.clone(),
             version: Some(version),
         })
-        .await
-        .map_err(Error::from_lookup)?;
+        .await?;
     let spec = group.spec();
     for (i, row) in request.rows.iter().enumerate() {
         if let Some(unknown) = row.keys().find(|k| spec.column(k).is_none()) {

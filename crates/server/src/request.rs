@@ -24,6 +24,7 @@ pub enum RequestValues {
 }
 
 impl RequestValues {
+    /// How many values (rows) the column has.
     pub fn len(&self) -> usize {
         match self {
             RequestValues::Integers(values) => values.len(),
@@ -31,6 +32,7 @@ impl RequestValues {
         }
     }
 
+    /// Whether the column has no values.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -132,11 +132,15 @@ async fn not_found(request: Request) -> Response {
 }
 
 async fn method_not_allowed(request: Request) -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({ "error": format!("{} is not allowed on {}", request.method(), request.uri().path()) })),
-    )
-        .into_response()
+    Error::Http {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    }
+    .into_response()
 }
 
 async fn require_scope(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sluice_featurestore::{FeatureStore, ModelVersion, ResolvedView};
 use sluice_pipelines::ServingModel;
 use sluice_types::config::ServerConfig;
-use sluice_types::NameRef;
+use sluice_types::{ModelRef, NameRef};
 use tokio::sync::watch;
 
 use crate::auth::ApiKeys;
@@ -124,8 +124,7 @@ impl AppState {
                 name: name.to_string(),
                 version: Some(version),
             })
-            .await
-            .map_err(Error::from_lookup)?
+            .await?
             .resolved();
         let resolved = Arc::new(resolved);
         self.views
@@ -198,11 +197,7 @@ async fn load_models(
     previous: &ModelTable,
     strict: bool,
 ) -> Result<ModelTable> {
-    let versions = store
-        .catalog()
-        .model_versions()
-        .await
-        .map_err(sluice_featurestore::Error::from)?;
+    let versions = store.registry().model_versions().await?;
     let mut wanted: Vec<&ModelVersion> =
         versions.iter().filter(|v| !v.aliases.is_empty()).collect();
     for text in listed {
@@ -266,9 +261,8 @@ async fn load_models(
 
 async fn load_model(store: &FeatureStore, name: &str, version: u32) -> Result<ServingModel> {
     let record = store
-        .catalog()
-        .model(name, Some(version))
-        .await
-        .map_err(sluice_featurestore::Error::from)?;
+        .registry()
+        .model(&ModelRef::version(name, version))
+        .await?;
     Ok(ServingModel::load(store, record).await?)
 }

@@ -48,6 +48,7 @@ pub struct CompiledAggregation {
 }
 
 impl CompiledAggregation {
+    /// Expands and checks `spec` and plans its evaluation.
     pub fn new(spec: &WindowAggregationSpec) -> Result<Self> {
         let aggregates = spec.aggregates().map_err(Error::InvalidSpec)?;
         let mut numeric_columns: Vec<String> = Vec::new();
@@ -110,6 +111,7 @@ impl CompiledAggregation {
         })
     }
 
+    /// The expanded aggregates, in output-column order.
     pub fn aggregates(&self) -> &[Aggregate] {
         &self.aggregates
     }

@@ -135,6 +135,7 @@ impl OnDemandFeatures {
         Ok(())
     }
 
+    /// Whether the view has no on-demand features.
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
     }

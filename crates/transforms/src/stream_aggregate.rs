@@ -60,6 +60,8 @@ pub struct StreamAggregator {
 }
 
 impl StreamAggregator {
+    /// An aggregator with no events yet; the allowed lateness is the plan's,
+    /// else one minute.
     pub fn new(plan: CompiledAggregation) -> Self {
         let lateness = plan
             .allowed_lateness
@@ -86,14 +88,18 @@ impl StreamAggregator {
         postcard::to_stdvec(&self.state).map_err(|e| Error::Checkpoint(e.to_string()))
     }
 
+    /// Keys held in the state.
     pub fn keys(&self) -> usize {
         self.state.keys.len()
     }
 
+    /// Events held across all keys; expired ones are forgotten when their key
+    /// next sees an event, and by a sweep every 100,000 events.
     pub fn buffered_events(&self) -> usize {
         self.state.keys.values().map(|k| k.events.len()).sum()
     }
 
+    /// Events refused as late since the state began (checkpoints carry the count).
     pub fn late_events(&self) -> u64 {
         self.state.late
     }

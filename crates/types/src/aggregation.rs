@@ -23,9 +23,13 @@ use crate::name::validate_name;
 pub enum AggregateFunction {
     /// Events in the window (or non-null values of `column` when one is given).
     Count,
+    /// Sum of the non-null values; null when there are none.
     Sum,
+    /// Arithmetic mean of the non-null values; null when there are none.
     Mean,
+    /// Smallest non-null value; null when there are none.
     Min,
+    /// Largest non-null value; null when there are none.
     Max,
     /// Sample standard deviation (n - 1); null with fewer than two values.
     Stddev,
@@ -38,6 +42,7 @@ pub enum AggregateFunction {
 }
 
 impl AggregateFunction {
+    /// Whether the function is computed over windows: all but `time_since_last`.
     pub fn takes_window(self) -> bool {
         self != AggregateFunction::TimeSinceLast
     }
@@ -51,6 +56,7 @@ impl AggregateFunction {
         }
     }
 
+    /// The type of the feature it yields: int64 for the counts, float64 for the rest.
     pub fn output_type(self) -> ColumnType {
         match self {
             AggregateFunction::Count | AggregateFunction::CountDistinct => ColumnType::Int64,
@@ -87,12 +93,18 @@ impl fmt::Display for AggregateFunction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregateLine {
+    /// The input column aggregated; left out for counting events and for
+    /// `time_since_last`, which takes none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
+    /// A single function; give this or `functions`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<AggregateFunction>,
+    /// Several functions, each computed over every window of the line.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<AggregateFunction>,
+    /// Window lengths, one feature per function and window; none for
+    /// `time_since_last`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<Ttl>,
     /// Output name; only when the line yields exactly one feature.
@@ -104,20 +116,29 @@ pub struct AggregateLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowAggregationSpec {
+    /// The input columns an event's window is drawn from: only events of the
+    /// same key count. Never float; never null in the input.
     pub keys: Vec<String>,
+    /// The input's timestamp column that windows and ordering are measured on.
     pub event_time: String,
     /// Streaming only: how far behind the newest event time an event may
     /// arrive and still count. Later ones are counted and logged as late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_lateness: Option<Ttl>,
+    /// The lines to expand into features; at least one.
     pub features: Vec<AggregateLine>,
 }
 
 /// One output feature after expanding functions × windows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Aggregate {
+    /// The output column: the line's `name`, else `COLUMN_FUNCTION_WINDOW`
+    /// (`amount_sum_1h`), `FUNCTION_WINDOW` without a column, or the bare
+    /// function name for `time_since_last`.
     pub name: String,
+    /// What is computed.
     pub function: AggregateFunction,
+    /// The input column read; `None` for counting events and `time_since_last`.
     pub column: Option<String>,
     /// Window length in microseconds; `None` for `time_since_last`.
     pub window_micros: Option<i64>,

@@ -13,18 +13,26 @@ pub const UTC: &str = "UTC";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
+    /// Arrow `Boolean`.
     Bool,
+    /// Signed 32-bit integer.
     Int32,
+    /// Signed 64-bit integer.
     Int64,
+    /// Single-precision float; cannot be a key.
     Float32,
+    /// Double-precision float; cannot be a key.
     Float64,
+    /// UTF-8 text.
     String,
     /// UTC, microsecond precision.
     Timestamp,
+    /// A calendar day (Arrow `Date32`: days since 1970-01-01).
     Date,
 }
 
 impl ColumnType {
+    /// The Arrow type the column is stored as (timestamps as microseconds in UTC).
     pub fn arrow_type(self) -> DataType {
         match self {
             ColumnType::Bool => DataType::Boolean,
@@ -70,7 +78,9 @@ pub enum TimestampFormat {
     /// RFC 3339 / ISO-8601 text; without an offset it is taken as UTC.
     #[default]
     Text,
+    /// Integer seconds since the Unix epoch.
     EpochSeconds,
+    /// Integer milliseconds since the Unix epoch.
     EpochMillis,
 }
 
@@ -78,9 +88,12 @@ pub enum TimestampFormat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnSpec {
+    /// A valid name, unique among its table's columns.
     pub name: String,
+    /// Written `type` in definition files.
     #[serde(rename = "type")]
     pub column_type: ColumnType,
+    /// Whether the column may hold nulls; key and event-time columns never may.
     #[serde(default)]
     pub nullable: bool,
     /// Only for timestamp columns.
@@ -97,6 +110,7 @@ fn is_default_format(format: &TimestampFormat) -> bool {
 }
 
 impl ColumnSpec {
+    /// A non-nullable column with the default options (text timestamps, no NaN).
     pub fn new(name: &str, column_type: ColumnType) -> Self {
         Self {
             name: name.to_string(),
@@ -107,11 +121,13 @@ impl ColumnSpec {
         }
     }
 
+    /// The same column, allowed to hold nulls.
     pub fn nullable(mut self) -> Self {
         self.nullable = true;
         self
     }
 
+    /// The column as an Arrow field, nullable as declared.
     pub fn arrow_field(&self) -> Field {
         Field::new(&self.name, self.column_type.arrow_type(), self.nullable)
     }

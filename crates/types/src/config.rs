@@ -7,14 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// The name of the settings file at a project's root.
 pub const CONFIG_FILE: &str = "sluice.toml";
 
 /// Where each backend lives, as URLs; relative paths are relative to the project directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
+    /// Where definitions and commits are registered: `sqlite://` or
+    /// `postgres://`.
     pub catalog: String,
+    /// Where the full history lives as Delta Lake tables: `file://` or `s3://`.
     pub offline: String,
+    /// Where the newest row per key lives: `embedded://`, `redis://` or
+    /// `redis+cluster://` (and their TLS forms).
     pub online: String,
 }
 
@@ -28,11 +34,15 @@ impl Default for StorageConfig {
     }
 }
 
+/// The whole of `sluice.toml`; every section and setting may be left out for its default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProjectConfig {
+    /// `[storage]`: the backend URLs.
     pub storage: StorageConfig,
+    /// `[server]`: the online server.
     pub server: ServerConfig,
+    /// `[join]`: the point-in-time join.
     pub join: JoinConfig,
 }
 
@@ -57,6 +67,7 @@ impl Default for JoinConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
+    /// The TCP port `sluice serve` listens on unless told another (default 8080).
     pub port: u16,
     /// Models served besides every model with an alias (`NAME` = latest, or `NAME:VERSION`).
     pub models: Vec<String>,
@@ -135,8 +146,10 @@ impl ServerConfig {
 pub struct RealtimePriority(u8);
 
 impl RealtimePriority {
+    /// The highest priority Linux allows.
     pub const MAX: u8 = 99;
 
+    /// The priority as a number, 1 to 99.
     pub fn get(self) -> u8 {
         self.0
     }
@@ -190,7 +203,9 @@ impl std::fmt::Display for RealtimePriority {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeyConfig {
+    /// The key itself; give this or `key_env`, not both.
     pub key: Option<String>,
+    /// The environment variable that holds the key, read when the server starts.
     pub key_env: Option<String>,
     /// `read` (feature vectors, predictions) and/or `write` (pushing rows).
     pub scopes: Vec<String>,
@@ -210,6 +225,7 @@ impl ProjectConfig {
         Ok(config)
     }
 
+    /// Parses settings text without the environment overrides; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         toml::from_str(text).map_err(|e| Error::Malformed {
             path: path.to_path_buf(),

@@ -10,6 +10,7 @@ use crate::feature_view::FeatureViewSpec;
 use crate::pipeline::PipelineDefinition;
 use crate::{Error, Result};
 
+/// The folder of a project, relative to its root, that holds definition files.
 pub const DEFINITIONS_DIR: &str = "features";
 
 #[derive(Debug, Default, Deserialize)]
@@ -23,16 +24,19 @@ struct DefinitionFile {
     pipeline: Vec<PipelineDefinition>,
 }
 
-/// A feature-group definition together with the file it came from.
+/// A definition together with the file it came from, for error messages.
 #[derive(Debug, Clone)]
 pub struct Located<T> {
+    /// The definition file, as given to [`Definitions::load`] or `from_sources`.
     pub file: PathBuf,
+    /// The parsed definition.
     pub item: T,
 }
 
 /// All definitions of a project, checked and sorted by name and version.
 #[derive(Debug, Default)]
 pub struct Definitions {
+    /// Each checked on its own here: names, types, key and event time.
     pub feature_groups: Vec<Located<FeatureGroupSpec>>,
     /// Checked against the feature groups they join by `sluice apply`, which knows the catalog too.
     pub feature_views: Vec<Located<FeatureViewSpec>>,
@@ -41,6 +45,7 @@ pub struct Definitions {
 }
 
 impl Definitions {
+    /// The pipeline called `name`, if one is defined.
     pub fn pipeline(&self, name: &str) -> Option<&Located<PipelineDefinition>> {
         self.pipelines.iter().find(|p| p.item.name() == name)
     }

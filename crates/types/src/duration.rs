@@ -16,6 +16,8 @@ pub struct Ttl {
 }
 
 impl Ttl {
+    /// Parses a human duration (`30d`, `12h`, `1h 30m`); zero is refused.
+    /// Surrounding whitespace is dropped from the kept text too.
     pub fn parse(text: &str) -> Result<Self> {
         let duration =
             humantime::parse_duration(text.trim()).map_err(|e| Error::InvalidDuration {
@@ -34,6 +36,7 @@ impl Ttl {
         })
     }
 
+    /// The duration as a standard-library value.
     pub fn duration(&self) -> Duration {
         self.duration
     }

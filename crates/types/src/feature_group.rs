@@ -14,17 +14,27 @@ use crate::name::validate_name;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureGroupSpec {
+    /// A valid name (see [`validate_name`]), unique together with `version`.
     pub name: String,
+    /// Starts at 1; a schema change is a new version, never an edit of this one.
     pub version: u32,
+    /// The columns that identify an entity, in key order: never null, never float.
     pub primary_key: Vec<String>,
+    /// The timestamp column rows are kept by, per key; `None` for an untimed
+    /// group, which cannot be joined as of a time nor given a TTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
+    /// Whether the newest row per key is also kept in the online store.
     #[serde(default)]
     pub online: bool,
+    /// How old (by event time, against the clock) an online row may be before
+    /// lookups report it expired rather than return it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Ttl>,
+    /// Free text for people; changing it is a compatible change.
     #[serde(default)]
     pub description: String,
+    /// Every column, keys and event time included, in schema order.
     pub columns: Vec<ColumnSpec>,
 }
 
@@ -118,10 +128,12 @@ impl FeatureGroupSpec {
         Ok(())
     }
 
+    /// The column called `name`, if the group has one.
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// The column names in definition order, comma-separated, for error messages.
     pub fn column_list(&self) -> String {
         self.columns
             .iter()
@@ -135,6 +147,7 @@ impl FeatureGroupSpec {
         !column.nullable || self.is_key_or_time(&column.name)
     }
 
+    /// Whether `column` is a primary-key column or the event-time column.
     pub fn is_key_or_time(&self, column: &str) -> bool {
         self.primary_key.iter().any(|k| k == column) || self.event_time.as_deref() == Some(column)
     }

@@ -30,16 +30,24 @@ fn is_known_transform(name: &str) -> bool {
     }
 }
 
+/// A feature view as defined in `features/*.toml` (`[[feature_view]]`) and
+/// recorded in the catalog: the features a model reads, offline and online.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureViewSpec {
+    /// A valid name, unique together with `version`.
     pub name: String,
+    /// Starts at 1; any change but the description needs a new version.
     pub version: u32,
     /// `NAME:VERSION` of the feature group whose rows (keys, event time, labels) drive training rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spine: Option<String>,
+    /// Columns of the spine that models learn to predict; they need a spine
+    /// and may not be its key or event time.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The feature groups joined onto the spine, at least one; a column may
+    /// come from only one of them.
     pub joins: Vec<JoinSpec>,
     /// Feature column → transformation function name.
     #[serde(default)]
@@ -53,6 +61,7 @@ pub struct FeatureViewSpec {
     /// values and the joined features, by one evaluator offline and online.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_demand: Vec<OnDemandSpec>,
+    /// Free text for people; the only part that may change in place.
     #[serde(default)]
     pub description: String,
 }
@@ -62,8 +71,12 @@ pub struct FeatureViewSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnDemandSpec {
+    /// The feature's name, distinct from every other column of the view and from `request_time`.
     pub name: String,
+    /// The expression, over the view's keys, `request_time`, request values
+    /// and joined features; planned and checked by `sluice apply`.
     pub expr: String,
+    /// The feature's type, written `type`; float64 when left out.
     #[serde(rename = "type", default = "float64")]
     pub column_type: ColumnType,
 }
@@ -76,15 +89,20 @@ fn float64() -> ColumnType {
 /// spine row's time offline, the request's time online.
 pub const REQUEST_TIME: &str = "request_time";
 
+/// One feature group joined onto the spine as of each spine row's time: the
+/// newest row at or before it, per key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinSpec {
     /// `NAME:VERSION`; the version is required so that a view always means the same data.
     pub feature_group: String,
+    /// How spine columns match the group's primary key, which must be used whole.
     pub on: JoinKeys,
     /// The columns to bring in; all feature columns when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<Vec<String>>,
+    /// Rows older than this before the spine row's time do not count: the
+    /// features are null instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Ttl>,
 }
@@ -93,7 +111,9 @@ pub struct JoinSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum JoinKeys {
+    /// `on = ["card_id"]`: each column has the same name on both sides.
     Same(Vec<String>),
+    /// `on = { card_id = "id" }`: spine column = feature-group column.
     Mapped(BTreeMap<String, String>),
 }
 
@@ -108,6 +128,7 @@ impl JoinKeys {
 }
 
 impl JoinSpec {
+    /// The joined group as a reference, refusing one without a version.
     pub fn feature_group_ref(&self) -> Result<NameRef, String> {
         let name = NameRef::parse(&self.feature_group).map_err(|e| e.to_string())?;
         if name.version.is_none() {

@@ -7,7 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// One input or output column of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelColumn {
+    /// The column's name: a transformed feature for inputs; for the output,
+    /// `LABEL_probability` (classifiers) or `LABEL_prediction` (regressors).
     pub name: String,
+    /// The column type as written in definitions (`float64`); `type` in JSON.
     #[serde(rename = "type")]
     pub column_type: String,
 }
@@ -15,9 +18,13 @@ pub struct ModelColumn {
 /// Where a model came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelLineage {
+    /// The feature view whose training dataset the model learnt from.
     pub feature_view: String,
+    /// That view's version.
     pub feature_view_version: u32,
+    /// The training dataset's number within the view version.
     pub training_dataset: u32,
+    /// The catalog run (`sluice list runs`) that trained or imported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<u64>,
 }
@@ -26,8 +33,13 @@ pub struct ModelLineage {
 /// file whose blake3 hash is recorded here and checked on every load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
+    /// The model's name; the registry numbers its versions.
     pub name: String,
+    /// How it was made: `logistic_regression`, `gbdt_classifier` and the other
+    /// built-in algorithms, or `onnx` for an imported model.
     pub algorithm: String,
+    /// The parameters it was trained with, as given (`l2` = `0.5`); for an
+    /// import, the ONNX file's name and the output used.
     pub params: BTreeMap<String, String>,
     /// An undefined metric (NaN, such as ROC AUC on a test split that holds
     /// one class) is recorded as JSON `null` and reads back as NaN.
@@ -35,12 +47,16 @@ pub struct ModelSpec {
     pub metrics: BTreeMap<String, f64>,
     /// Feature names and types after transformations, in the model's input order.
     pub inputs: Vec<ModelColumn>,
+    /// What it predicts, one column per output.
     pub outputs: Vec<ModelColumn>,
+    /// The data it was trained on and the run that made it.
     pub lineage: ModelLineage,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
     /// Relative to the project's model directory.
     pub artefact: String,
+    /// The artefact's blake3 hash in hex; a file that does not match is refused at load.
     pub artefact_hash: String,
 }
 

@@ -16,7 +16,9 @@ use crate::training_dataset::Split;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingPipelineSpec {
+    /// A valid name, unique among the project's pipelines.
     pub name: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
     /// `NAME:VERSION` (or `NAME` for the latest version).
@@ -31,8 +33,11 @@ pub struct TrainingPipelineSpec {
     /// With `split`: only spine rows with event time in [start, end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<DateTime<Utc>>,
+    /// With `split`: the (exclusive) end of that range; either bound may be left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<DateTime<Utc>>,
+    /// The trainer: `logistic_regression`, `linear_regression`,
+    /// `gbdt_classifier` or `gbdt_regressor`.
     pub algorithm: String,
     /// Hyperparameters; numbers and booleans are passed on as their text.
     #[serde(default)]
@@ -48,7 +53,9 @@ pub struct TrainingPipelineSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInferencePipelineSpec {
+    /// A valid name, unique among the project's pipelines.
     pub name: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
     /// `NAME`, `NAME:VERSION` or `NAME@ALIAS`, resolved when the run starts.
@@ -56,6 +63,7 @@ pub struct BatchInferencePipelineSpec {
     /// The spine rows to predict for: event time in [start, end) …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<DateTime<Utc>>,
+    /// … the end being exclusive (either bound may be left out) …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<DateTime<Utc>>,
     /// … or within this long before the run starts (e.g. `1d`).
@@ -73,7 +81,9 @@ pub struct BatchInferencePipelineSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainPipelineSpec {
+    /// A valid name, unique among the project's pipelines.
     pub name: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
     /// Names of batch feature, training and batch-inference pipelines, run in this order.
@@ -81,6 +91,9 @@ pub struct ChainPipelineSpec {
 }
 
 impl TrainingPipelineSpec {
+    /// Checks names, that exactly one of `training_dataset` and `split` is
+    /// given (and `start`/`end` only with `split`), and that parameters are
+    /// plain values.
     pub fn validate(&self) -> Result<(), String> {
         validate_name(&self.name).map_err(|e| e.to_string())?;
         NameRef::parse(&self.feature_view).map_err(|e| format!("feature_view: {e}"))?;
@@ -114,6 +127,7 @@ impl TrainingPipelineSpec {
         Ok(())
     }
 
+    /// The feature view as a reference. Panics if the spec was not validated.
     pub fn feature_view(&self) -> NameRef {
         NameRef::parse(&self.feature_view).expect("validated")
     }
@@ -134,6 +148,8 @@ impl TrainingPipelineSpec {
 }
 
 impl BatchInferencePipelineSpec {
+    /// Checks the name, the time range (`last` or `start`/`end`, start before
+    /// end), and that there is a sink or an output file of a known kind.
     pub fn validate(&self) -> Result<(), String> {
         validate_name(&self.name).map_err(|e| e.to_string())?;
         if self.model.trim().is_empty() {
@@ -174,6 +190,9 @@ impl BatchInferencePipelineSpec {
 }
 
 impl ChainPipelineSpec {
+    /// Checks the name and that there are steps, none of them the chain
+    /// itself; the steps are checked against the other definitions by
+    /// [`Definitions`](crate::Definitions).
     pub fn validate(&self) -> Result<(), String> {
         validate_name(&self.name).map_err(|e| e.to_string())?;
         if self.steps.is_empty() {

@@ -33,11 +33,15 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// A reference `NAME[:VERSION]`; no version means "the latest".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameRef {
+    /// The object's name, checked by [`validate_name`].
     pub name: String,
+    /// A version of 1 or more; `None` for the latest.
     pub version: Option<u32>,
 }
 
 impl NameRef {
+    /// Parses `NAME` or `NAME:VERSION`, refusing an invalid name and a version
+    /// that is not a positive integer.
     pub fn parse(text: &str) -> Result<Self> {
         let (name, version) = match text.split_once(':') {
             Some((name, version)) => {

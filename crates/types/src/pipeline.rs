@@ -16,12 +16,17 @@ use crate::feature_group::FeatureGroupSpec;
 use crate::model_pipeline::{BatchInferencePipelineSpec, ChainPipelineSpec, TrainingPipelineSpec};
 use crate::name::{validate_name, NameRef};
 
+/// What a pipeline does, as written in its `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PipelineKind {
+    /// Reads a source and writes a feature group.
     Feature,
+    /// Trains a model on a feature view's training dataset.
     Training,
+    /// Scores rows with a registered model into a feature group and/or a file.
     BatchInference,
+    /// Runs other batch pipelines in order.
     Chain,
 }
 
@@ -40,9 +45,13 @@ impl std::fmt::Display for PipelineKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PipelineDefinition {
+    /// `kind = "feature"`.
     Feature(Box<PipelineSpec>),
+    /// `kind = "training"`.
     Training(TrainingPipelineSpec),
+    /// `kind = "batch_inference"`.
     BatchInference(BatchInferencePipelineSpec),
+    /// `kind = "chain"`.
     Chain(ChainPipelineSpec),
 }
 
@@ -80,6 +89,7 @@ impl<'de> Deserialize<'de> for PipelineDefinition {
 }
 
 impl PipelineDefinition {
+    /// The pipeline's name, unique in the project.
     pub fn name(&self) -> &str {
         match self {
             PipelineDefinition::Feature(spec) => &spec.name,
@@ -89,6 +99,7 @@ impl PipelineDefinition {
         }
     }
 
+    /// Which kind of pipeline this is.
     pub fn kind(&self) -> PipelineKind {
         match self {
             PipelineDefinition::Feature(_) => PipelineKind::Feature,
@@ -143,11 +154,16 @@ impl PipelineDefinition {
     }
 }
 
+/// Where a feature pipeline reads from, as written in its source's `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceType {
+    /// CSV, Parquet or NDJSON files (by extension) matching `path`.
     Files,
+    /// The rows of a PostgreSQL `query`.
     Postgres,
+    /// JSON messages on a NATS JetStream subject, one event each; the
+    /// pipeline streams until stopped.
     Nats,
 }
 
@@ -156,6 +172,7 @@ pub enum SourceType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
+    /// Written `type`; decides which of the fields below apply.
     #[serde(rename = "type")]
     pub source_type: SourceType,
     /// files: a path or glob, relative to the project folder.
@@ -168,11 +185,15 @@ pub struct SourceSpec {
     /// successful run's greatest value of that column (a timestamp).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// postgres: a timestamp source column; `$1` in the query is bound to
+    /// its newest value that the last successful run read (for the first run, a
+    /// time long before any data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<String>,
-    /// nats: the JetStream stream and the subject its messages are published on.
+    /// nats: the JetStream stream to consume …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
+    /// … and the subject its messages are published on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// nats: offline commit after this many events …
@@ -189,20 +210,29 @@ pub struct SourceSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransformSpec {
+    /// One query (DataFusion's dialect) over the table `source`.
     pub sql: String,
 }
 
+/// A `kind = "feature"` pipeline: source → optional SQL → optional window
+/// aggregation → sink feature group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
+    /// A valid name, unique among the project's pipelines.
     pub name: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
     /// The feature group written: `NAME` (latest version) or `NAME:VERSION`.
     pub sink: String,
+    /// What it reads.
     pub source: SourceSpec,
+    /// SQL applied to the source's rows, before any aggregation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<TransformSpec>,
+    /// Window aggregations per key, one output row per event; the sink's key
+    /// and event time must be the aggregation's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate: Option<WindowAggregationSpec>,
 }
@@ -219,16 +249,20 @@ impl PipelineSpec {
         Ok(())
     }
 
+    /// The sink as a reference. Panics if the spec was not validated.
     pub fn sink(&self) -> NameRef {
         NameRef::parse(&self.sink).expect("validated")
     }
 
+    /// Whether the pipeline consumes a stream (NATS) rather than running to an end.
     pub fn is_streaming(&self) -> bool {
         self.source.source_type == SourceType::Nats
     }
 }
 
 impl SourceSpec {
+    /// Checks that the fields `type` needs are given and no others, and the
+    /// columns; returns the first problem.
     pub fn validate(&self) -> Result<(), String> {
         let given = |field: &Option<String>| field.is_some();
         let (needed, allowed): (&[(&str, bool)], &[&str]) = match self.source_type {

@@ -13,10 +13,17 @@ pub enum Split {
     /// Everything in one split named `all`.
     None,
     /// Each row goes to `train` with probability `train_fraction`, decided by a hash of (seed, row position).
-    Random { train_fraction: f64, seed: u64 },
+    Random {
+        /// The share of rows that train, strictly between 0 and 1.
+        train_fraction: f64,
+        /// Fixes the assignment, so that a recreate gives the same splits.
+        seed: u64,
+    },
     /// Rows before `train_end` train; rows at or after `test_start` test; rows in between are left out.
     Time {
+        /// The first time that no longer trains.
         train_end: DateTime<Utc>,
+        /// The first time that tests; equal to `train_end` unless a gap is given.
         test_start: DateTime<Utc>,
     },
 }
@@ -68,6 +75,7 @@ impl Split {
         }
     }
 
+    /// The splits it makes, in order: `all`, or `train` then `test`.
     pub fn names(&self) -> Vec<&'static str> {
         match self {
             Split::None => vec!["all"],
@@ -79,39 +87,57 @@ impl Split {
 /// Per-column statistics of the training split (or of `all`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnStatistics {
+    /// The column described.
     pub column: String,
+    /// Non-null values.
     pub count: u64,
+    /// Null values.
     pub nulls: u64,
+    /// Mean of the non-null values; numeric columns only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean: Option<f64>,
+    /// Population standard deviation (divided by `count`); numeric columns only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std: Option<f64>,
+    /// Smallest value; numeric columns only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
+    /// Largest value; numeric columns only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// Distinct non-null values.
     pub distinct: u64,
 }
 
+/// One file of a training dataset: a split, or the spine file it was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitFile {
+    /// The split's name (`train`, `test`, `all`), or the spine file's name.
     pub name: String,
+    /// Rows in the file.
     pub rows: u64,
     /// blake3 of the split's rows in a canonical Arrow IPC encoding.
     pub hash: String,
 }
 
+/// A training dataset as the catalog records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingDatasetSpec {
+    /// The feature view it was made from.
     pub feature_view: String,
+    /// That view's version.
     pub feature_view_version: u32,
+    /// Only spine rows with event time at or after this were used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<DateTime<Utc>>,
+    /// … and before this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<DateTime<Utc>>,
+    /// How the rows were divided.
     pub split: Split,
     /// The offline commit read from each feature group (`NAME:VERSION`), the spine's included.
     pub commits: BTreeMap<String, u64>,
+    /// The split files, in the order of [`Split::names`].
     pub splits: Vec<SplitFile>,
     /// blake3 over the split hashes, in split order.
     pub content_hash: String,
@@ -120,6 +146,7 @@ pub struct TrainingDatasetSpec {
     /// (`spine.parquet`) so that the dataset can be recreated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spine_file: Option<SplitFile>,
+    /// Statistics of the first split (`train`, or `all`), per described column.
     pub statistics: Vec<ColumnStatistics>,
 }
 
