@@ -2,10 +2,13 @@
 //! their commit history, feature views, training datasets, pipeline runs) behind the [`Catalog`] trait, on SQLite
 //! (embedded default) or PostgreSQL (shared by many processes).
 //!
-//! This crate owns the catalog schema, its SQL, and the factory that picks a
-//! backend by URL. It must not touch feature data: it records which offline
-//! commits exist, never their rows.
+//! This crate owns the catalog schema, its SQL, the factory that picks a
+//! backend by URL, and the conformance suite every backend must pass. It must
+//! not touch feature data: it records which offline commits exist, never
+//! their rows.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod factory;
 mod records;

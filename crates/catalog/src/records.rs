@@ -13,28 +13,39 @@ use crate::Result;
 /// A registered definition and when it was registered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Versioned<T> {
+    /// The definition, as registered or as `apply` last updated it.
     pub spec: T,
+    /// When this version was first registered; updates keep it.
     pub created_at: DateTime<Utc>,
 }
 
+/// A registered feature-group version.
 pub type FeatureGroupRecord = Versioned<FeatureGroupSpec>;
+/// A registered feature-view version.
 pub type FeatureViewRecord = Versioned<FeatureViewSpec>;
 
 /// A training dataset: version `version` of its feature view's datasets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainingDatasetRecord {
+    /// Numbered from 1 within its feature-view version.
     pub version: u32,
+    /// What was materialised, from which view and commits, into which files.
     pub spec: TrainingDatasetSpec,
+    /// When it was recorded.
     pub created_at: DateTime<Utc>,
 }
 
 /// A registered model version, with the aliases that point at it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelRecord {
+    /// Numbered from 1 per model name.
     pub version: u32,
+    /// The aliases pointing at this version, ordered by alias.
     pub aliases: Vec<String>,
+    /// The model's definition; serialised as fields of the record itself.
     #[serde(flatten)]
     pub spec: ModelSpec,
+    /// When this version was registered.
     pub created_at: DateTime<Utc>,
 }
 
@@ -42,53 +53,72 @@ pub struct ModelRecord {
 /// for alias changes, cheap enough to ask for every second.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelVersion {
+    /// The model's name.
     pub name: String,
+    /// Numbered from 1 per model name.
     pub version: u32,
+    /// The aliases pointing at this version, ordered by alias.
     pub aliases: Vec<String>,
 }
 
+/// Gives a fieldless enum `as_str`, `parse` and `Display` from one list of
+/// variants and the words the catalog stores for them, so that the word
+/// written and the word read back cannot drift apart.
+macro_rules! stored_as_words {
+    ($enum:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $enum {
+            pub(crate) fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $word,)+
+                }
+            }
+
+            pub(crate) fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($word => Some($enum::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $enum {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use stored_as_words;
+
+/// The kind of write an offline commit made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CommitOperation {
+    /// Rows upserted: new ones inserted, ones with a stored (primary key,
+    /// event time) replacing it.
     Ingest,
     /// Rows added without looking at stored ones (prediction logs).
     Append,
+    /// Every row of the given primary keys removed.
     Delete,
 }
 
-impl CommitOperation {
-    fn as_str(self) -> &'static str {
-        match self {
-            CommitOperation::Ingest => "ingest",
-            CommitOperation::Append => "append",
-            CommitOperation::Delete => "delete",
-        }
-    }
-
-    pub(crate) fn parse(text: &str) -> Option<Self> {
-        match text {
-            "ingest" => Some(Self::Ingest),
-            "append" => Some(Self::Append),
-            "delete" => Some(Self::Delete),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for CommitOperation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_as_words!(CommitOperation {
+    Ingest => "ingest",
+    Append => "append",
+    Delete => "delete",
+});
 
 /// One offline commit of a feature group, as the catalog remembers it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommitRecord {
     /// The Delta table version the commit produced.
     pub offline_version: u64,
+    /// What kind of write it was.
     pub operation: CommitOperation,
     /// Rows inserted or replaced (ingest) or removed (delete).
     pub rows: u64,
+    /// When the commit was made.
     pub committed_at: DateTime<Utc>,
     /// The input files, or the deleted keys, as text.
     pub source: String,
@@ -97,19 +127,25 @@ pub struct CommitRecord {
 /// A change `sluice apply` makes.
 #[derive(Debug, Clone)]
 pub enum CatalogChange {
+    /// Register a feature-group version; fails with
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists) when that version
+    /// is registered already.
     CreateFeatureGroup(FeatureGroupSpec),
     /// Replace fields that do not change what is stored (description, TTL).
     UpdateFeatureGroup(FeatureGroupSpec),
+    /// Register a feature-view version; fails with
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists) when that version
+    /// is registered already.
     CreateFeatureView(FeatureViewSpec),
     /// Replace fields that do not change what the view means (description).
     UpdateFeatureView(FeatureViewSpec),
 }
 
-/// Where metadata lives. Every method is atomic; `apply` is one transaction.
 /// Moves a new training dataset's files under the version it was given;
 /// the error says what could not be moved where.
 pub type PlaceFiles<'a> = &'a (dyn Fn(u32) -> std::result::Result<(), String> + Send + Sync);
 
+/// Where metadata lives. Every method is atomic; `apply` is one transaction.
 #[async_trait]
 pub trait Catalog: Send + Sync {
     /// Every version of every feature group, ordered by name then version.
@@ -188,4 +224,5 @@ pub trait Catalog: Send + Sync {
     async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>>;
 }
 
+/// A catalog shared by the tasks of a process, as [`open_catalog`](crate::open_catalog) returns it.
 pub type CatalogRef = Arc<dyn Catalog>;

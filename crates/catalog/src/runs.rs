@@ -3,48 +3,38 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::records::stored_as_words;
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Started and not finished; a run whose process died stays here.
     Running,
+    /// Finished without error.
     Succeeded,
+    /// Stopped by an error, which the progress records.
     Failed,
 }
 
-impl RunStatus {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
-
-    pub(crate) fn parse(text: &str) -> Option<Self> {
-        match text {
-            "running" => Some(Self::Running),
-            "succeeded" => Some(Self::Succeeded),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_as_words!(RunStatus {
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
 
 /// What a run has done so far, or did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunProgress {
+    /// Where the run stands; a final status also ends the run.
     pub status: RunStatus,
+    /// Rows read from the pipeline's source so far.
     pub rows_in: u64,
+    /// Rows written to its sink so far.
     pub rows_out: u64,
     /// The last offline commit the run produced.
     pub offline_version: Option<u64>,
+    /// Why the run failed; set with [`RunStatus::Failed`].
     pub error: Option<String>,
     /// What the next run continues from: files read, an event-time
     /// high-water mark, a stream sequence.
@@ -52,6 +42,7 @@ pub struct RunProgress {
 }
 
 impl RunProgress {
+    /// The progress of a run just started: nothing read or written, no state.
     pub fn running() -> Self {
         Self {
             status: RunStatus::Running,
@@ -67,12 +58,17 @@ impl RunProgress {
 /// A recorded run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
+    /// Ascending across all pipelines, from 1.
     pub id: u64,
+    /// The name of the pipeline that ran.
     pub pipeline: String,
     /// The feature group written, `NAME:VERSION`.
     pub sink: String,
+    /// When the run was recorded as started.
     pub started_at: DateTime<Utc>,
+    /// When a final status was recorded; `None` while running.
     pub ended_at: Option<DateTime<Utc>>,
+    /// What the run has done; serialised as fields of the record itself.
     #[serde(flatten)]
     pub progress: RunProgress,
 }

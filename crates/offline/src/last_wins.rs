@@ -50,45 +50,11 @@ pub fn last_per_identity(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{AsArray, Float64Array, Int64Array, TimestampMicrosecondArray};
+    use arrow::array::AsArray;
     use arrow::datatypes::{Float64Type, Int64Type};
-    use sluice_types::{ColumnSpec, ColumnType};
 
     use super::*;
-
-    fn fg() -> FeatureGroupSpec {
-        FeatureGroupSpec {
-            name: "t".into(),
-            version: 1,
-            primary_key: vec!["id".into()],
-            event_time: Some("ts".into()),
-            online: false,
-            ttl: None,
-            description: String::new(),
-            columns: vec![
-                ColumnSpec::new("id", ColumnType::Int64),
-                ColumnSpec::new("ts", ColumnType::Timestamp),
-                ColumnSpec::new("x", ColumnType::Float64),
-            ],
-        }
-    }
-
-    fn batch(rows: &[(i64, i64, f64)]) -> RecordBatch {
-        RecordBatch::try_new(
-            fg().arrow_schema(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
-            ],
-        )
-        .unwrap()
-    }
+    use crate::conformance::{batch, fg};
 
     fn rows(batch: &RecordBatch) -> Vec<(i64, f64)> {
         let ids = batch.column(0).as_primitive::<Int64Type>();

@@ -2,11 +2,14 @@
 //! (primary key, event time), with every earlier state readable by commit
 //! version or wall-clock time.
 //!
-//! This crate owns the [`OfflineStore`] trait and its Delta Lake
-//! implementation; DataFusion and deltalake stay inside it so that other
-//! crates build and test without them. It must not touch the catalog or the
-//! online store: callers record commits and update serving state themselves.
+//! This crate owns the [`OfflineStore`] trait, its Delta Lake implementation
+//! and the conformance suite every backend must pass; DataFusion and
+//! deltalake stay inside it so that other crates build and test without them.
+//! It must not touch the catalog or the online store: callers record commits
+//! and update serving state themselves.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod delta;
 mod error;
 mod factory;

@@ -17,6 +17,7 @@ pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
 /// Which state of a feature group's history to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadAt {
+    /// The state after the newest commit.
     Latest,
     /// The state right after this commit.
     Version(u64),
@@ -27,10 +28,17 @@ pub enum ReadAt {
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitMetrics {
+    /// The table version the commit produced.
     pub version: u64,
+    /// Rows added: for an upsert those whose (primary key, event time) was
+    /// not stored, for an append every row once repeats collapse.
     pub rows_inserted: u64,
+    /// Stored rows replaced by an upsert.
     pub rows_updated: u64,
+    /// Rows removed by a delete.
     pub rows_deleted: u64,
+    /// Wall-clock milliseconds from the call to the commit, reading the
+    /// input included.
     pub elapsed_ms: u64,
 }
 
@@ -93,4 +101,6 @@ pub trait OfflineStore: Send + Sync {
     async fn latest_version(&self, fg: &FeatureGroupSpec) -> Result<Option<u64>>;
 }
 
+/// An offline store shared by the tasks of a process, as
+/// [`open_offline_store`](crate::open_offline_store) returns it.
 pub type OfflineStoreRef = Arc<dyn OfflineStore>;

@@ -9,6 +9,7 @@
 //! disk go through it: [`register`] makes it deltalake's store for `file://`.
 
 use std::fmt;
+use std::future::Future;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Once};
 
@@ -96,8 +97,16 @@ async fn sync_file(file: PathBuf) -> object_store::Result<()> {
 }
 
 impl SyncedLocalFileSystem {
-    async fn sync(&self, location: &Path) -> object_store::Result<()> {
-        sync_file(self.inner.path_to_filesystem(location)?).await
+    /// Waits for `write`, then syncs the file it left at `location`: every
+    /// write path returns only once its file is on disk.
+    async fn synced<T>(
+        &self,
+        location: &Path,
+        write: impl Future<Output = object_store::Result<T>>,
+    ) -> object_store::Result<T> {
+        let result = write.await?;
+        sync_file(self.inner.path_to_filesystem(location)?).await?;
+        Ok(result)
     }
 }
 
@@ -109,9 +118,8 @@ impl ObjectStore for SyncedLocalFileSystem {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        let result = self.inner.put_opts(location, payload, opts).await?;
-        self.sync(location).await?;
-        Ok(result)
+        self.synced(location, self.inner.put_opts(location, payload, opts))
+            .await
     }
 
     async fn put_multipart_opts(
@@ -171,8 +179,8 @@ impl ObjectStore for SyncedLocalFileSystem {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await?;
-        self.sync(to).await
+        self.synced(to, self.inner.copy_opts(from, to, options))
+            .await
     }
 
     async fn rename_opts(
@@ -181,8 +189,8 @@ impl ObjectStore for SyncedLocalFileSystem {
         to: &Path,
         options: RenameOptions,
     ) -> object_store::Result<()> {
-        self.inner.rename_opts(from, to, options).await?;
-        self.sync(to).await
+        self.synced(to, self.inner.rename_opts(from, to, options))
+            .await
     }
 }
 
