@@ -6,17 +6,36 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use futures::TryStreamExt;
 use sluice_datagen::{transactions, TransactionsOptions};
-use sluice_featurestore::{FeatureStore, LookupStatus, NoProgress, ReadAt};
+use sluice_featurestore::{FeatureGroup, FeatureStore, FeatureView, LookupStatus, NoProgress};
+use sluice_testkit::fixtures::Project;
 use sluice_types::NameRef;
 
+/// A new project with the example's `transactions` group and nothing else.
 async fn project() -> (tempfile::TempDir, FeatureStore) {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
-    (dir, store)
+    Project::new().applied().await
+}
+
+async fn transactions_group(store: &FeatureStore) -> FeatureGroup<'_> {
+    store
+        .feature_group(&NameRef::parse("transactions").unwrap())
+        .await
+        .unwrap()
+}
+
+async fn spend_view(store: &FeatureStore) -> FeatureView<'_> {
+    store
+        .feature_view(&NameRef::parse("spend").unwrap())
+        .await
+        .unwrap()
+}
+
+/// [`project`] with [`VIEW`] over its group.
+async fn project_with_view() -> (tempfile::TempDir, FeatureStore) {
+    Project::new()
+        .with_file("features/view.toml", VIEW)
+        .applied()
+        .await
 }
 
 /// (ts, amount) of the newest event per key, ties to the later row.
@@ -39,10 +58,7 @@ fn newest_per_key(batches: &[RecordBatch]) -> HashMap<i64, (i64, f64)> {
 #[tokio::test]
 async fn pushed_batches_match_the_model_online_and_offline() {
     let (_dir, store) = project().await;
-    let fg = store
-        .feature_group(&NameRef::parse("transactions").unwrap())
-        .await
-        .unwrap();
+    let fg = transactions_group(&store).await;
     // Recent events so that the example's 30-day TTL keeps them PRESENT.
     let options = TransactionsOptions::new(20_000)
         .with_keys(1_500)
@@ -88,13 +104,7 @@ async fn pushed_batches_match_the_model_online_and_offline() {
         }
     }
 
-    let stored: Vec<RecordBatch> = fg
-        .read(ReadAt::Latest, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let stored = sluice_testkit::latest_rows(&store, "transactions").await;
     let mut stored_rows: Vec<(i64, i64, u64)> = Vec::new();
     let mut input_rows: Vec<(i64, i64, u64)> = Vec::new();
     for (target, source) in [(&mut stored_rows, &stored), (&mut input_rows, &batches)] {
@@ -120,10 +130,7 @@ async fn pushed_batches_match_the_model_online_and_offline() {
 #[tokio::test]
 async fn a_bad_pushed_batch_writes_nothing() {
     let (_dir, store) = project().await;
-    let fg = store
-        .feature_group(&NameRef::parse("transactions").unwrap())
-        .await
-        .unwrap();
+    let fg = transactions_group(&store).await;
     let good: RecordBatch = transactions(TransactionsOptions::new(100)).next().unwrap();
     let mut columns = good.columns().to_vec();
     let amounts: Float64Array = (0..100).map(|i| (i != 42).then_some(1.0)).collect();
@@ -147,12 +154,7 @@ async fn a_bad_pushed_batch_writes_nothing() {
         "pushed: row 143: column 'amount' is null but the column is not nullable"
     );
     assert_eq!(fg.count_rows().await.unwrap(), 0);
-    assert!(store
-        .catalog()
-        .commits("transactions", 1)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(fg.describe().await.unwrap().commits.is_empty());
     let key = RecordBatch::try_new(
         fg.spec().key_schema(),
         vec![Arc::new(Int64Array::from(vec![0]))],
@@ -177,15 +179,8 @@ on_demand = [
 
 #[tokio::test]
 async fn online_vectors_equal_the_as_of_now_batch_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::write(dir.path().join("features/view.toml"), VIEW).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
-    let fg = store
-        .feature_group(&NameRef::parse("transactions").unwrap())
-        .await
-        .unwrap();
+    let (_dir, store) = project_with_view().await;
+    let fg = transactions_group(&store).await;
     let now = chrono::Utc::now();
     let options = TransactionsOptions::new(6_000)
         .with_keys(400)
@@ -194,10 +189,7 @@ async fn online_vectors_equal_the_as_of_now_batch_rows() {
         .await
         .unwrap();
 
-    let view = store
-        .feature_view(&NameRef::parse("spend").unwrap())
-        .await
-        .unwrap();
+    let view = spend_view(&store).await;
     let accounts: Vec<i64> = (-3..420).collect();
     let keys = RecordBatch::try_from_iter([(
         "account",
@@ -331,7 +323,7 @@ async fn bad_on_demand_features_are_refused_at_apply_with_the_feature_named() {
             "expected {expected} in: {err}"
         );
     }
-    assert!(store.catalog().feature_views().await.unwrap().is_empty());
+    assert!(store.feature_views().await.unwrap().is_empty());
 }
 
 /// Past the join's memory budget the feature tables are spilled to disk by
@@ -339,15 +331,8 @@ async fn bad_on_demand_features_are_refused_at_apply_with_the_feature_named() {
 /// spine order, and the spill files are gone afterwards.
 #[tokio::test]
 async fn a_join_over_its_memory_budget_spills_and_gives_the_same_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::write(dir.path().join("features/view.toml"), VIEW).unwrap();
-    let mut store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
-    let fg = store
-        .feature_group(&NameRef::parse("transactions").unwrap())
-        .await
-        .unwrap();
+    let (_dir, mut store) = project_with_view().await;
+    let fg = transactions_group(&store).await;
     let options = TransactionsOptions::new(20_000)
         .with_keys(300)
         .ending_at(1_700_000_000_000_000);
@@ -375,10 +360,7 @@ async fn a_join_over_its_memory_budget_spills_and_gives_the_same_rows() {
     ])
     .unwrap();
     let in_memory = {
-        let view = store
-            .feature_view(&NameRef::parse("spend").unwrap())
-            .await
-            .unwrap();
+        let view = spend_view(&store).await;
         view.features_for(&spine, "at").await.unwrap()
     };
     let found = in_memory.column_by_name("amount").unwrap();
@@ -389,10 +371,7 @@ async fn a_join_over_its_memory_budget_spills_and_gives_the_same_rows() {
 
     store.set_join_budget(16 * 1024);
     let spilled = {
-        let view = store
-            .feature_view(&NameRef::parse("spend").unwrap())
-            .await
-            .unwrap();
+        let view = spend_view(&store).await;
         view.features_for(&spine, "at").await.unwrap()
     };
     assert_eq!(spilled, in_memory);

@@ -7,87 +7,58 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use rand::{Rng, SeedableRng};
-use sluice_catalog::RunStatus;
+use sluice_featurestore::RunStatus;
 use sluice_featurestore::{FeatureStore, NoProgress};
 use sluice_pipelines::{
     predict, run_any_pipeline, PredictInput, PredictOptions, RunOptions, RunOutcome,
 };
+use sluice_testkit::fixtures::{columns_toml, Fraud, T0};
+use sluice_testkit::{latest_batch, primitive};
 
-const DEFINITIONS: &str = r#"
-[[feature_group]]
-name = "activity"
-version = 1
-primary_key = ["card_id"]
-event_time = "ts"
-online = true
-columns = [
-  { name = "card_id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "amount", type = "float64" },
-  { name = "merchant", type = "string" },
-]
-
-[[feature_group]]
-name = "labels"
-version = 1
-primary_key = ["card_id"]
-event_time = "ts"
-columns = [
-  { name = "card_id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "is_fraud", type = "bool" },
-]
-
-[[feature_view]]
-name = "fraud"
-version = 1
-spine = "labels:1"
-labels = ["is_fraud"]
-joins = [{ feature_group = "activity:1", on = ["card_id"] }]
-transforms = { amount = "standard_scaler", merchant = "one_hot_encoder" }
-
+/// The pipelines over the fraud scenario's groups, ending in the chain
+/// `daily`: both feature pipelines read the same files (transactions with
+/// their labels).
+fn pipelines() -> String {
+    let source = columns_toml(&[
+        ("card_id", "int64"),
+        ("ts", "timestamp"),
+        ("amount", "float64"),
+        ("merchant", "string"),
+        ("is_fraud", "bool"),
+    ]);
+    let feature_pipeline = |name: &str, sql: &str| {
+        format!(
+            r#"
 [[pipeline]]
-name = "activity"
+name = "{name}"
 kind = "feature"
-sink = "activity:1"
-transform = { sql = "SELECT card_id, ts, amount, merchant FROM source" }
+sink = "{name}:1"
+transform = {{ sql = "{sql}" }}
 [pipeline.source]
 type = "files"
 path = "data/transactions*.csv"
-columns = [
-  { name = "card_id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "amount", type = "float64" },
-  { name = "merchant", type = "string" },
-  { name = "is_fraud", type = "bool" },
-]
-
-[[pipeline]]
-name = "labels"
-kind = "feature"
-sink = "labels:1"
-transform = { sql = "SELECT card_id, ts + INTERVAL '1 second' AS ts, is_fraud FROM source" }
-[pipeline.source]
-type = "files"
-path = "data/transactions*.csv"
-columns = [
-  { name = "card_id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "amount", type = "float64" },
-  { name = "merchant", type = "string" },
-  { name = "is_fraud", type = "bool" },
-]
-
+{source}"#
+        )
+    };
+    let activity = feature_pipeline(
+        "activity",
+        "SELECT card_id, ts, amount, merchant FROM source",
+    );
+    let labels = feature_pipeline(
+        "labels",
+        "SELECT card_id, ts + INTERVAL '1 second' AS ts, is_fraud FROM source",
+    );
+    format!(
+        r#"{activity}{labels}
 [[pipeline]]
 name = "train"
 kind = "training"
 feature_view = "fraud:1"
 split = "random:0.75:3"
 algorithm = "gbdt_classifier"
-params = { rounds = 30, learning_rate = 0.2, max_depth = 3 }
+params = {{ rounds = 30, learning_rate = 0.2, max_depth = 3 }}
 model = "fraud"
 alias = "production"
 
@@ -103,39 +74,47 @@ out = "out/predictions.parquet"
 name = "daily"
 kind = "chain"
 steps = ["activity", "labels", "train", "score"]
-"#;
+"#
+    )
+}
 
-const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 const SCORE_FROM: i64 = T0 + 86_400_000_000;
 const ROWS: i64 = 3_000;
+
+/// The groups and view of the fraud scenario, fed by the pipelines from files.
+fn fraud() -> Fraud {
+    Fraud::rows(ROWS)
+        .seed(11)
+        .risk_elsewhere(0.1)
+        .online()
+        .with_definitions(&pipelines())
+}
 
 /// One transaction a minute over 300 cards; fraud likely for large online amounts.
 /// Returns the project and how many label rows fall at or after `SCORE_FROM`.
 async fn project() -> (tempfile::TempDir, FeatureStore, usize) {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::remove_file(dir.path().join("features/example.toml")).ok();
-    std::fs::write(dir.path().join("features/fraud.toml"), DEFINITIONS).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-    let merchants = ["grocery", "fuel", "online", "travel"];
+    let fraud = fraud();
+    let (dir, store) = fraud.build().await;
     let mut csv = String::from("card_id,ts,amount,merchant,is_fraud\n");
     let mut scored = 0;
-    for i in 0..ROWS {
+    for (i, transaction) in (0..).zip(fraud.transactions()) {
         let ts = T0 + i * 60_000_000;
-        let amount: f64 = rng.random_range(1.0..1_000.0);
-        let merchant = merchants[rng.random_range(0..4)];
-        let risk = (amount / 1_000.0) * if merchant == "online" { 0.9 } else { 0.1 };
-        let fraud = rng.random_range(0.0..1.0) < risk;
         let time = chrono::DateTime::from_timestamp_micros(ts)
             .unwrap()
             .to_rfc3339();
-        writeln!(csv, "{},{time},{amount:.2},{merchant},{fraud}", i % 300).unwrap();
+        let amount = transaction.amount;
+        writeln!(
+            csv,
+            "{},{time},{amount:.2},{},{}",
+            i % 300,
+            transaction.merchant,
+            transaction.is_fraud
+        )
+        .unwrap();
         scored += usize::from(ts + 1_000_000 >= SCORE_FROM);
     }
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     std::fs::write(dir.path().join("data/transactions-1.csv"), csv).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
     (dir, store, scored)
 }
 
@@ -151,26 +130,12 @@ fn read_parquet(path: &Path) -> RecordBatch {
 
 /// (card, time) -> prediction.
 fn by_key(batch: &RecordBatch) -> BTreeMap<(i64, i64), f64> {
-    let cards = batch
-        .column_by_name("card_id")
-        .unwrap()
-        .as_primitive::<Int64Type>();
-    let times = batch
-        .column_by_name("ts")
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>();
-    let predictions = batch
-        .column_by_name("prediction")
-        .unwrap()
-        .as_primitive::<Float64Type>();
+    let cards = primitive::<Int64Type>(batch, "card_id");
+    let times = primitive::<TimestampMicrosecondType>(batch, "ts");
+    let predictions = primitive::<Float64Type>(batch, "prediction");
     (0..batch.num_rows())
         .map(|i| ((cards.value(i), times.value(i)), predictions.value(i)))
         .collect()
-}
-
-async fn predictions_group(store: &FeatureStore) -> RecordBatch {
-    let batches = sluice_testkit::latest_rows(store, "fraud_predictions:1").await;
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 #[tokio::test]
@@ -190,12 +155,12 @@ async fn a_chain_runs_features_training_and_batch_inference_as_one_program() {
         .iter()
         .zip(&step_runs)
     {
-        let runs = store.catalog().runs(Some(step)).await.unwrap();
+        let runs = store.registry().runs(Some(step)).await.unwrap();
         assert_eq!(runs.len(), 1, "{step}");
         assert_eq!(runs[0].id, *run_id, "{step}");
         assert_eq!(runs[0].progress.status, RunStatus::Succeeded, "{step}");
     }
-    let chain_runs = store.catalog().runs(Some("daily")).await.unwrap();
+    let chain_runs = store.registry().runs(Some("daily")).await.unwrap();
     assert_eq!(chain_runs[0].progress.status, RunStatus::Succeeded);
     assert_eq!(
         chain_runs[0].progress.state["step_runs"],
@@ -209,8 +174,8 @@ async fn a_chain_runs_features_training_and_batch_inference_as_one_program() {
     };
     assert!(training.created_training_dataset);
     let model = store
-        .catalog()
-        .model_by_alias("fraud", "production")
+        .registry()
+        .model(&"fraud@production".parse().unwrap())
         .await
         .unwrap();
     assert_eq!(model.version, training.report.version);
@@ -228,7 +193,7 @@ async fn a_chain_runs_features_training_and_batch_inference_as_one_program() {
     // Batch inference wrote the same predictions to the file and the group,
     // one per label row in range, equal to a direct `predict` of that model.
     let file = read_parquet(&dir.path().join("out/predictions.parquet"));
-    let group = predictions_group(&store).await;
+    let group = latest_batch(&store, "fraud_predictions:1").await;
     assert_eq!(file.num_rows(), scored);
     assert_eq!(by_key(&file), by_key(&group));
     let (_, direct) = predict(
@@ -246,15 +211,27 @@ async fn a_chain_runs_features_training_and_batch_inference_as_one_program() {
     .await
     .unwrap();
     assert_eq!(by_key(&file), by_key(&direct));
-    let versions = file
-        .column_by_name("model_version")
-        .unwrap()
-        .as_primitive::<Int64Type>();
+    let versions = primitive::<Int64Type>(&file, "model_version");
     assert_eq!(versions.null_count(), 0);
     assert!(versions
         .values()
         .iter()
         .all(|v| *v == i64::from(model.version)));
+}
+
+/// Runs `pipeline` once `from` reads `to` in the definitions; why it failed.
+async fn run_changed(
+    dir: &tempfile::TempDir,
+    store: &FeatureStore,
+    pipeline: &str,
+    from: &str,
+    to: &str,
+) -> sluice_pipelines::Error {
+    let changed = fraud().definitions().replace(from, to);
+    std::fs::write(dir.path().join("features/fraud.toml"), changed).unwrap();
+    run_any_pipeline(store, pipeline, &RunOptions::default(), &NoProgress)
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -264,22 +241,18 @@ async fn a_failing_step_stops_the_chain_and_is_named() {
         .await
         .unwrap();
     let before = read_parquet(&dir.path().join("out/predictions.parquet"));
-    let group_before = predictions_group(&store).await.num_rows();
+    let group_before = latest_batch(&store, "fraud_predictions:1").await.num_rows();
 
     // A bad hyperparameter: the third step fails, the fourth never starts.
-    let broken = DEFINITIONS.replace("rounds = 30,", "rounds = \"many\",");
-    std::fs::write(dir.path().join("features/fraud.toml"), &broken).unwrap();
-    let err = run_any_pipeline(&store, "daily", &RunOptions::default(), &NoProgress)
-        .await
-        .unwrap_err();
+    let err = run_changed(&dir, &store, "daily", "rounds = 30,", "rounds = \"many\",").await;
     let message = err.to_string();
     assert!(
         message.contains("chain 'daily' stopped at step 3 of 4, 'train'")
             && message.contains("rounds"),
         "{message}"
     );
-    assert!(err.is_user_error());
-    let chain_runs = store.catalog().runs(Some("daily")).await.unwrap();
+    assert!(err.kind().is_caller_fault());
+    let chain_runs = store.registry().runs(Some("daily")).await.unwrap();
     let failed = chain_runs.iter().max_by_key(|r| r.id).unwrap();
     assert_eq!(failed.progress.status, RunStatus::Failed);
     assert!(failed
@@ -292,7 +265,7 @@ async fn a_failing_step_stops_the_chain_and_is_named() {
         failed.progress.state["step_runs"].as_array().unwrap().len(),
         2
     );
-    let train_runs = store.catalog().runs(Some("train")).await.unwrap();
+    let train_runs = store.registry().runs(Some("train")).await.unwrap();
     assert_eq!(train_runs.len(), 2);
     assert_eq!(
         train_runs
@@ -303,18 +276,24 @@ async fn a_failing_step_stops_the_chain_and_is_named() {
             .status,
         RunStatus::Failed
     );
-    assert_eq!(store.catalog().runs(Some("score")).await.unwrap().len(), 1);
-    assert_eq!(store.catalog().models().await.unwrap().len(), 1);
+    assert_eq!(store.registry().runs(Some("score")).await.unwrap().len(), 1);
+    assert_eq!(store.registry().models().await.unwrap().len(), 1);
 
     // A batch-inference run whose model cannot be resolved fails without
     // touching the file or the group of the last good run.
-    let unknown = DEFINITIONS.replace("model = \"fraud@production\"", "model = \"fraud@nope\"");
-    std::fs::write(dir.path().join("features/fraud.toml"), &unknown).unwrap();
-    let err = run_any_pipeline(&store, "score", &RunOptions::default(), &NoProgress)
-        .await
-        .unwrap_err();
+    let err = run_changed(
+        &dir,
+        &store,
+        "score",
+        "model = \"fraud@production\"",
+        "model = \"fraud@nope\"",
+    )
+    .await;
     assert!(err.to_string().contains("nope"), "{err}");
     let after = read_parquet(&dir.path().join("out/predictions.parquet"));
     assert_eq!(by_key(&before), by_key(&after));
-    assert_eq!(predictions_group(&store).await.num_rows(), group_before);
+    assert_eq!(
+        latest_batch(&store, "fraud_predictions:1").await.num_rows(),
+        group_before
+    );
 }

@@ -7,52 +7,43 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow::array::{Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::Int64Type;
-use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
+use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{import_onnx, load_artefact, ImportOptions};
-use sluice_types::{NameRef, Split};
+use sluice_testkit::fixtures::{
+    create_training_data, feature_group_toml, ingest, utc, Project, T0,
+};
+use sluice_testkit::primitive;
+use sluice_types::NameRef;
 
-const DEFINITIONS: &str = r#"
-[[feature_group]]
-name = "outcomes"
-version = 1
-primary_key = ["id"]
-event_time = "ts"
-columns = [
-  { name = "id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "label", type = "int64" },
-]
-
-[[feature_group]]
-name = "measurements"
-version = 1
-primary_key = ["id"]
-event_time = "ts"
-columns = [
-  { name = "id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "f0", type = "float64" },
-  { name = "f1", type = "float64" },
-  { name = "f2", type = "float64" },
-  { name = "f3", type = "float64" },
-]
-
-[[feature_view]]
-name = "points"
+/// `outcomes` (the labels) and `measurements` (four features) by `id`, and
+/// two views of them: `points` with every feature, `narrow` without `f3`.
+fn definitions() -> String {
+    let view = |name: &str, features: &str| {
+        format!(
+            r#"[[feature_view]]
+name = "{name}"
 version = 1
 spine = "outcomes:1"
 labels = ["label"]
-joins = [{ feature_group = "measurements:1", on = ["id"], select = ["f0", "f1", "f2", "f3"] }]
-
-[[feature_view]]
-name = "narrow"
-version = 1
-spine = "outcomes:1"
-labels = ["label"]
-joins = [{ feature_group = "measurements:1", on = ["id"], select = ["f0", "f1", "f2"] }]
-"#;
+joins = [{{ feature_group = "measurements:1", on = ["id"], select = [{features}] }}]
+"#
+        )
+    };
+    let key_and_time = [("id", "int64"), ("ts", "timestamp")];
+    let features = ["f0", "f1", "f2", "f3"].map(|f| (f, "float64"));
+    [
+        feature_group_toml(
+            "outcomes",
+            &[&key_and_time[..], &[("label", "int64")]].concat(),
+        ),
+        feature_group_toml("measurements", &[&key_and_time[..], &features].concat()),
+        view("points", r#""f0", "f1", "f2", "f3""#),
+        view("narrow", r#""f0", "f1", "f2""#),
+    ]
+    .join("\n")
+}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -86,18 +77,12 @@ impl Scored {
 }
 
 async fn project(scored: &Scored) -> (tempfile::TempDir, FeatureStore) {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::write(dir.path().join("features/points.toml"), DEFINITIONS).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
+    let (dir, store) = Project::new()
+        .with_file("features/points.toml", &definitions())
+        .applied()
+        .await;
     let ids: Vec<i64> = scored.column("id");
-    let at = |offset: i64| {
-        Arc::new(
-            TimestampMicrosecondArray::from(vec![1_767_225_600_000_000 + offset; ids.len()])
-                .with_timezone("UTC"),
-        )
-    };
+    let at = |offset: i64| utc(vec![T0 + offset; ids.len()]);
     let mut measurements: Vec<(&str, Arc<dyn arrow::array::Array>)> = vec![
         ("id", Arc::new(Int64Array::from(ids.clone()))),
         ("ts", at(0)),
@@ -114,30 +99,10 @@ async fn project(scored: &Scored) -> (tempfile::TempDir, FeatureStore) {
         ),
     ];
     for (group, columns) in [("measurements", measurements), ("outcomes", outcomes)] {
-        store
-            .feature_group(&NameRef::parse(group).unwrap())
-            .await
-            .unwrap()
-            .ingest_batches(
-                [RecordBatch::try_from_iter(columns).unwrap()],
-                "fixture",
-                &NoProgress,
-            )
-            .await
-            .unwrap();
+        ingest(&store, group, RecordBatch::try_from_iter(columns).unwrap()).await;
     }
     for view in ["points", "narrow"] {
-        store
-            .feature_view(&NameRef::parse(view).unwrap())
-            .await
-            .unwrap()
-            .create_training_data(&TrainingDataOptions {
-                start: None,
-                end: None,
-                split: Split::parse("random:0.5:3").unwrap(),
-            })
-            .await
-            .unwrap();
+        create_training_data(&store, view, "random:0.5:3").await;
     }
     (dir, store)
 }
@@ -170,7 +135,11 @@ async fn imported_models_predict_what_onnxruntime_predicted() {
         assert_eq!(report.features, ["f0", "f1", "f2", "f3"]);
         assert!(report.metrics["roc_auc"] > 0.6, "{:?}", report.metrics);
 
-        let record = store.catalog().model(model, None).await.unwrap();
+        let record = store
+            .registry()
+            .model(&model.parse().unwrap())
+            .await
+            .unwrap();
         assert_eq!(record.spec.algorithm, "onnx");
         assert_eq!(record.spec.lineage.run_id, Some(report.run_id));
         assert_eq!(record.spec.outputs[0].name, "label_probability");
@@ -186,10 +155,7 @@ async fn imported_models_predict_what_onnxruntime_predicted() {
         for split in ["train", "test"] {
             let rows = view.read_training_data(1, split).await.unwrap();
             let predictions = artefact.predict(&rows).unwrap();
-            let row_ids = rows
-                .column_by_name("id")
-                .unwrap()
-                .as_primitive::<Int64Type>();
+            let row_ids = primitive::<Int64Type>(&rows, "id");
             for (id, got) in row_ids.values().iter().zip(predictions) {
                 let want = expected[id];
                 assert!(
@@ -249,7 +215,7 @@ async fn models_that_do_not_fit_the_view_are_refused_and_nothing_is_registered()
     assert!(err.contains("no version 7"), "{err}");
 
     assert!(
-        store.catalog().models().await.unwrap().is_empty(),
+        store.registry().models().await.unwrap().is_empty(),
         "nothing registered"
     );
 }

@@ -247,7 +247,7 @@ async fn files_pipeline_aggregates_like_the_reference_and_reads_only_new_files()
         .unwrap();
     assert_eq!((third.rows_in, third.offline_version), (0, None));
 
-    let runs = store.catalog().runs(Some("activity")).await.unwrap();
+    let runs = store.registry().runs(Some("activity")).await.unwrap();
     assert_eq!(runs.len(), 3);
     assert!(runs
         .iter()
@@ -270,7 +270,7 @@ async fn a_bad_file_fails_the_run_names_the_value_and_writes_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("a.csv") && err.contains("'abc'"), "{err}");
-    let runs = store.catalog().runs(None).await.unwrap();
+    let runs = store.registry().runs(None).await.unwrap();
     assert_eq!(runs[0].progress.status, RunStatus::Failed);
     assert!(runs[0].progress.error.as_deref().unwrap().contains("'abc'"));
     assert!(offline_rows(&store, "card_activity").await.is_empty());

@@ -2,135 +2,40 @@
 //! a training dataset, logistic regression and GBDT registered with metrics,
 //! and artefacts that refuse to load when tampered with.
 
-use std::sync::Arc;
-
-use arrow::array::{Array, AsArray};
-use arrow::array::{
-    BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
-use rand::{Rng, SeedableRng};
-use sluice_featurestore::{FeatureStore, NoProgress, TrainingDataOptions};
+use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::datatypes::{Float64Type, Int64Type};
+use sluice_featurestore::{FeatureStore, FeatureView, NoProgress, TrainingDataOptions};
 use sluice_pipelines::{load_artefact, train, TrainOptions};
+use sluice_testkit::fixtures::{Fraud, T0};
+use sluice_testkit::primitive;
 use sluice_types::{NameRef, Split};
 
-const DEFINITIONS: &str = r#"
-[[feature_group]]
-name = "labels"
-version = 1
-primary_key = ["card_id"]
-event_time = "ts"
-columns = [
-  { name = "card_id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "is_fraud", type = "bool" },
-]
-
-[[feature_group]]
-name = "activity"
-version = 1
-primary_key = ["card_id"]
-event_time = "ts"
-columns = [
-  { name = "card_id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "amount", type = "float64" },
-  { name = "merchant", type = "string" },
-]
-
-[[feature_view]]
-name = "fraud"
-version = 1
-spine = "labels:1"
-labels = ["is_fraud"]
-joins = [{ feature_group = "activity:1", on = ["card_id"], select = ["amount", "merchant"] }]
-transforms = { amount = "standard_scaler", merchant = "one_hot_encoder" }
-"#;
-
-const T0: i64 = 1_767_225_600_000_000;
-
-fn utc(values: Vec<i64>) -> Arc<TimestampMicrosecondArray> {
-    Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+/// 4,000 cards, fraud likely for large amounts at "online" merchants:
+/// learnable, noisy; training dataset 1 split random:0.75:1.
+fn fraud() -> Fraud {
+    Fraud::rows(4_000)
+        .seed(5)
+        .ingested()
+        .with_training_data("random:0.75:1")
 }
 
-/// Fraud is likely for large amounts at "online" merchants: learnable, noisy.
 async fn project() -> (tempfile::TempDir, FeatureStore) {
-    let dir = tempfile::tempdir().unwrap();
-    FeatureStore::init(dir.path()).unwrap();
-    std::fs::write(dir.path().join("features/example.toml"), DEFINITIONS).unwrap();
-    let store = FeatureStore::open(dir.path()).await.unwrap();
-    store.apply(&store.plan().await.unwrap()).await.unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    let n = 4_000i64;
-    let merchants = ["grocery", "fuel", "online", "travel"];
-    let mut amounts = Vec::new();
-    let mut chosen = Vec::new();
-    let mut fraud = Vec::new();
-    for _ in 0..n {
-        let amount: f64 = rng.random_range(1.0..1_000.0);
-        let merchant = merchants[rng.random_range(0..4)];
-        let risk = (amount / 1_000.0) * if merchant == "online" { 0.9 } else { 0.2 };
-        fraud.push(rng.random_range(0.0..1.0) < risk);
-        amounts.push(amount);
-        chosen.push(merchant);
-    }
-    let cards: Vec<i64> = (0..n).collect();
-    let activity = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("card_id", DataType::Int64, false),
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("amount", DataType::Float64, false),
-            Field::new("merchant", DataType::Utf8, false),
-        ])),
-        vec![
-            Arc::new(Int64Array::from(cards.clone())),
-            utc(vec![T0; n as usize]),
-            Arc::new(Float64Array::from(amounts)),
-            Arc::new(StringArray::from(chosen)),
-        ],
-    )
-    .unwrap();
-    let labels = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("card_id", DataType::Int64, false),
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("is_fraud", DataType::Boolean, false),
-        ])),
-        vec![
-            Arc::new(Int64Array::from(cards)),
-            utc(vec![T0 + 1_000_000; n as usize]),
-            Arc::new(BooleanArray::from(fraud)),
-        ],
-    )
-    .unwrap();
-    for (group, batch) in [("activity", activity), ("labels", labels)] {
-        store
-            .feature_group(&NameRef::parse(group).unwrap())
-            .await
-            .unwrap()
-            .ingest_batches([batch], "test", &NoProgress)
-            .await
-            .unwrap();
-    }
-    let view = store
+    fraud().build().await
+}
+
+async fn fraud_view(store: &FeatureStore) -> FeatureView<'_> {
+    store
         .feature_view(&NameRef::parse("fraud").unwrap())
         .await
-        .unwrap();
-    let options = TrainingDataOptions {
-        start: None,
-        end: None,
-        split: Split::parse("random:0.75:1").unwrap(),
-    };
-    view.create_training_data(&options).await.unwrap();
-    (dir, store)
+        .unwrap()
+}
+
+/// Why training with `options` was refused.
+async fn refusal(store: &FeatureStore, options: &TrainOptions) -> String {
+    train(store, options, &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string()
 }
 
 fn options(algorithm: &str) -> TrainOptions {
@@ -159,7 +64,11 @@ async fn trains_registers_and_guards_artefacts() {
     assert!(gbdt.metrics["roc_auc"] > 0.75, "{:?}", gbdt.metrics);
     assert!(gbdt.rounds.unwrap() >= 1);
 
-    let record = store.catalog().model("fraud", Some(1)).await.unwrap();
+    let record = store
+        .registry()
+        .model(&"fraud:1".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(record.spec.lineage.feature_view, "fraud");
     assert_eq!(record.spec.lineage.training_dataset, 1);
     let inputs: Vec<&str> = record.spec.inputs.iter().map(|c| c.name.as_str()).collect();
@@ -176,10 +85,7 @@ async fn trains_registers_and_guards_artefacts() {
 
     // The artefact predicts what training evaluated: same metrics from a fresh load.
     let artefact = load_artefact(&store, &record.spec).await.unwrap();
-    let view = store
-        .feature_view(&NameRef::parse("fraud").unwrap())
-        .await
-        .unwrap();
+    let view = fraud_view(&store).await;
     let test = view.read_training_data(1, "test").await.unwrap();
     let predictions = artefact.predict(&test).unwrap();
     let labels: Vec<bool> = test
@@ -218,30 +124,21 @@ async fn trains_registers_and_guards_artefacts() {
 #[tokio::test]
 async fn bad_training_requests_are_named() {
     let (_dir, store) = project().await;
-    let err = train(&store, &options("random_forest"), &NoProgress)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&store, &options("random_forest")).await;
     assert!(
         err.contains("'random_forest'") && err.contains("gbdt_classifier"),
         "{err}"
     );
     let mut bad = options("logistic_regression");
     bad.params.insert("alpha".into(), "1".into());
-    let err = train(&store, &bad, &NoProgress)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&store, &bad).await;
     assert!(err.contains("'alpha'") && err.contains("l2"), "{err}");
     let mut bad = options("logistic_regression");
     bad.training_dataset = 9;
-    let err = train(&store, &bad, &NoProgress)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&store, &bad).await;
     assert!(err.contains('9'), "{err}");
     assert!(
-        store.catalog().models().await.unwrap().is_empty(),
+        store.registry().models().await.unwrap().is_empty(),
         "nothing registered"
     );
 }
@@ -249,22 +146,13 @@ async fn bad_training_requests_are_named() {
 #[tokio::test]
 async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
     let (dir, store) = project().await;
-    let view = store
-        .feature_view(&NameRef::parse("fraud").unwrap())
-        .await
-        .unwrap();
+    let view = fraud_view(&store).await;
     // The oracle: each card's amount, from the dataset built on the spine group.
     let mut amount_of = std::collections::HashMap::new();
     for split in ["train", "test"] {
         let rows = view.read_training_data(1, split).await.unwrap();
-        let cards = rows
-            .column_by_name("card_id")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        let amounts = rows
-            .column_by_name("amount")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let cards = primitive::<Int64Type>(&rows, "card_id");
+        let amounts = primitive::<Float64Type>(&rows, "amount");
         for i in 0..rows.num_rows() {
             amount_of.insert(cards.value(i), amounts.value(i));
         }
@@ -302,15 +190,9 @@ async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
 
     let rows = view.read_training_data(td, "all").await.unwrap();
     assert_eq!(rows.num_rows(), cards.len());
-    let got_cards = rows
-        .column_by_name("card_id")
-        .unwrap()
-        .as_primitive::<Int64Type>();
+    let got_cards = primitive::<Int64Type>(&rows, "card_id");
     let labels = rows.column_by_name("is_fraud").unwrap().as_boolean();
-    let amounts = rows
-        .column_by_name("amount")
-        .unwrap()
-        .as_primitive::<Float64Type>();
+    let amounts = primitive::<Float64Type>(&rows, "amount");
     for i in 0..rows.num_rows() {
         let card = got_cards.value(i);
         assert_eq!(
@@ -325,32 +207,11 @@ async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
     }
 
     // Newer rows that a fresh join would see do not change a recreate.
-    let newer = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("card_id", DataType::Int64, false),
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("amount", DataType::Float64, false),
-            Field::new("merchant", DataType::Utf8, false),
-        ])),
-        vec![
-            Arc::new(Int64Array::from(vec![0, 13])),
-            utc(vec![T0 + 2_000_000; 2]),
-            Arc::new(Float64Array::from(vec![0.5, 0.5])),
-            Arc::new(StringArray::from(vec!["fuel", "fuel"])),
-        ],
-    )
-    .unwrap();
-    store
-        .feature_group(&NameRef::parse("activity").unwrap())
-        .await
-        .unwrap()
-        .ingest_batches([newer], "test", &NoProgress)
-        .await
-        .unwrap();
+    let newer = fraud().activity_rows(&[
+        (0, T0 + 2_000_000, 0.5, "fuel"),
+        (13, T0 + 2_000_000, 0.5, "fuel"),
+    ]);
+    sluice_testkit::fixtures::ingest(&store, "activity", newer).await;
     view.recreate_training_data(td).await.unwrap();
 
     // The kept spine is checked too.
@@ -366,7 +227,7 @@ async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
 
     // A file without the labels is refused by name; nothing is recorded.
     std::fs::write(&path, "card_id,ts\n1,2026-01-01T00:00:05Z\n").unwrap();
-    let before = store.catalog().training_datasets().await.unwrap().len();
+    let before = store.registry().training_datasets().await.unwrap().len();
     let err = view
         .create_training_data_from_spine(&path, &options)
         .await
@@ -374,7 +235,7 @@ async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
         .to_string();
     assert!(err.contains("is_fraud"), "{err}");
     assert_eq!(
-        store.catalog().training_datasets().await.unwrap().len(),
+        store.registry().training_datasets().await.unwrap().len(),
         before
     );
 }
@@ -385,10 +246,7 @@ async fn training_data_from_a_spine_file_keeps_its_rows_and_recreates() {
 #[tokio::test]
 async fn an_interrupted_training_dataset_create_leaves_no_record_without_files() {
     let (dir, store) = project().await;
-    let view = store
-        .feature_view(&NameRef::parse("fraud").unwrap())
-        .await
-        .unwrap();
+    let view = fraud_view(&store).await;
     let options = TrainingDataOptions {
         start: None,
         end: None,
@@ -433,7 +291,7 @@ async fn an_interrupted_training_dataset_create_leaves_no_record_without_files()
         .filter(|name| name.starts_with("tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "staged files removed: {leftovers:?}");
-    let listed = store.catalog().training_datasets().await.unwrap();
+    let listed = store.registry().training_datasets().await.unwrap();
     assert_eq!(listed.iter().map(|r| r.version).max(), Some(2));
 
     std::fs::remove_file(&blocked).unwrap();

@@ -3,13 +3,16 @@
 //! product crate does).
 //!
 //! It owns fixtures that more than one suite needs: the typing-rule table
-//! every entry point must agree on, and reading a feature group back. It
-//! must not start stores or servers itself: each suite drives its own entry
-//! point with these fixtures.
+//! every entry point must agree on, projects with data in them (see
+//! [`fixtures`]), and reading a feature group back. It must not start
+//! servers itself: each suite drives its own entry point with these
+//! fixtures.
 
 pub mod coercion;
+pub mod fixtures;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, PrimitiveArray, RecordBatch};
+use arrow::datatypes::ArrowPrimitiveType;
 use futures::TryStreamExt;
 use sluice_featurestore::{FeatureStore, ReadAt};
 use sluice_types::NameRef;
@@ -17,16 +20,11 @@ use sluice_types::NameRef;
 /// A new project (`sluice init`, its example removed) holding `definitions`
 /// as `features/test.toml`, applied.
 pub async fn project_with(definitions: &str) -> (tempfile::TempDir, FeatureStore) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    FeatureStore::init(dir.path()).expect("init");
-    std::fs::remove_file(dir.path().join("features/example.toml")).expect("the example");
-    std::fs::write(dir.path().join("features/test.toml"), definitions).expect("definitions");
-    let store = FeatureStore::open(dir.path()).await.expect("open");
-    store
-        .apply(&store.plan().await.expect("plan"))
+    fixtures::Project::new()
+        .without_example()
+        .with_file("features/test.toml", definitions)
+        .applied()
         .await
-        .expect("apply");
-    (dir, store)
 }
 
 /// Every row of the feature group `name` (`NAME[:VERSION]`) at its latest commit.
@@ -42,4 +40,39 @@ pub async fn latest_rows(store: &FeatureStore, name: &str) -> Vec<RecordBatch> {
         .try_collect()
         .await
         .expect("readable rows")
+}
+
+/// [`latest_rows`] as one batch of the group's schema.
+pub async fn latest_batch(store: &FeatureStore, name: &str) -> RecordBatch {
+    let group = store
+        .feature_group(&NameRef::parse(name).expect("a valid name"))
+        .await
+        .expect("a registered feature group");
+    arrow::compute::concat_batches(
+        &group.spec().arrow_schema(),
+        &latest_rows(store, name).await,
+    )
+    .expect("batches of one schema")
+}
+
+/// Column `name` of `batch`, whose values are `T`s.
+pub fn primitive<'a, T: ArrowPrimitiveType>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> &'a PrimitiveArray<T> {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column '{name}'"))
+        .as_primitive_opt::<T>()
+        .unwrap_or_else(|| panic!("column '{name}' is not of {}", T::DATA_TYPE))
+}
+
+/// The numbers of a JSON array, as served tensors and vectors hold them.
+pub fn floats(value: &serde_json::Value) -> Vec<f64> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|v| v.as_f64().expect("a number"))
+        .collect()
 }
