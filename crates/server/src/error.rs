@@ -187,3 +187,80 @@ impl IntoResponse for Error {
         (status, axum::Json(json!({ "error": self.to_string() }))).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(error: Error) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let header = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, header, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_500_answers_a_request_id_and_keeps_the_detail_in_the_log() {
+        let detail = "cannot open /srv/secret/catalog.db: disk I/O error";
+        let (status, header, body) = answer(Error::Internal(detail.into())).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let text = body["error"].as_str().unwrap();
+        assert!(!text.contains("/srv/secret"), "{text}");
+        let id = body["request_id"].as_str().unwrap();
+        assert_eq!(header.as_deref(), Some(id));
+        assert!(text.contains(id), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_client_error_keeps_its_message() {
+        let (status, header, body) = answer(Error::BadRequest("no 'inputs'".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(header, None);
+        assert_eq!(body["error"], "no 'inputs'");
+    }
+
+    /// A store error's status follows its kind, through the one map.
+    #[test]
+    fn store_errors_take_the_status_of_their_kind() {
+        let cases = [
+            (
+                sluice_featurestore::Error::NotOnline {
+                    feature_group: "tx".into(),
+                },
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                sluice_featurestore::Error::FileNotFound {
+                    path: "x.csv".into(),
+                },
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                sluice_featurestore::Error::IncompatibleChange {
+                    kind: "feature group",
+                    name: "tx".into(),
+                    fields: "columns".into(),
+                },
+                StatusCode::CONFLICT,
+            ),
+            (
+                sluice_featurestore::Error::Write {
+                    path: "td".into(),
+                    message: "disk full".into(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, expected) in cases {
+            let error = Error::from(error);
+            assert_eq!(error.status(), expected, "{error}");
+            assert_eq!(error.status(), http_status(error.kind()));
+        }
+    }
+}

@@ -42,3 +42,38 @@ impl ErrorKind {
         self.exit_code() == 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scripts test for 1 (fix the command) and 2 (the system failed).
+    #[test]
+    fn caller_faults_exit_1_and_system_faults_exit_2() {
+        for kind in [
+            ErrorKind::InvalidInput,
+            ErrorKind::NotFound,
+            ErrorKind::AlreadyExists,
+            ErrorKind::Conflict,
+        ] {
+            assert_eq!(kind.exit_code(), 1, "{kind:?}");
+            assert!(kind.is_caller_fault());
+        }
+        for kind in [ErrorKind::Unavailable, ErrorKind::Internal] {
+            assert_eq!(kind.exit_code(), 2, "{kind:?}");
+            assert!(!kind.is_caller_fault());
+        }
+    }
+
+    /// A missing file is not found; any other definition error is invalid input.
+    #[test]
+    fn definition_errors_report_their_kind() {
+        let missing = crate::Error::Io {
+            path: "features/x.toml".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let bad = crate::NameRef::parse("a b").unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::InvalidInput);
+    }
+}
