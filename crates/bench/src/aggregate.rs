@@ -14,7 +14,7 @@ use sluice_types::aggregation::WindowAggregationSpec;
 
 use crate::args::AggregateBenchArgs;
 use crate::join::read;
-use crate::print_json;
+use crate::print_report;
 
 #[derive(Serialize)]
 struct Report {
@@ -81,12 +81,10 @@ pub fn run(args: &AggregateBenchArgs) -> Result<()> {
         events_per_s: input.num_rows() as f64 / aggregate_s,
         checksums,
     };
-    if args.json.json {
-        return print_json(&report);
-    }
-    println!(
-        "{} events, {} aggregates: {:.2} s ({:.0} events/s); read {:.2} s",
-        report.events, report.aggregates, report.aggregate_s, report.events_per_s, report.read_s
-    );
-    Ok(())
+    print_report(args.json.json, &report, |r| {
+        format!(
+            "{} events, {} aggregates: {:.2} s ({:.0} events/s); read {:.2} s",
+            r.events, r.aggregates, r.aggregate_s, r.events_per_s, r.read_s
+        )
+    })
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sluice_pitjoin::{point_in_time_join, FeatureInput, JoinOptions};
 
 use crate::args::JoinBenchArgs;
-use crate::print_json;
+use crate::print_report;
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -127,12 +127,10 @@ pub fn run(args: &JoinBenchArgs) -> Result<()> {
         total_s: started.elapsed().as_secs_f64(),
         checksums,
     };
-    if args.json.json {
-        return print_json(&report);
-    }
-    println!(
-        "point-in-time join: {} spine rows x {:?} feature rows: read {:.2}s, join {:.2}s, total {:.2}s",
-        report.spine_rows, report.feature_rows, report.read_s, report.join_s, report.total_s
-    );
-    Ok(())
+    print_report(args.json.json, &report, |r| {
+        format!(
+            "point-in-time join: {} spine rows x {:?} feature rows: read {:.2}s, join {:.2}s, total {:.2}s",
+            r.spine_rows, r.feature_rows, r.read_s, r.join_s, r.total_s
+        )
+    })
 }

@@ -16,8 +16,6 @@ mod serve;
 mod serve_project;
 mod stream;
 
-use std::process::ExitCode;
-
 use anyhow::Result;
 use clap::Parser;
 use serde::Serialize;
@@ -29,15 +27,11 @@ use crate::args::{BenchWhat, Cli};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
+/// A lab tool: clap's own exit codes for bad flags, 1 for a failed run,
+/// with the error's whole chain on one line.
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
@@ -46,23 +40,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cli.what)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    run(cli.what).await
 }
 
 async fn run(what: BenchWhat) -> Result<()> {
@@ -73,6 +51,19 @@ async fn run(what: BenchWhat) -> Result<()> {
         BenchWhat::Stream(args) => stream::run(&args).await,
         BenchWhat::Serve(args) => serve::run(&args).await,
     }
+}
+
+/// Prints `report` as one JSON document when asked, else as its text line.
+fn print_report<R: Serialize>(
+    json: bool,
+    report: &R,
+    text: impl FnOnce(&R) -> String,
+) -> Result<()> {
+    if json {
+        return print_json(report);
+    }
+    println!("{}", text(report));
+    Ok(())
 }
 
 fn print_json(value: &impl Serialize) -> Result<()> {

@@ -19,8 +19,9 @@ fn every_benchmark_has_help() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Usage: sluice-bench"), "{what}: {text}");
     }
+    // clap's usage-error code.
     let out = bench(&["nosuch"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
 }
 

@@ -289,12 +289,7 @@ fn predictions_table(
     let rows = joined.num_rows();
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
-    let keys: Vec<String> = model
-        .view
-        .key_columns()
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let keys = model.view.key_names().to_vec();
     for name in keys.iter().map(String::as_str).chain([time]) {
         let index = joined.schema().index_of(name)?;
         fields.push(joined.schema().field(index).clone());

@@ -108,12 +108,7 @@ pub async fn skew_check(
         .map_err(sluice_featurestore::Error::from)?;
     let log = arrow::compute::concat_batches(&group.spec().arrow_schema(), &batches)?;
     let log = within(&log, from, to)?;
-    let keys: Vec<String> = model
-        .view
-        .key_columns()
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let keys = model.view.key_names().to_vec();
     // Request-time values are replayed from the log, so that on-demand
     // features are recomputed offline from what the server saw.
     let request = model.view.spec.request.iter().map(|c| c.name.as_str());
