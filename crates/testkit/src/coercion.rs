@@ -28,12 +28,15 @@ pub enum Expect {
     Refused(&'static str),
 }
 
+/// One row of the typing-rule table: a value sent to a column, and what
+/// every entry point must make of it.
 #[derive(Debug, Clone)]
 pub struct Case {
     /// The column the value goes to.
     pub column: &'static str,
     /// The value as a JSON document carries it (NDJSON files, push requests, stream messages).
     pub value: Value,
+    /// Whether the value is stored, as what, or refused, saying what.
     pub expect: Expect,
 }
 

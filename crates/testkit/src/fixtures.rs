@@ -82,8 +82,11 @@ impl Project {
 /// One generated transaction of [`Fraud`]: the `activity` row's values and the label.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
+    /// The `amount` feature.
     pub amount: f64,
+    /// The `merchant` feature, one of a few fixed names.
     pub merchant: &'static str,
+    /// The label the `labels` group carries for the row.
     pub is_fraud: bool,
 }
 
