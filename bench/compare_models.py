@@ -36,36 +36,26 @@ import pyarrow.parquet as pq
 FEATURES = 20
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, seconds
 
-DEFINITIONS = """
-[[feature_group]]
-name = "bench_features"
-version = 1
-primary_key = ["id"]
-event_time = "ts"
-columns = [
-  { name = "id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-%s
-]
+def keyed_group(name, columns):
+    """A feature group keyed by `id` with event time `ts`, plus `columns` (TOML lines)."""
+    return (f'[[feature_group]]\nname = "{name}"\nversion = 1\nprimary_key = ["id"]\nevent_time = "ts"\n'
+            'columns = [\n  { name = "id", type = "int64" },\n  { name = "ts", type = "timestamp" },\n'
+            + "".join(f"  {c}\n" for c in columns) + "]\n")
 
-[[feature_group]]
-name = "bench_labels"
-version = 1
-primary_key = ["id"]
-event_time = "ts"
-columns = [
-  { name = "id", type = "int64" },
-  { name = "ts", type = "timestamp" },
-  { name = "label", type = "bool" },
-]
 
+DEFINITIONS = (
+    keyed_group("bench_features", [f'{{ name = "f{j}", type = "float64" }},' for j in range(FEATURES)])
+    + "\n"
+    + keyed_group("bench_labels", ['{ name = "label", type = "bool" },'])
+    + """
 [[feature_view]]
 name = "bench"
 version = 1
 spine = "bench_labels:1"
 labels = ["label"]
 joins = [{ feature_group = "bench_features:1", on = ["id"] }]
-""" % "\n".join(f'  {{ name = "f{j}", type = "float64" }},' for j in range(FEATURES))
+"""
+)
 
 
 def generate(rows, seed):

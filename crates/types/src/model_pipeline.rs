@@ -349,10 +349,7 @@ out = "predictions.parquet"
                 "param 'rounds'",
             ),
         ] {
-            let text = TRAINING.replace(from, to);
-            assert_ne!(text, TRAINING, "{from}");
-            let err = error(&text);
-            assert!(err.contains(expected), "expected {expected} in: {err}");
+            refused(TRAINING, from, to, expected);
         }
         for (from, to, expected) in [
             (
@@ -371,10 +368,15 @@ out = "predictions.parquet"
                 "not both",
             ),
         ] {
-            let text = SCORING.replace(from, to);
-            assert_ne!(text, SCORING, "{from}");
-            let err = error(&text);
-            assert!(err.contains(expected), "expected {expected} in: {err}");
+            refused(SCORING, from, to, expected);
         }
+    }
+
+    /// `base` with `from` replaced by `to` is refused with `expected` in the message.
+    fn refused(base: &str, from: &str, to: &str, expected: &str) {
+        let text = base.replace(from, to);
+        assert_ne!(text, base, "{from}");
+        let err = error(&text);
+        assert!(err.contains(expected), "expected {expected} in: {err}");
     }
 }
