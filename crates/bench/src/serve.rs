@@ -155,6 +155,7 @@ pub async fn run(args: &ServeBenchArgs) -> Result<()> {
             store.clone(),
             config,
             SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
         ))
         .await??;
     let clients = ClientThread {

@@ -182,7 +182,8 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
-    /// Serve feature vectors and predictions over HTTP (Open Inference Protocol / KServe v2).
+    /// Serve feature vectors and predictions over HTTP (Open Inference Protocol / KServe v2),
+    /// and feature data over Arrow Flight and Flight SQL.
     ///
     /// Serves every model with an alias and those listed under [server] models in
     /// sluice.toml; logs each prediction to the feature group MODEL_log.
@@ -190,6 +191,10 @@ pub enum Command {
         /// The port (default: [server] port in sluice.toml, else 8080; 0 picks a free one).
         #[arg(long)]
         port: Option<u16>,
+        /// The Arrow Flight / Flight SQL port (default: [server] flight_port in
+        /// sluice.toml, else 8815; 0 turns Flight off).
+        #[arg(long)]
+        flight_port: Option<u16>,
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,

@@ -189,6 +189,25 @@ pub enum Error {
         source: Box<sluice_pitjoin::Error>,
     },
 
+    /// A read named a column the feature group does not have.
+    #[error("feature group {feature_group} has no column '{column}'")]
+    UnknownColumn {
+        /// The group as `NAME:VERSION`.
+        feature_group: String,
+        /// The column asked for.
+        column: String,
+    },
+
+    /// A SQL query that does not parse, names an unknown table or column,
+    /// or would write.
+    #[error("SQL: {message}")]
+    Sql {
+        /// The query as given.
+        query: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// A file or directory of the project could not be written: `init`'s
     /// files, a training dataset's, or a join's spill directory.
     #[error("cannot write {path}: {message}")]
@@ -221,7 +240,9 @@ impl Error {
             | Error::InvalidSpine { .. }
             | Error::NoTrainingRows { .. }
             | Error::BeforeFirstCommit { .. }
-            | Error::InvalidKey { .. } => ErrorKind::InvalidInput,
+            | Error::InvalidKey { .. }
+            | Error::Sql { .. }
+            | Error::UnknownColumn { .. } => ErrorKind::InvalidInput,
             Error::Join { source, .. } => source.kind(),
             Error::Staging { .. } | Error::Write { .. } | Error::NotReproducible { .. } => {
                 ErrorKind::Internal

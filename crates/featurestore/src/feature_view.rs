@@ -132,6 +132,32 @@ impl FeatureView<'_> {
             .map_err(sluice_types::Error::from)?)
     }
 
+    /// The view's features for a spine sent as batches (a client's upload):
+    /// each batch checked and converted as a spine file's rows are, rows
+    /// numbered across batches, then one join over all of them; one row per
+    /// spine row, in spine order.
+    pub async fn features_for_batches(
+        &self,
+        batches: &[RecordBatch],
+        time: &str,
+        source_name: &str,
+    ) -> Result<RecordBatch> {
+        let coercer = InputCoercer::new(Arc::new(self.spine_spec(time)));
+        let mut first_row = 1;
+        let mut checked = Vec::with_capacity(batches.len());
+        for batch in batches {
+            checked.push(coercer.coerce(
+                source_name,
+                batch,
+                sluice_types::coerce::Position::Row(first_row),
+            )?);
+            first_row += batch.num_rows();
+        }
+        let spine = arrow::compute::concat_batches(coercer.schema(), &checked)
+            .map_err(sluice_types::Error::from)?;
+        self.features_for(&spine, time).await
+    }
+
     /// The view's features for the given keys and request-time values (text
     /// values, parsed by the ingest rules; one per row and column), all as of one time `at`
     /// (RFC 3339, or naive = UTC): a spine of the keys with a time column `as_of`.

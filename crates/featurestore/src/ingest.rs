@@ -114,6 +114,28 @@ impl FeatureGroup<'_> {
             .await
     }
 
+    /// Ingests batches a client uploaded (Flight `do_put`) as one commit,
+    /// like `ingest_batches`, but a bad value is reported by its batch and
+    /// its row within that batch (`"{source_label} batch 2: row 7 ..."`).
+    pub async fn ingest_uploaded(
+        &self,
+        batches: Vec<RecordBatch>,
+        source_label: &str,
+        progress: &dyn Progress,
+    ) -> Result<IngestMetrics> {
+        let coercer = InputCoercer::new(self.spec.clone());
+        let checked = batches
+            .iter()
+            .enumerate()
+            .map(|(i, batch)| {
+                let label = format!("{source_label} batch {}", i + 1);
+                coercer.coerce(&label, batch, Position::Row(1))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.stage_and_commit(checked, source_label, Commit::Upsert, progress)
+            .await
+    }
+
     /// Like `ingest_batches`, but the offline commit only adds rows, at a cost
     /// that does not grow with the table: for rows whose (primary key, event
     /// time) is new by construction, as a prediction log's are. The rows go

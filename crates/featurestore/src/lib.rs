@@ -19,7 +19,9 @@ mod progress;
 mod project;
 mod registry;
 mod resolved_view;
+mod selection;
 mod sources;
+mod sql;
 mod staging;
 mod training_data;
 
@@ -32,6 +34,7 @@ pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
 pub use registry::Registry;
 pub use resolved_view::ResolvedView;
+pub use selection::Selection;
 /// What the catalog fails with, inside [`Error::Catalog`].
 pub use sluice_catalog::Error as CatalogError;
 pub use sluice_catalog::{
@@ -41,4 +44,5 @@ pub use sluice_catalog::{
 pub use sluice_offline::{parquet_encodings, BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};
 pub use sources::FileSource;
+pub use sql::{SqlAnswer, SqlTable};
 pub use training_data::TrainingDataOptions;

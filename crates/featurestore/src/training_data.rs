@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
+use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use sluice_offline::ReadAt;
 use sluice_types::{Split, SplitFile, TrainingDatasetSpec};
 
@@ -33,6 +36,17 @@ pub struct TrainingDataOptions {
 }
 
 const TRAINING_DIR: &str = ".sluice/training_datasets";
+
+/// Rows per batch when a split is streamed: large enough that per-batch
+/// costs vanish, small enough to keep a few in flight.
+const STREAM_BATCH_ROWS: usize = 65_536;
+
+/// Where dataset `version` of view `view:view_version` lives, relative to the project.
+pub(crate) fn dataset_dir(view: &str, view_version: u32, version: u32) -> PathBuf {
+    Path::new(TRAINING_DIR)
+        .join(format!("{view}_v{view_version}"))
+        .join(format!("td{version}"))
+}
 /// The spine rows of a dataset made from a spine file, kept beside its splits.
 const SPINE_FILE: &str = "spine.parquet";
 
@@ -177,13 +191,42 @@ impl FeatureView<'_> {
 
     /// Where a dataset's Parquet files live, relative to the project: one file per split.
     pub fn dataset_dir(&self, version: u32) -> PathBuf {
-        Path::new(TRAINING_DIR)
-            .join(format!("{}_v{}", self.spec.name, self.spec.version))
-            .join(format!("td{version}"))
+        dataset_dir(&self.spec.name, self.spec.version, version)
     }
 
     /// The rows of one split of a recorded dataset.
     pub async fn read_training_data(&self, version: u32, split: &str) -> Result<RecordBatch> {
+        read_parquet(&self.split_path(version, split).await?)
+    }
+
+    /// The rows of one split of a recorded dataset with their schema, streamed
+    /// from its file batch by batch (never all in memory).
+    pub async fn stream_training_data(
+        &self,
+        version: u32,
+        split: &str,
+    ) -> Result<(SchemaRef, BoxStream<'static, Result<RecordBatch>>)> {
+        let path = self.split_path(version, split).await?;
+        let fail = {
+            let path = path.clone();
+            move |e: &dyn std::fmt::Display| Error::Read {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        };
+        let file = tokio::fs::File::open(&path).await.map_err(|e| fail(&e))?;
+        let reader = ParquetRecordBatchStreamBuilder::new(file)
+            .await
+            .map_err(|e| fail(&e))?
+            .with_batch_size(STREAM_BATCH_ROWS)
+            .build()
+            .map_err(|e| fail(&e))?;
+        let schema = reader.schema().clone();
+        Ok((schema, reader.map_err(move |e| fail(&e)).boxed()))
+    }
+
+    /// The file of one split of a recorded dataset; an unknown split is an error listing the others.
+    async fn split_path(&self, version: u32, split: &str) -> Result<PathBuf> {
         let record = self
             .store
             .catalog
@@ -201,7 +244,7 @@ impl FeatureView<'_> {
             .dir()
             .join(self.dataset_dir(version))
             .join(format!("{split}.parquet"));
-        read_parquet(&path)
+        Ok(path)
     }
 
     /// Rebuilds a recorded dataset from the commits it read and checks that

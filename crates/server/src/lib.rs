@@ -1,8 +1,10 @@
 //! The online server (`sluice serve`): feature vectors from the online
 //! store, predictions over the Open Inference Protocol (KServe v2 REST),
-//! pushed rows, prediction logging, Prometheus metrics and API keys.
+//! pushed rows, prediction logging, Prometheus metrics and API keys; and,
+//! on a port of its own, Arrow Flight and Flight SQL (the catalog, rows,
+//! training data, batch features, ingest and read-only SQL).
 //!
-//! This crate owns HTTP: routes, request parsing, status codes, auth and
+//! This crate owns HTTP and Flight: routes, RPCs, request parsing, status codes, auth and
 //! metrics. It reads and writes data only through `sluice-featurestore`
 //! and predicts only through `sluice-pipelines`' `ServingModel`, so online
 //! predictions use the same transformations and estimator as batch ones;
@@ -11,6 +13,7 @@
 mod auth;
 mod binary_tensors;
 mod error;
+mod flight;
 mod json_values;
 mod kserve;
 mod limits;
@@ -39,6 +42,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::{http_status, Error, Result};
+pub use flight::{BatchFeatures, Command as FlightCommand, DatasetSplit, GroupRows, Ticket};
 pub use kserve::{parse_infer_body, parse_infer_request, InferRequest};
 pub use request::{RequestColumn, RequestValues};
 
@@ -46,6 +50,8 @@ pub use request::{RequestColumn, RequestValues};
 pub struct RunningServer {
     /// The address it listens on, with the port the system chose when 0 was asked for.
     pub addr: SocketAddr,
+    /// Where Flight and Flight SQL listen, when they were asked for.
+    pub flight_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
     /// Printed at start-up: what is served and whether the routes are open.
@@ -69,11 +75,13 @@ impl RunningServer {
     }
 }
 
-/// Binds `addr` (port 0 picks a free one), loads the models to serve and starts serving.
+/// Binds `addr` for HTTP and, when given, `flight` for Arrow Flight (port 0
+/// picks a free one), loads the models to serve and starts serving.
 pub async fn start(
     store: Arc<FeatureStore>,
     config: ServerConfig,
     addr: SocketAddr,
+    flight: Option<SocketAddr>,
 ) -> Result<RunningServer> {
     let refresh = parse_duration("server.refresh", &config.refresh)?;
     let flush = parse_duration("server.log_flush", &config.log_flush)?;
@@ -99,7 +107,18 @@ pub async fn start(
             tracing::debug!("could not set TCP_NODELAY on a connection: {e}");
         }
     });
-    let banner = state.banner(addr);
+    let mut banner = state.banner(addr);
+    let (flight_addr, flight_task) = match flight {
+        Some(flight) => {
+            let (bound, task) = flight::start(state.clone(), flight, addr, stopped.clone()).await?;
+            banner.insert(
+                1,
+                format!("flight and flight sql listening on grpc://{bound}"),
+            );
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     let refresher = tokio::spawn(state::refresh_loop(state.clone(), refresh, stopped.clone()));
     let app = routes::router(state.clone());
     let mut shutdown = stopped;
@@ -109,14 +128,23 @@ pub async fn start(
             .await
             .map_err(|e| Error::Internal(format!("the server failed: {e}")));
         refresher.abort();
+        // The Flight service holds the state too; the log ends once no one does.
+        let flight_served = match flight_task {
+            Some(task) => task
+                .await
+                .map_err(|e| Error::Internal(format!("the Flight task failed: {e}")))
+                .and_then(|served| served),
+            None => Ok(()),
+        };
         drop(state);
         log_task
             .await
             .map_err(|e| Error::Internal(format!("the prediction log task failed: {e}")))?;
-        served
+        served.and(flight_served)
     });
     Ok(RunningServer {
         addr,
+        flight_addr,
         stop,
         task,
         banner,

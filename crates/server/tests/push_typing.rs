@@ -17,6 +17,7 @@ async fn pushed_rows_follow_the_shared_typing_rules() {
         store.clone(),
         ServerConfig::default(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
     )
     .await
     .unwrap();

@@ -69,6 +69,8 @@ impl Default for JoinConfig {
 pub struct ServerConfig {
     /// The TCP port `sluice serve` listens on unless told another (default 8080).
     pub port: u16,
+    /// The TCP port of Arrow Flight and Flight SQL (default 8815); 0 turns them off.
+    pub flight_port: u16,
     /// Models served besides every model with an alias (`NAME` = latest, or `NAME:VERSION`).
     pub models: Vec<String>,
     /// Prediction rows (one per predicted key) waiting to be logged; a
@@ -108,6 +110,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             port: 8080,
+            flight_port: 8815,
             models: Vec::new(),
             log_queue: 100_000,
             log_flush: "1s".into(),

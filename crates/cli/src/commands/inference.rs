@@ -87,12 +87,16 @@ pub async fn skew_check(
 pub async fn serve(
     project: &Path,
     host: IpAddr,
-    port: Option<u16>,
+    (port, flight_port): (Option<u16>, Option<u16>),
     workers: Option<NonZeroUsize>,
     realtime_priority: Option<RealtimePriority>,
 ) -> Result<()> {
     let mut config = ProjectConfig::load(project)?;
     let port = port.unwrap_or(config.server.port);
+    let flight = match flight_port.unwrap_or(config.server.flight_port) {
+        0 => None,
+        flight_port => Some(SocketAddr::new(host, flight_port)),
+    };
     config.server.workers = workers.or(config.server.workers);
     config.server.realtime_priority = realtime_priority.or(config.server.realtime_priority);
     let threads = config.server.worker_threads(available_cores());
@@ -106,7 +110,8 @@ pub async fn serve(
         .spawn(async move {
             let store = Arc::new(FeatureStore::open(&project).await?);
             anyhow::Ok(
-                sluice_server::start(store, config.server, SocketAddr::new(host, port)).await?,
+                sluice_server::start(store, config.server, SocketAddr::new(host, port), flight)
+                    .await?,
             )
         })
         .await??;

@@ -171,10 +171,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve {
             port,
+            flight_port,
             host,
             workers,
             realtime_priority,
-        } => inference::serve(project, host, port, workers, realtime_priority).await,
+        } => {
+            let ports = (port, flight_port);
+            inference::serve(project, host, ports, workers, realtime_priority).await
+        }
         Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
             what: ListWhat::Runs,

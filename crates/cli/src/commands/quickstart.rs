@@ -307,6 +307,7 @@ async fn serve_and_compare(store: &Arc<FeatureStore>, cards: i64) -> Result<Onli
         store.clone(),
         ServerConfig::default(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
     )
     .await?;
     let addr = server.addr;

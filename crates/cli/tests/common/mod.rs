@@ -114,9 +114,10 @@ impl Project {
         self.command(args).spawn().unwrap()
     }
 
-    /// `sluice serve --port 0` with `extra` arguments, once it listens.
+    /// `sluice serve --port 0` (Flight off, so that tests running at once
+    /// do not race for its port) with `extra` arguments, once it listens.
     pub fn serve(&self, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--port", "0"];
+        let mut args = vec!["serve", "--port", "0", "--flight-port", "0"];
         args.extend_from_slice(extra);
         let mut child = self.command(&args).stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();

@@ -86,9 +86,14 @@ pub const PUSH: &str = "/v1/feature-groups/activity/1/rows";
 
 /// A server on 127.0.0.1 (any port), and a client for it.
 pub async fn start(store: &Arc<FeatureStore>, config: ServerConfig) -> (RunningServer, Http) {
-    let server = sluice_server::start(store.clone(), config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let server = sluice_server::start(
+        store.clone(),
+        config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
+    )
+    .await
+    .unwrap();
     let http = Http {
         base: format!("http://{}", server.addr),
         client: reqwest::Client::new(),
