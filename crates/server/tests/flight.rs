@@ -15,7 +15,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightClient, FlightDescriptor, Ticket};
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use sluice_featurestore::{FeatureStore, ReadAt, Selection};
 use sluice_server::RunningServer;
@@ -250,6 +250,16 @@ async fn training_splits_and_exchanged_spines_match_the_store() {
     let amount = answer.column_by_name("amount").unwrap();
     assert!(amount.is_null(1), "the unknown card has no features");
     assert!(!amount.is_null(0));
+
+    // Arrow C++ (pyarrow) opens with a message holding only the descriptor.
+    let opening = arrow_flight::FlightData {
+        flight_descriptor: Some(FlightDescriptor::new_cmd(serde_json::to_vec(&command).unwrap())),
+        ..Default::default()
+    };
+    let data = FlightDataEncoderBuilder::new().build(futures::stream::iter([Ok(spine.clone())]));
+    let upload = futures::stream::iter([Ok(opening)]).chain(data);
+    let again: Vec<RecordBatch> = client.do_exchange(upload).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(concat_batches(&again[0].schema(), &again).unwrap(), expected);
     server.stop().await.unwrap();
 }
 

@@ -59,7 +59,10 @@ async fn opened(
         .flight_descriptor
         .clone()
         .ok_or_else(|| Status::invalid_argument("the first message has no flight descriptor"))?;
-    let all = stream::once(async move { Ok(first) })
+    // Arrow C++ clients (pyarrow) may open with a message that carries only
+    // the descriptor, the schema following in the next; it holds no data.
+    let leading = (!first.data_header.is_empty()).then_some(Ok(first));
+    let all = stream::iter(leading)
         .chain(messages)
         .map_err(|s| FlightError::Tonic(Box::new(s)));
     let batches = FlightRecordBatchStream::new_from_flight_data(all).boxed();
