@@ -253,13 +253,24 @@ async fn training_splits_and_exchanged_spines_match_the_store() {
 
     // Arrow C++ (pyarrow) opens with a message holding only the descriptor.
     let opening = arrow_flight::FlightData {
-        flight_descriptor: Some(FlightDescriptor::new_cmd(serde_json::to_vec(&command).unwrap())),
+        flight_descriptor: Some(FlightDescriptor::new_cmd(
+            serde_json::to_vec(&command).unwrap(),
+        )),
         ..Default::default()
     };
     let data = FlightDataEncoderBuilder::new().build(futures::stream::iter([Ok(spine.clone())]));
     let upload = futures::stream::iter([Ok(opening)]).chain(data);
-    let again: Vec<RecordBatch> = client.do_exchange(upload).await.unwrap().try_collect().await.unwrap();
-    assert_eq!(concat_batches(&again[0].schema(), &again).unwrap(), expected);
+    let again: Vec<RecordBatch> = client
+        .do_exchange(upload)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        concat_batches(&again[0].schema(), &again).unwrap(),
+        expected
+    );
     server.stop().await.unwrap();
 }
 
