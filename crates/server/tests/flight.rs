@@ -231,7 +231,7 @@ async fn training_splits_and_exchanged_spines_match_the_store() {
         .unwrap();
     let answer = concat_batches(&answer[0].schema(), &answer).unwrap();
     let expected = view
-        .features_for_batches(&[spine.clone()], "ts", "spine")
+        .features_for_batches(std::slice::from_ref(&spine), "ts", "spine")
         .await
         .unwrap();
     assert_eq!(answer, expected);
