@@ -9,35 +9,19 @@ import pyarrow as pa
 from . import tickets
 from .frames import DataFrameKind, from_table, to_table
 from .tickets import TimeLike
+from .versioned import Versioned
 
 if TYPE_CHECKING:
     from .store import FeatureStore
 
 
-class FeatureGroup:
+class FeatureGroup(Versioned):
     """One registered feature-group version. Get one with
     :meth:`FeatureStore.feature_group`."""
 
     def __init__(self, store: "FeatureStore", spec: Dict[str, Any]) -> None:
+        super().__init__(spec)
         self._store = store
-        self.spec = spec
-        """The registered definition, as ``FeatureStore.feature_groups()`` lists it."""
-
-    def __repr__(self) -> str:
-        return f"FeatureGroup({self.label!r})"
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    @property
-    def version(self) -> int:
-        return int(self.spec["version"])
-
-    @property
-    def label(self) -> str:
-        """``NAME:VERSION``."""
-        return f"{self.name}:{self.version}"
 
     @property
     def primary_key(self) -> List[str]:

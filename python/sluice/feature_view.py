@@ -10,40 +10,24 @@ import pyarrow as pa
 from . import tickets
 from .frames import DataFrameKind, from_table, to_table
 from .tickets import TimeLike
+from .versioned import Versioned
 
 if TYPE_CHECKING:
     from .store import FeatureStore
 
 
-class FeatureView:
+class FeatureView(Versioned):
     """One registered feature-view version. Get one with
     :meth:`FeatureStore.feature_view`."""
 
     def __init__(
         self, store: "FeatureStore", spec: Dict[str, Any], spine: Optional[Dict[str, Any]]
     ) -> None:
+        super().__init__(spec)
         self._store = store
-        self.spec = spec
-        """The registered definition, as ``FeatureStore.feature_views()`` lists it."""
         self.spine_group = spine
         """The definition of the spine feature group, when the view has one."""
         self._schema: Optional[pa.Schema] = None
-
-    def __repr__(self) -> str:
-        return f"FeatureView({self.label!r})"
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    @property
-    def version(self) -> int:
-        return int(self.spec["version"])
-
-    @property
-    def label(self) -> str:
-        """``NAME:VERSION``."""
-        return f"{self.name}:{self.version}"
 
     @property
     def labels(self) -> List[str]:

@@ -123,29 +123,31 @@ class FeatureStore:
 
     def feature_group(self, name: str, version: Optional[int] = None) -> FeatureGroup:
         """A feature group: ``"transactions"`` (latest version) or ``"transactions:1"``."""
-        name, version = split_name(name, version)
-        try:
-            record = _pick(self.feature_groups(), "feature group", name, version)
-        except NotFound:
-            label = name if version is None else f"{name}:{version}"
-            self._schema(tickets.feature_group(label))  # raises the server's own message
-            raise
+        record = self._record(self.feature_groups(), "feature group", name, version)
         return FeatureGroup(self, record)
 
     def feature_view(self, name: str, version: Optional[int] = None) -> FeatureView:
         """A feature view: ``"fraud"`` (latest version) or ``"fraud:1"``."""
-        name, version = split_name(name, version)
-        try:
-            view = _pick(self.feature_views(), "feature view", name, version)
-        except NotFound:
-            label = name if version is None else f"{name}:{version}"
-            self._schema(tickets.batch_features(label))  # raises the server's own message
-            raise
+        view = self._record(self.feature_views(), "feature view", name, version)
         spine = None
         if view.get("spine"):
             spine_name, spine_version = split_name(view["spine"])
             spine = _pick(self.feature_groups(), "feature group", spine_name, spine_version)
         return FeatureView(self, view, spine)
+
+    def _record(
+        self, records: List[Dict[str, Any]], what: str, name: str, version: Optional[int]
+    ) -> Dict[str, Any]:
+        """The catalog record of ``name`` (``NAME:VERSION`` too); an unknown one
+        raises the server's own NOT_FOUND message where it gives one."""
+        name, version = split_name(name, version)
+        try:
+            return _pick(records, what, name, version)
+        except NotFound:
+            label = name if version is None else f"{name}:{version}"
+            ticket = tickets.feature_group if what == "feature group" else tickets.batch_features
+            self._schema(ticket(label))
+            raise
 
     # Flight calls the feature groups and views make.
 

@@ -40,9 +40,12 @@ async fn serve(store: &Arc<FeatureStore>, config: ServerConfig) -> (RunningServe
     (server, channel)
 }
 
-async fn project() -> (tempfile::TempDir, Arc<FeatureStore>) {
+/// The fraud project served with the default settings, and a client channel.
+async fn served() -> (tempfile::TempDir, Arc<FeatureStore>, RunningServer, Channel) {
     let (dir, store) = fraud().build().await;
-    (dir, Arc::new(store))
+    let store = Arc::new(store);
+    let (server, channel) = serve(&store, ServerConfig::default()).await;
+    (dir, store, server, channel)
 }
 
 fn ticket(value: serde_json::Value) -> Ticket {
@@ -89,8 +92,7 @@ fn sorted_by_card(batch: &RecordBatch) -> RecordBatch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_rows_match_the_store_with_columns_keys_limit_and_time_travel() {
-    let (_dir, store) = project().await;
-    let (server, channel) = serve(&store, ServerConfig::default()).await;
+    let (_dir, store, server, channel) = served().await;
     let mut client = FlightClient::new(channel);
 
     let all = get(&mut client, json!({"feature_group": {"name": "activity"}}))
@@ -178,8 +180,7 @@ async fn group_rows_match_the_store_with_columns_keys_limit_and_time_travel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_splits_and_exchanged_spines_match_the_store() {
-    let (_dir, store) = project().await;
-    let (server, channel) = serve(&store, ServerConfig::default()).await;
+    let (_dir, store, server, channel) = served().await;
     let mut client = FlightClient::new(channel);
     let view = store
         .feature_view(&NameRef::parse("fraud").unwrap())
@@ -300,8 +301,7 @@ fn put_stream(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_ingests_all_or_nothing() {
-    let (_dir, store) = project().await;
-    let (server, channel) = serve(&store, ServerConfig::default()).await;
+    let (_dir, store, server, channel) = served().await;
     let mut client = FlightClient::new(channel);
     let before = commits(&store, "activity").await;
     let t = sluice_testkit::fixtures::T0 + 60_000_000;
@@ -417,8 +417,7 @@ async fn sql(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flight_sql_reads_and_refuses_writes() {
-    let (_dir, store) = project().await;
-    let (server, channel) = serve(&store, ServerConfig::default()).await;
+    let (_dir, store, server, channel) = served().await;
     let mut client = FlightSqlServiceClient::new(channel.clone());
     let expected = selected(&store, "activity", Selection::default()).await;
 
@@ -515,8 +514,7 @@ async fn flight_sql_reads_and_refuses_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_flights_and_refusals_carry_grpc_codes() {
-    let (_dir, store) = project().await;
-    let (server, channel) = serve(&store, ServerConfig::default()).await;
+    let (_dir, store, server, channel) = served().await;
     let mut client = FlightClient::new(channel);
 
     let flights: Vec<_> = client
@@ -620,7 +618,8 @@ async fn catalog_flights_and_refusals_carry_grpc_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_and_scopes_apply_to_flight() {
-    let (_dir, store) = project().await;
+    let (dir, store) = fraud().build().await;
+    let (_dir, store) = (dir, Arc::new(store));
     let key = |key: &str, scopes: &[&str]| ApiKeyConfig {
         key: Some(key.into()),
         key_env: None,

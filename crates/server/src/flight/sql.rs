@@ -99,6 +99,19 @@ impl SqlService {
         Ok(Response::new(info))
     }
 
+    /// The `FlightInfo` of a catalog command: its ticket is the command itself.
+    fn command_info(
+        schema: &arrow::datatypes::Schema,
+        command: impl ProstMessageExt,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Self::info(
+            schema,
+            command.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
     /// A computed batch as a `do_get` answer.
     fn batch_answer<E: std::fmt::Display>(
         batch: Result<arrow::array::RecordBatch, E>,
@@ -280,11 +293,7 @@ impl FlightSqlService for SqlService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        Self::command_info(&schema, query, request)
     }
 
     async fn do_get_catalogs(
@@ -303,11 +312,7 @@ impl FlightSqlService for SqlService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        Self::command_info(&schema, query, request)
     }
 
     async fn do_get_schemas(
@@ -326,11 +331,7 @@ impl FlightSqlService for SqlService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        Self::command_info(&schema, query, request)
     }
 
     async fn do_get_tables(
@@ -347,11 +348,7 @@ impl FlightSqlService for SqlService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.into_builder().schema();
-        Self::info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        Self::command_info(&schema, query, request)
     }
 
     async fn do_get_table_types(
