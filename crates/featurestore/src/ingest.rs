@@ -30,6 +30,15 @@ enum Commit {
     OfflineOnly,
 }
 
+/// How a bad value's row is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    /// Counted across all batches, as one input.
+    Continuous,
+    /// As batch N, row M within it (an upload of separate batches).
+    PerBatch,
+}
+
 /// What one ingest did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestMetrics {
@@ -110,8 +119,14 @@ impl FeatureGroup<'_> {
         source_label: &str,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
-        self.stage_and_commit(batches, source_label, Commit::Upsert, progress)
-            .await
+        self.stage_and_commit(
+            batches,
+            source_label,
+            Rows::Continuous,
+            Commit::Upsert,
+            progress,
+        )
+        .await
     }
 
     /// Ingests batches a client uploaded (Flight `do_put`) as one commit,
@@ -123,17 +138,14 @@ impl FeatureGroup<'_> {
         source_label: &str,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
-        let coercer = InputCoercer::new(self.spec.clone());
-        let checked = batches
-            .iter()
-            .enumerate()
-            .map(|(i, batch)| {
-                let label = format!("{source_label} batch {}", i + 1);
-                coercer.coerce(&label, batch, Position::Row(1))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        self.stage_and_commit(checked, source_label, Commit::Upsert, progress)
-            .await
+        self.stage_and_commit(
+            batches,
+            source_label,
+            Rows::PerBatch,
+            Commit::Upsert,
+            progress,
+        )
+        .await
     }
 
     /// Like `ingest_batches`, but the offline commit only adds rows, at a cost
@@ -195,6 +207,7 @@ impl FeatureGroup<'_> {
         self.stage_and_commit(
             batches,
             source_label,
+            Rows::Continuous,
             Commit::OfflineOnly,
             &crate::NoProgress,
         )
@@ -256,15 +269,25 @@ impl FeatureGroup<'_> {
         &self,
         batches: impl IntoIterator<Item = RecordBatch>,
         source_label: &str,
+        rows: Rows,
         commit: Commit,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
         let started = Instant::now();
         let coercer = InputCoercer::new(self.spec.clone());
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
-        for batch in batches {
-            let position = Position::Row(staging.rows() as usize + 1);
-            staging.push(&coercer.coerce(source_label, &batch, position)?)?;
+        for (i, batch) in batches.into_iter().enumerate() {
+            let checked = match rows {
+                Rows::Continuous => {
+                    let position = Position::Row(staging.rows() as usize + 1);
+                    coercer.coerce(source_label, &batch, position)?
+                }
+                Rows::PerBatch => {
+                    let label = format!("{source_label} batch {}", i + 1);
+                    coercer.coerce(&label, &batch, Position::Row(1))?
+                }
+            };
+            staging.push(&checked)?;
         }
         self.commit_staged(staging, source_label, started, commit, progress)
             .await

@@ -56,9 +56,7 @@ async fn get(
     client: &mut FlightClient,
     value: serde_json::Value,
 ) -> Result<RecordBatch, FlightError> {
-    let stream = client.do_get(ticket(value)).await?;
-    let schema_holder = stream;
-    let batches: Vec<RecordBatch> = schema_holder.try_collect().await?;
+    let batches: Vec<RecordBatch> = client.do_get(ticket(value)).await?.try_collect().await?;
     let schema = batches
         .first()
         .map(|b| b.schema())
