@@ -31,6 +31,8 @@ pub fn feature_group(name: &str, version: u32) -> FeatureGroupSpec {
         online: true,
         ttl: None,
         description: "d".into(),
+        validation: Default::default(),
+        expectations: Vec::new(),
         columns: vec![
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),
@@ -404,6 +406,68 @@ pub async fn models_are_versioned_and_aliased(place: impl OpenCatalog) {
     );
 }
 
+/// Quality records are numbered, filtered by subject, kind and commit, and read newest first.
+pub async fn quality_records_are_kept_per_subject(place: impl OpenCatalog) {
+    use crate::{QualityKind, QualityQuery, QualityRecord};
+    let catalog = place.open().await;
+    let record = |subject: &str, kind, offline_version, body: &str| QualityRecord {
+        id: 0,
+        subject: subject.to_string(),
+        kind,
+        offline_version,
+        recorded_at: chrono::Utc::now(),
+        body: body.to_string(),
+    };
+    let first = catalog
+        .record_quality(&record(
+            "tx:1",
+            QualityKind::Validation,
+            Some(1),
+            "{\"a\":1}",
+        ))
+        .await
+        .unwrap();
+    let rejected = catalog
+        .record_quality(&record("tx:1", QualityKind::Validation, None, "{\"a\":2}"))
+        .await
+        .unwrap();
+    catalog
+        .record_quality(&record("tx:1", QualityKind::Statistics, Some(1), "{}"))
+        .await
+        .unwrap();
+    catalog
+        .record_quality(&record("other:1", QualityKind::Validation, Some(1), "{}"))
+        .await
+        .unwrap();
+    assert!(rejected > first);
+    let query = |offline_version, limit| QualityQuery {
+        subject: "tx:1",
+        kind: QualityKind::Validation,
+        offline_version,
+        limit,
+    };
+    let all = catalog.quality_records(&query(None, 10)).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.id, r.offline_version))
+            .collect::<Vec<_>>(),
+        vec![(rejected, None), (first, Some(1))]
+    );
+    assert_eq!(all[1].body, "{\"a\":1}");
+    assert_eq!(all[1].kind, QualityKind::Validation);
+    let newest = catalog.quality_records(&query(None, 1)).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].id, rejected);
+    let of_commit = catalog.quality_records(&query(Some(1), 10)).await.unwrap();
+    assert_eq!(of_commit.len(), 1);
+    assert_eq!(of_commit[0].id, first);
+    assert!(catalog
+        .quality_records(&query(Some(9), 10))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Expands to one test per conformance case for the backend that `$make` (an
 /// expression returning `impl Future<Output = impl OpenCatalog>`, called once per test) builds.
 #[macro_export]
@@ -419,6 +483,7 @@ macro_rules! catalog_conformance {
                 training_datasets_are_numbered_per_view,
                 models_are_versioned_and_aliased,
                 runs_record_progress_and_outcome,
+                quality_records_are_kept_per_subject,
             );
 
             // Two connections only race when both can run at once.

@@ -1,5 +1,5 @@
 //! The catalog: the metadata of every versioned object (feature groups and
-//! their commit history, feature views, training datasets, pipeline runs) behind the [`Catalog`] trait, on SQLite
+//! their commit history, feature views, training datasets, pipeline runs, models, data-quality records) behind the [`Catalog`] trait, on SQLite
 //! (embedded default) or PostgreSQL (shared by many processes).
 //!
 //! This crate owns the catalog schema, its SQL, the factory that picks a
@@ -11,12 +11,14 @@
 pub mod conformance;
 mod error;
 mod factory;
+mod quality;
 mod records;
 mod runs;
 mod sql;
 
 pub use error::{Error, Result};
 pub use factory::open_catalog;
+pub use quality::{QualityKind, QualityQuery, QualityRecord};
 pub use records::{
     Catalog, CatalogChange, CatalogRef, CommitOperation, CommitRecord, FeatureGroupRecord,
     FeatureViewRecord, ModelRecord, ModelVersion, PlaceFiles, TrainingDatasetRecord, Versioned,

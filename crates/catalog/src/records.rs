@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sluice_types::{FeatureGroupSpec, FeatureViewSpec, ModelSpec, TrainingDatasetSpec};
 
+use crate::quality::{QualityQuery, QualityRecord};
 use crate::runs::{RunProgress, RunRecord};
 use crate::Result;
 
@@ -222,6 +223,13 @@ pub trait Catalog: Send + Sync {
     /// same transaction, so that what is reported as replaced is what was.
     /// An alias must be a valid name (see `validate_name`).
     async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>>;
+
+    /// Keeps a data-quality record (its `id` is ignored) and returns the id
+    /// it was given, ascending across all records.
+    async fn record_quality(&self, record: &QualityRecord) -> Result<u64>;
+
+    /// Quality records matching `query`, newest first.
+    async fn quality_records(&self, query: &QualityQuery<'_>) -> Result<Vec<QualityRecord>>;
 }
 
 /// A catalog shared by the tasks of a process, as [`open_catalog`](crate::open_catalog) returns it.

@@ -237,9 +237,28 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
-    /// Show a feature group: schema, commits, row count.
+    /// Show a feature group: schema, commits, row count; or, with
+    /// --validation, the validation reports of its recent writes.
     Show {
         feature_group: String,
+        /// List the newest validation reports (passed, warned, rejected) instead.
+        #[arg(long)]
+        validation: bool,
+        /// How many reports --validation lists.
+        #[arg(long, default_value_t = 10, requires = "validation")]
+        limit: usize,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Check files against a feature group's expectations without writing
+    /// anything (a dry run of ingest's validation, whatever the group's
+    /// policy). Exits 1 when an expectation fails.
+    Validate {
+        /// NAME[:VERSION] (latest version when omitted).
+        feature_group: String,
+        /// Input files, as for ingest.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         json: Json,
     },

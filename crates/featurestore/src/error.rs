@@ -25,6 +25,20 @@ pub enum Error {
     #[error(transparent)]
     Online(#[from] sluice_online::Error),
 
+    /// A write to a group with `validation = "strict"` failed an
+    /// expectation; nothing was written and the report is recorded.
+    #[error("feature group '{feature_group}' rejected the write (validation = strict): {report}")]
+    Rejected {
+        /// The group as `NAME:VERSION`.
+        feature_group: String,
+        /// What failed, with counts and the first offending values.
+        report: Box<sluice_quality::ValidationReport>,
+    },
+
+    /// An expectation could not be judged on the rows given.
+    #[error(transparent)]
+    Quality(#[from] sluice_quality::Error),
+
     /// The directory opened as a project has no `sluice.toml`.
     #[error(
         "{dir} is not a Sluice project (no sluice.toml); run `sluice init` there or pass --project"
@@ -230,6 +244,8 @@ impl Error {
             Error::Offline(e) => e.kind(),
             Error::Online(e) => e.kind(),
             Error::OnDemand(e) => e.kind(),
+            Error::Quality(e) => e.kind(),
+            Error::Rejected { .. } => ErrorKind::InvalidInput,
             Error::NotAProject { .. } | Error::FileNotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyInitialised { .. } => ErrorKind::AlreadyExists,
             Error::IncompatibleChange { .. } => ErrorKind::Conflict,

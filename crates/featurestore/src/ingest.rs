@@ -9,6 +9,7 @@ use serde::Serialize;
 use sluice_catalog::CommitOperation;
 use sluice_offline::CommitMetrics;
 use sluice_online::WriteMetrics;
+use sluice_quality::{ValidationReport, Validator};
 use sluice_types::coerce::{InputCoercer, Position};
 
 use crate::feature_group::FeatureGroup;
@@ -68,6 +69,11 @@ pub struct IngestMetrics {
     pub offline_ms: u64,
     /// Milliseconds writing the online store; 0 when it was not written.
     pub online_ms: u64,
+    /// The group's expectations judged over the input; absent when it has
+    /// none or `validation = "off"`. A write that commits with failures
+    /// here was made under `validation = "warn"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationReport>,
 }
 
 impl FeatureGroup<'_> {
@@ -93,10 +99,16 @@ impl FeatureGroup<'_> {
             Some(sources.iter().map(FileSource::size).sum()),
         );
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
+        let mut validator = self.validator()?;
+        let judged = validator.is_enforced();
         for source in &mut sources {
             let mut reported = 0;
             while let Some(batch) = source.next() {
-                staging.push(&batch?)?;
+                let batch = batch?;
+                if judged {
+                    validator.check(&batch, source.label(), source.last_position())?;
+                }
+                staging.push(&batch)?;
                 let read = source.bytes_read();
                 progress.advance(read - reported);
                 reported = read;
@@ -108,8 +120,15 @@ impl FeatureGroup<'_> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        self.commit_staged(staging, &label, started, Commit::Upsert, progress)
-            .await
+        self.commit_staged(
+            staging,
+            validator,
+            &label,
+            started,
+            Commit::Upsert,
+            progress,
+        )
+        .await
     }
 
     /// Ingests in-memory batches (the push API) with the same checks and guarantees as files.
@@ -276,36 +295,42 @@ impl FeatureGroup<'_> {
         let started = Instant::now();
         let coercer = InputCoercer::new(self.spec.clone());
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
+        let mut validator = self.validator()?;
+        let judged = validator.is_enforced();
         for (i, batch) in batches.into_iter().enumerate() {
-            let checked = match rows {
-                Rows::Continuous => {
-                    let position = Position::Row(staging.rows() as usize + 1);
-                    coercer.coerce(source_label, &batch, position)?
-                }
-                Rows::PerBatch => {
-                    let label = format!("{source_label} batch {}", i + 1);
-                    coercer.coerce(&label, &batch, Position::Row(1))?
-                }
+            let (label, position) = match rows {
+                Rows::Continuous => (
+                    source_label.to_string(),
+                    Position::Row(staging.rows() as usize + 1),
+                ),
+                Rows::PerBatch => (format!("{source_label} batch {}", i + 1), Position::Row(1)),
             };
+            let checked = coercer.coerce(&label, &batch, position)?;
+            if judged {
+                validator.check(&checked, &label, position)?;
+            }
             staging.push(&checked)?;
         }
-        self.commit_staged(staging, source_label, started, commit, progress)
+        self.commit_staged(staging, validator, source_label, started, commit, progress)
             .await
     }
 
     async fn commit_staged(
         &self,
         mut staging: Staging,
+        validator: Validator,
         source_label: &str,
         started: Instant,
         commit: Commit,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
         let staged = staging.finish()?;
+        let validation = self.judge(validator, source_label).await?;
         let mut metrics = IngestMetrics {
             feature_group: self.label(),
             rows: staging.rows(),
             stage_ms: started.elapsed().as_millis() as u64,
+            validation,
             ..Default::default()
         };
         if metrics.rows == 0 {
@@ -327,6 +352,10 @@ impl FeatureGroup<'_> {
             offline_started,
         )
         .await?;
+        if let Some(report) = &metrics.validation {
+            self.record_validation(report, source_label, Some(written.version))
+                .await?;
+        }
 
         if commit != Commit::OfflineOnly && self.spec.online {
             progress.phase("online write", Some(staging.rows()));

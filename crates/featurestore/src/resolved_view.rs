@@ -246,6 +246,8 @@ impl ResolvedView {
             online: false,
             ttl: None,
             description: String::new(),
+            validation: Default::default(),
+            expectations: Vec::new(),
             columns,
         }
     }

@@ -65,6 +65,7 @@ pub struct FileSource {
     batches: RawBatches,
     coercer: InputCoercer,
     rows_read: usize,
+    last_position: Position,
     total_rows: Option<usize>,
     size: u64,
     bytes_read: Arc<AtomicU64>,
@@ -163,6 +164,7 @@ impl FileSource {
             batches,
             coercer: coercer.clone(),
             rows_read: 0,
+            last_position: Position::Row(1),
             total_rows,
             size,
             bytes_read,
@@ -182,6 +184,16 @@ impl FileSource {
             }
             _ => self.bytes_read.load(Ordering::Relaxed).min(self.size),
         }
+    }
+
+    /// The file as errors name it.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Where the first row of the batch `next` returned last came from.
+    pub fn last_position(&self) -> Position {
+        self.last_position
     }
 
     fn position_after_batch(&self) -> String {
@@ -214,9 +226,8 @@ impl Iterator for FileSource {
                 }))
             }
         };
-        let coerced = self
-            .coercer
-            .coerce(&self.label, &raw, self.batch_position());
+        self.last_position = self.batch_position();
+        let coerced = self.coercer.coerce(&self.label, &raw, self.last_position);
         self.rows_read += raw.num_rows();
         Some(coerced.map_err(Error::from))
     }

@@ -287,6 +287,8 @@ mod tests {
             online: true,
             ttl: None,
             description: String::new(),
+            validation: Default::default(),
+            expectations: Vec::new(),
             columns: vec![
                 ColumnSpec::new("k", key_type),
                 ColumnSpec::new("ts", ColumnType::Timestamp),

@@ -28,6 +28,8 @@ pub fn test_feature_group(name: &str, ttl: Option<&str>) -> FeatureGroupSpec {
         online: true,
         ttl: ttl.map(|t| Ttl::parse(t).unwrap()),
         description: String::new(),
+        validation: Default::default(),
+        expectations: Vec::new(),
         columns: vec![
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),
@@ -244,6 +246,8 @@ pub async fn composite_string_keys_and_nulls(store: OnlineStoreRef) {
         online: true,
         ttl: None,
         description: String::new(),
+        validation: Default::default(),
+        expectations: Vec::new(),
         columns: vec![
             ColumnSpec::new("country", ColumnType::String),
             ColumnSpec::new("user", ColumnType::Int32),

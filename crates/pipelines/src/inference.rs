@@ -335,6 +335,8 @@ fn predictions_group_spec(
         online: false,
         ttl: None,
         description: format!("predictions of model {}", model.name()),
+        validation: Default::default(),
+        expectations: Vec::new(),
         columns,
     })
 }

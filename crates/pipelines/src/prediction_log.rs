@@ -52,6 +52,8 @@ pub fn log_group_spec(model: &ServingModel) -> FeatureGroupSpec {
         online: false,
         ttl: None,
         description: format!("online predictions of model {}", model.label()),
+        validation: Default::default(),
+        expectations: Vec::new(),
         columns,
     }
 }

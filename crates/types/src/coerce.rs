@@ -33,6 +33,11 @@ impl Position {
     fn at(self, index: usize) -> RowPosition {
         RowPosition(self, index)
     }
+
+    /// Where row `index` of a batch that starts here is: `line 17`, `row 3`.
+    pub fn describe(self, index: usize) -> String {
+        self.at(index).to_string()
+    }
 }
 
 struct RowPosition(Position, usize);

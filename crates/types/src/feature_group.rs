@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::column::{ColumnSpec, ColumnType, TimestampFormat};
 use crate::duration::Ttl;
+use crate::expectation::{Expectation, ValidationPolicy};
 use crate::name::validate_name;
 
 /// A feature group as defined in `features/*.toml` and recorded in the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureGroupSpec {
     /// A valid name (see [`validate_name`]), unique together with `version`.
@@ -34,6 +35,12 @@ pub struct FeatureGroupSpec {
     /// Free text for people; changing it is a compatible change.
     #[serde(default)]
     pub description: String,
+    /// What a write that fails an expectation does; `warn` unless set.
+    #[serde(default, skip_serializing_if = "ValidationPolicy::is_default")]
+    pub validation: ValidationPolicy,
+    /// What every write must satisfy (`[[feature_group.expectation]]`).
+    #[serde(default, rename = "expectation", skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<Expectation>,
     /// Every column, keys and event time included, in schema order.
     pub columns: Vec<ColumnSpec>,
 }
@@ -50,6 +57,8 @@ impl FeatureGroupSpec {
             online: false,
             ttl: None,
             description: String::new(),
+            validation: ValidationPolicy::Off,
+            expectations: Vec::new(),
             columns,
         }
     }
@@ -125,6 +134,11 @@ impl FeatureGroupSpec {
         } else if self.ttl.is_some() {
             return Err("a ttl needs an event_time column to measure age from".into());
         }
+        for (i, expectation) in self.expectations.iter().enumerate() {
+            expectation
+                .check(&self.columns)
+                .map_err(|e| format!("expectation {} ({expectation}): {e}", i + 1))?;
+        }
         Ok(())
     }
 
@@ -190,7 +204,7 @@ impl FeatureGroupSpec {
         ))
     }
 
-    /// Differences that change what is stored: anything but description and TTL.
+    /// Differences that change what is stored: anything but description, TTL and data-quality rules.
     pub fn incompatible_changes(&self, newer: &FeatureGroupSpec) -> Vec<String> {
         let mut changes = Vec::new();
         if self.columns != newer.columns {
@@ -217,6 +231,12 @@ impl FeatureGroupSpec {
         if self.ttl != newer.ttl {
             changes.push("ttl".to_string());
         }
+        if self.validation != newer.validation {
+            changes.push("validation".to_string());
+        }
+        if self.expectations != newer.expectations {
+            changes.push("expectations".to_string());
+        }
         changes
     }
 }
@@ -234,6 +254,8 @@ mod tests {
             online: true,
             ttl: None,
             description: String::new(),
+            validation: Default::default(),
+            expectations: Vec::new(),
             columns: vec![
                 ColumnSpec::new("card_id", ColumnType::Int64),
                 ColumnSpec::new("ts", ColumnType::Timestamp),

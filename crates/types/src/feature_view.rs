@@ -376,6 +376,8 @@ mod tests {
             online: true,
             ttl: None,
             description: String::new(),
+            validation: Default::default(),
+            expectations: Vec::new(),
             columns,
         }
     }

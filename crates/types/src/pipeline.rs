@@ -349,6 +349,8 @@ impl SourceSpec {
             online: false,
             ttl: None,
             description: String::new(),
+            validation: Default::default(),
+            expectations: Vec::new(),
             columns: self.columns.clone(),
         }
     }

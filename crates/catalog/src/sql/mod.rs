@@ -8,6 +8,7 @@ mod definitions;
 mod models;
 mod open;
 mod pipeline_runs;
+mod quality;
 mod schema;
 mod training_datasets;
 
@@ -23,6 +24,7 @@ use sqlx::query::Query;
 use sqlx::{AnyPool, Row};
 
 use crate::error::db;
+use crate::quality::{QualityQuery, QualityRecord};
 use crate::records::{
     Catalog, CatalogChange, CommitRecord, FeatureGroupRecord, FeatureViewRecord, ModelRecord,
     ModelVersion, PlaceFiles, TrainingDatasetRecord,
@@ -192,6 +194,14 @@ impl Catalog for SqlCatalog {
 
     async fn model_by_alias(&self, name: &str, alias: &str) -> Result<ModelRecord> {
         models::by_alias(self, name, alias).await
+    }
+
+    async fn record_quality(&self, record: &QualityRecord) -> Result<u64> {
+        quality::record(self, record).await
+    }
+
+    async fn quality_records(&self, query: &QualityQuery<'_>) -> Result<Vec<QualityRecord>> {
+        quality::list(self, query).await
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>> {

@@ -59,6 +59,14 @@ const SCHEMA: &[&str] = &[
         alias TEXT NOT NULL,
         version BIGINT NOT NULL,
         PRIMARY KEY (name, alias))",
+    "CREATE TABLE IF NOT EXISTS quality_records (
+        id BIGINT NOT NULL PRIMARY KEY,
+        subject TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        offline_version BIGINT,
+        recorded_at BIGINT NOT NULL,
+        body TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS quality_records_by_subject ON quality_records (subject, kind, id)",
 ];
 
 /// Brings the schema to the current version. Every statement is idempotent;

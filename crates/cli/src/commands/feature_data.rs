@@ -20,6 +20,7 @@ const DEFAULT_PRINT_LIMIT: usize = 20;
 
 pub async fn ingest(fg: &FeatureGroup<'_>, files: &[PathBuf], json: bool) -> Result<()> {
     let metrics = fg.ingest_files(files, &Bar::new()).await?;
+    super::quality::warn_if_failed(metrics.validation.as_ref());
     if json {
         return print_json(&metrics);
     }

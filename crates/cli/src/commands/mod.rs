@@ -7,6 +7,7 @@ mod inference;
 mod models;
 mod pipeline;
 mod project;
+mod quality;
 mod quickstart;
 mod training_data;
 
@@ -190,14 +191,29 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Show {
             feature_group,
+            validation,
+            limit,
             json,
         } => {
             let store = open(project).await?;
-            describe::show(
+            let fg = feature_group_handle(&store, &feature_group).await?;
+            if validation {
+                quality::reports(&fg, limit, json.json).await
+            } else {
+                describe::show(&fg, json.json).await
+            }
+        }
+        Command::Validate {
+            feature_group,
+            files,
+            json,
+        } => {
+            let store = open(project).await?;
+            quality::validate(
                 &feature_group_handle(&store, &feature_group).await?,
+                &files,
                 json.json,
             )
-            .await
         }
         Command::Quickstart {
             dir,

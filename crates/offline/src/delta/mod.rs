@@ -158,6 +158,8 @@ mod tests {
             online: false,
             ttl: None,
             description: String::new(),
+            validation: Default::default(),
+            expectations: Vec::new(),
             columns: vec![ColumnSpec::new("id", ColumnType::Int64)],
         };
         let lost = [

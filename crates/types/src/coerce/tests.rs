@@ -15,6 +15,8 @@ fn spec() -> Arc<FeatureGroupSpec> {
         online: true,
         ttl: None,
         description: String::new(),
+        validation: Default::default(),
+        expectations: Vec::new(),
         columns: vec![
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),

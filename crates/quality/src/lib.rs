@@ -1,0 +1,15 @@
+//! Data quality: expectations checked against a write's rows, the report
+//! they produce, statistics of a column (with mergeable sketches), and the
+//! drift metrics that compare two sets of statistics or samples.
+//!
+//! This crate owns the arithmetic of data quality over Arrow batches. It must
+//! not touch storage or the catalog: the feature store feeds it the batches
+//! it writes and keeps the reports and statistics it returns.
+
+mod error;
+mod report;
+mod validator;
+
+pub use error::{Error, Result};
+pub use report::{ExpectationOutcome, Offending, ValidationReport};
+pub use validator::Validator;
