@@ -68,9 +68,19 @@ fn rows(seed: u64) -> RecordBatch {
 /// `batch` with the amounts of `rows` set to -1.
 fn with_negative_amounts(batch: &RecordBatch, rows: &[usize]) -> RecordBatch {
     let index = batch.schema().index_of("amount").unwrap();
-    let amounts = batch.column(index).as_any().downcast_ref::<Float64Array>().unwrap();
+    let amounts = batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
     let changed: Float64Array = (0..batch.num_rows())
-        .map(|i| Some(if rows.contains(&i) { -1.0 } else { amounts.value(i) }))
+        .map(|i| {
+            Some(if rows.contains(&i) {
+                -1.0
+            } else {
+                amounts.value(i)
+            })
+        })
         .collect();
     let mut columns = batch.columns().to_vec();
     columns[index] = Arc::new(changed);

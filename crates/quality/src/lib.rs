@@ -6,10 +6,19 @@
 //! not touch storage or the catalog: the feature store feeds it the batches
 //! it writes and keeps the reports and statistics it returns.
 
+mod distinct;
 mod error;
+mod moments;
+mod profile;
 mod report;
 mod validator;
 
+pub use distinct::DistinctSketch;
 pub use error::{Error, Result};
+pub use moments::Moments;
+pub use profile::{
+    ColumnProfile, ColumnState, Histogram, ProfileKind, Profiler, Quantile, Statistics, TopValue,
+    DISTINCT_STANDARD_ERROR, HISTOGRAM_BINS, QUANTILES, QUANTILE_RANK_ERROR,
+};
 pub use report::{ExpectationOutcome, Offending, ValidationReport};
 pub use validator::Validator;

@@ -13,6 +13,7 @@ use regex::Regex;
 use sluice_types::coerce::Position;
 use sluice_types::{Expectation, FeatureGroupSpec, SetValue, ValidationPolicy};
 
+use crate::moments::Moments;
 use crate::report::{ExpectationOutcome, Offending, ValidationReport, EXAMPLES_KEPT};
 use crate::{Error, Result};
 
@@ -55,43 +56,6 @@ enum Rule {
     Nulls(u64),
     Moments(Moments),
     RowCount,
-}
-
-/// Count, mean and sum of squared deviations, merged batch by batch (Chan et al.).
-#[derive(Debug, Default, Clone, Copy)]
-struct Moments {
-    count: u64,
-    mean: f64,
-    m2: f64,
-}
-
-impl Moments {
-    fn add(&mut self, values: &arrow::array::Float64Array) {
-        let mut batch = Moments::default();
-        for v in values.iter().flatten() {
-            batch.count += 1;
-            let delta = v - batch.mean;
-            batch.mean += delta / batch.count as f64;
-            batch.m2 += delta * (v - batch.mean);
-        }
-        self.merge(batch);
-    }
-
-    fn merge(&mut self, other: Moments) {
-        if other.count == 0 {
-            return;
-        }
-        let count = self.count + other.count;
-        let delta = other.mean - self.mean;
-        self.mean += delta * other.count as f64 / count as f64;
-        self.m2 +=
-            other.m2 + delta * delta * (self.count as f64 * other.count as f64) / count as f64;
-        self.count = count;
-    }
-
-    fn stddev(&self) -> Option<f64> {
-        (self.count > 0).then(|| (self.m2 / self.count as f64).sqrt())
-    }
 }
 
 impl Validator {
@@ -342,9 +306,9 @@ impl Check {
                 };
                 (fraction <= *value, Some(fraction))
             }
-            (Expectation::MeanBetween { min, max, .. }, Rule::Moments(m)) => match m.count {
-                0 => (true, None),
-                _ => (within(m.mean, *min, *max), Some(m.mean)),
+            (Expectation::MeanBetween { min, max, .. }, Rule::Moments(m)) => match m.mean() {
+                None => (true, None),
+                Some(mean) => (within(mean, *min, *max), Some(mean)),
             },
             (Expectation::StddevBetween { min, max, .. }, Rule::Moments(m)) => match m.stddev() {
                 None => (true, None),
