@@ -250,6 +250,26 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Statistics of the rows a feature group's commits wrote: count, nulls,
+    /// min, max, mean, stddev, quantiles, distinct values, top values.
+    ///
+    /// The newest commit's by default; --commit N for one commit; --start
+    /// and/or --end (RFC 3339) for every commit made in that range, merged.
+    Stats {
+        /// NAME[:VERSION] (latest version when omitted).
+        feature_group: String,
+        /// One offline commit (`sluice show` lists them).
+        #[arg(long, conflicts_with_all = ["start", "end"])]
+        commit: Option<u64>,
+        /// Commits made at or after this time.
+        #[arg(long)]
+        start: Option<String>,
+        /// Commits made before this time.
+        #[arg(long)]
+        end: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Check files against a feature group's expectations without writing
     /// anything (a dry run of ingest's validation, whatever the group's
     /// policy). Exits 1 when an expectation fails.

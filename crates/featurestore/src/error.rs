@@ -35,6 +35,15 @@ pub enum Error {
         report: Box<sluice_quality::ValidationReport>,
     },
 
+    /// Statistics asked for that were never kept.
+    #[error("feature group '{feature_group}': {message}")]
+    NoStatistics {
+        /// The group as `NAME:VERSION`.
+        feature_group: String,
+        /// Which commit or range, and why.
+        message: String,
+    },
+
     /// An expectation could not be judged on the rows given.
     #[error(transparent)]
     Quality(#[from] sluice_quality::Error),
@@ -246,6 +255,7 @@ impl Error {
             Error::OnDemand(e) => e.kind(),
             Error::Quality(e) => e.kind(),
             Error::Rejected { .. } => ErrorKind::InvalidInput,
+            Error::NoStatistics { .. } => ErrorKind::NotFound,
             Error::NotAProject { .. } | Error::FileNotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyInitialised { .. } => ErrorKind::AlreadyExists,
             Error::IncompatibleChange { .. } => ErrorKind::Conflict,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sluice_catalog::CommitOperation;
 use sluice_offline::CommitMetrics;
 use sluice_online::WriteMetrics;
-use sluice_quality::{ValidationReport, Validator};
+use sluice_quality::{Profiler, ValidationReport, Validator};
 use sluice_types::coerce::{InputCoercer, Position};
 
 use crate::feature_group::FeatureGroup;
@@ -101,6 +101,7 @@ impl FeatureGroup<'_> {
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
         let mut validator = self.validator()?;
         let judged = validator.is_enforced();
+        let mut profiler = Profiler::new(coercer.schema());
         for source in &mut sources {
             let mut reported = 0;
             while let Some(batch) = source.next() {
@@ -108,6 +109,7 @@ impl FeatureGroup<'_> {
                 if judged {
                     validator.check(&batch, source.label(), source.last_position())?;
                 }
+                profiler.add(&batch)?;
                 staging.push(&batch)?;
                 let read = source.bytes_read();
                 progress.advance(read - reported);
@@ -122,7 +124,7 @@ impl FeatureGroup<'_> {
             .join(", ");
         self.commit_staged(
             staging,
-            validator,
+            (validator, profiler),
             &label,
             started,
             Commit::Upsert,
@@ -297,6 +299,7 @@ impl FeatureGroup<'_> {
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
         let mut validator = self.validator()?;
         let judged = validator.is_enforced();
+        let mut profiler = Profiler::new(coercer.schema());
         for (i, batch) in batches.into_iter().enumerate() {
             let (label, position) = match rows {
                 Rows::Continuous => (
@@ -309,16 +312,24 @@ impl FeatureGroup<'_> {
             if judged {
                 validator.check(&checked, &label, position)?;
             }
+            profiler.add(&checked)?;
             staging.push(&checked)?;
         }
-        self.commit_staged(staging, validator, source_label, started, commit, progress)
-            .await
+        self.commit_staged(
+            staging,
+            (validator, profiler),
+            source_label,
+            started,
+            commit,
+            progress,
+        )
+        .await
     }
 
     async fn commit_staged(
         &self,
         mut staging: Staging,
-        validator: Validator,
+        (validator, profiler): (Validator, Profiler),
         source_label: &str,
         started: Instant,
         commit: Commit,
@@ -356,6 +367,8 @@ impl FeatureGroup<'_> {
             self.record_validation(report, source_label, Some(written.version))
                 .await?;
         }
+        self.record_statistics(&profiler.finish(), written.version)
+            .await?;
 
         if commit != Commit::OfflineOnly && self.spec.online {
             progress.phase("online write", Some(staging.rows()));

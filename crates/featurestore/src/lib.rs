@@ -33,7 +33,7 @@ pub use ingest::IngestMetrics;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
-pub use quality::{RecordedReport, Verdict};
+pub use quality::{CommitStatistics, RecordedReport, StatisticsOf, Verdict};
 pub use registry::Registry;
 pub use resolved_view::ResolvedView;
 pub use selection::Selection;
@@ -45,7 +45,9 @@ pub use sluice_catalog::{
 };
 pub use sluice_offline::{parquet_encodings, BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};
-pub use sluice_quality::{ExpectationOutcome, Offending, ValidationReport};
+pub use sluice_quality::{
+    ColumnProfile, ExpectationOutcome, Offending, ProfileKind, Statistics, ValidationReport,
+};
 pub use sources::FileSource;
 pub use sql::{SqlAnswer, SqlTable};
 pub use training_data::TrainingDataOptions;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sluice_catalog::{QualityKind, QualityQuery, QualityRecord};
-use sluice_quality::{ValidationReport, Validator};
+use sluice_quality::{Statistics, ValidationReport, Validator};
 use sluice_types::ValidationPolicy;
 
 use crate::feature_group::FeatureGroup;
@@ -38,6 +38,37 @@ pub struct RecordedReport {
     pub source: String,
     /// The report itself.
     pub report: ValidationReport,
+}
+
+/// Which commits' statistics to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatisticsOf {
+    /// The newest commit that has statistics.
+    Latest,
+    /// One offline commit.
+    Commit(u64),
+    /// Every commit made in `[start, end)`, merged.
+    Committed {
+        /// First commit time included.
+        start: DateTime<Utc>,
+        /// First commit time left out.
+        end: DateTime<Utc>,
+    },
+}
+
+/// The statistics of one or more commits of a feature group.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitStatistics {
+    /// The group as `NAME:VERSION`.
+    pub feature_group: String,
+    /// The commits described, oldest first.
+    pub commits: Vec<u64>,
+    /// Commits asked for that have no statistics (made before statistics
+    /// were kept, or deletes, which add no rows).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub without_statistics: Vec<u64>,
+    /// The figures, merged across `commits`.
+    pub statistics: Statistics,
 }
 
 /// The stored body of a validation record.
@@ -108,6 +139,134 @@ impl FeatureGroup<'_> {
         Ok(())
     }
 
+    /// Keeps the statistics of the rows a commit wrote.
+    pub(crate) async fn record_statistics(
+        &self,
+        statistics: &Statistics,
+        offline_version: u64,
+    ) -> Result<()> {
+        self.store
+            .catalog
+            .record_quality(&QualityRecord {
+                id: 0,
+                subject: self.label(),
+                kind: QualityKind::Statistics,
+                offline_version: Some(offline_version),
+                recorded_at: Utc::now(),
+                body: serde_json::to_string(statistics).expect("statistics serialise"),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The statistics of the rows one commit, or the commits of a time
+    /// range, wrote; unknown commits and ranges without statistics are errors.
+    pub async fn statistics(&self, of: StatisticsOf) -> Result<CommitStatistics> {
+        let wanted: Vec<u64> = match of {
+            StatisticsOf::Latest => {
+                let newest = self.statistics_records(None, 1).await?;
+                let Some((version, statistics)) = newest.into_iter().next() else {
+                    return Err(self.no_statistics("no commit has statistics yet"));
+                };
+                return Ok(CommitStatistics {
+                    feature_group: self.label(),
+                    commits: vec![version],
+                    without_statistics: Vec::new(),
+                    statistics,
+                });
+            }
+            StatisticsOf::Commit(version) => {
+                if !self
+                    .commit_records()
+                    .await?
+                    .iter()
+                    .any(|c| c.offline_version == version)
+                {
+                    return Err(self.no_statistics(&format!("commit {version} does not exist")));
+                }
+                vec![version]
+            }
+            StatisticsOf::Committed { start, end } => self
+                .commit_records()
+                .await?
+                .iter()
+                .filter(|c| c.committed_at >= start && c.committed_at < end)
+                .map(|c| c.offline_version)
+                .collect(),
+        };
+        let mut parts = Vec::new();
+        let mut commits = Vec::new();
+        let mut without_statistics = Vec::new();
+        for version in wanted {
+            match self.statistics_records(Some(version), 1).await?.pop() {
+                Some((_, statistics)) => {
+                    parts.push(statistics);
+                    commits.push(version);
+                }
+                None => without_statistics.push(version),
+            }
+        }
+        let statistics = Statistics::merge(&parts).ok_or_else(|| {
+            self.no_statistics(&match of {
+                StatisticsOf::Commit(version) => format!("commit {version} has no statistics"),
+                _ => "no commit in that range has statistics".to_string(),
+            })
+        })?;
+        Ok(CommitStatistics {
+            feature_group: self.label(),
+            commits,
+            without_statistics,
+            statistics,
+        })
+    }
+
+    async fn commit_records(&self) -> Result<Vec<sluice_catalog::CommitRecord>> {
+        Ok(self
+            .store
+            .catalog
+            .commits(&self.spec.name, self.spec.version)
+            .await?)
+    }
+
+    async fn statistics_records(
+        &self,
+        offline_version: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Statistics)>> {
+        let records = self
+            .store
+            .catalog
+            .quality_records(&QualityQuery {
+                subject: &self.label(),
+                kind: QualityKind::Statistics,
+                offline_version,
+                limit,
+            })
+            .await?;
+        records
+            .into_iter()
+            .map(|record| {
+                let statistics =
+                    serde_json::from_str(&record.body).map_err(|e| self.corrupt(record.id, &e))?;
+                Ok((record.offline_version.unwrap_or_default(), statistics))
+            })
+            .collect()
+    }
+
+    fn corrupt(&self, id: u64, e: &serde_json::Error) -> Error {
+        Error::Catalog(sluice_catalog::Error::Corrupt {
+            name: self.label(),
+            message: format!("quality record {id}: {e}"),
+        })
+    }
+
+    fn no_statistics(&self, why: &str) -> Error {
+        Error::NoStatistics {
+            feature_group: self.label(),
+            message: why.to_string(),
+        }
+    }
+
     /// The newest `limit` validation reports of this group, newest first.
     pub async fn validation_reports(&self, limit: usize) -> Result<Vec<RecordedReport>> {
         let records = self
@@ -123,12 +282,8 @@ impl FeatureGroup<'_> {
         records
             .into_iter()
             .map(|record| {
-                let body: Body = serde_json::from_str(&record.body).map_err(|e| {
-                    Error::Catalog(sluice_catalog::Error::Corrupt {
-                        name: self.label(),
-                        message: format!("validation record {}: {e}", record.id),
-                    })
-                })?;
+                let body: Body =
+                    serde_json::from_str(&record.body).map_err(|e| self.corrupt(record.id, &e))?;
                 Ok(RecordedReport {
                     id: record.id,
                     offline_version: record.offline_version,

@@ -57,6 +57,9 @@ pub struct ColumnProfile {
     /// `numeric` (integers, floats, timestamps as microseconds, dates as
     /// days), `text` or `bool`.
     pub kind: ProfileKind,
+    /// The column's Arrow type, which says how to read numeric figures
+    /// (`Timestamp(µs, "UTC")`: microseconds since the epoch).
+    pub data_type: String,
     /// Non-null values.
     pub count: u64,
     /// Null values.
@@ -158,6 +161,7 @@ pub struct Profiler {
 struct ColumnAccumulator {
     name: String,
     kind: ProfileKind,
+    data_type: String,
     count: u64,
     nulls: u64,
     min: Option<f64>,
@@ -182,6 +186,7 @@ impl Profiler {
                     DataType::Boolean => ProfileKind::Bool,
                     _ => ProfileKind::Numeric,
                 },
+                data_type: field.data_type().to_string(),
                 count: 0,
                 nulls: 0,
                 min: None,
@@ -323,7 +328,7 @@ impl ColumnAccumulator {
             top,
             top_exact: !self.capped,
         };
-        state.describe(self.name, self.kind, self.count, self.nulls)
+        state.describe(self.name, self.kind, self.data_type, self.count, self.nulls)
     }
 }
 
@@ -343,7 +348,14 @@ impl ColumnState {
         TDigest::merge_digests(&parts)
     }
 
-    fn describe(self, column: String, kind: ProfileKind, count: u64, nulls: u64) -> ColumnProfile {
+    fn describe(
+        self,
+        column: String,
+        kind: ProfileKind,
+        data_type: String,
+        count: u64,
+        nulls: u64,
+    ) -> ColumnProfile {
         let numeric = kind == ProfileKind::Numeric;
         let digest = self.digest();
         let quantiles = if numeric && digest.count() > 0.0 {
@@ -369,6 +381,7 @@ impl ColumnState {
         ColumnProfile {
             column,
             kind,
+            data_type,
             count,
             nulls,
             min: self.min.filter(|_| numeric),
@@ -471,7 +484,13 @@ fn merge_column(parts: &[&ColumnProfile]) -> ColumnProfile {
     state.top = top;
     let count = parts.iter().map(|p| p.count).sum();
     let nulls = parts.iter().map(|p| p.nulls).sum();
-    state.describe(first.column.clone(), first.kind, count, nulls)
+    state.describe(
+        first.column.clone(),
+        first.kind,
+        first.data_type.clone(),
+        count,
+        nulls,
+    )
 }
 
 fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {

@@ -203,6 +203,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                 describe::show(&fg, json.json).await
             }
         }
+        Command::Stats {
+            feature_group,
+            commit,
+            start,
+            end,
+            json,
+        } => {
+            let store = open(project).await?;
+            let fg = feature_group_handle(&store, &feature_group).await?;
+            let of = quality::statistics_of(commit, start.as_deref(), end.as_deref())?;
+            quality::stats(&fg, of, json.json).await
+        }
         Command::Validate {
             feature_group,
             files,

@@ -1,10 +1,13 @@
-//! Data-quality commands: `validate` (a dry run of a group's expectations)
-//! and `show --validation` (the reports kept with its writes).
+//! Data-quality commands: `validate` (a dry run of a group's expectations),
+//! `show --validation` (the reports kept with its writes) and `stats` (the
+//! statistics kept with its commits).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use sluice_featurestore::{FeatureGroup, ValidationReport};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use chrono::{DateTime, Utc};
+use sluice_featurestore::{ColumnProfile, FeatureGroup, StatisticsOf, ValidationReport};
 
 use crate::output::{print_json, user_error};
 
@@ -82,4 +85,108 @@ fn print_outcomes(report: &ValidationReport) {
         println!("{mark} {outcome}");
     }
     println!("{report}");
+}
+
+/// The commits `stats` describes, from its flags.
+pub fn statistics_of(
+    commit: Option<u64>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<StatisticsOf> {
+    let time = |flag: &str, text: Option<&str>, default: DateTime<Utc>| -> Result<DateTime<Utc>> {
+        match text {
+            None => Ok(default),
+            Some(text) => string_to_datetime(&Utc, text).map_err(|_| {
+                user_error(format!(
+                    "--{flag} '{text}' is not an RFC 3339 / ISO-8601 time"
+                ))
+            }),
+        }
+    };
+    Ok(match (commit, start, end) {
+        (Some(version), _, _) => StatisticsOf::Commit(version),
+        (None, None, None) => StatisticsOf::Latest,
+        (None, start, end) => StatisticsOf::Committed {
+            start: time("start", start, DateTime::<Utc>::MIN_UTC)?,
+            end: time("end", end, DateTime::<Utc>::MAX_UTC)?,
+        },
+    })
+}
+
+/// Prints the statistics of the commits asked for.
+pub async fn stats(fg: &FeatureGroup<'_>, of: StatisticsOf, json: bool) -> Result<()> {
+    let described = fg.statistics(of).await?;
+    if json {
+        return print_json(&described);
+    }
+    let commits: Vec<String> = described.commits.iter().map(u64::to_string).collect();
+    println!(
+        "statistics of {}: {} rows in commit{} {}",
+        described.feature_group,
+        described.statistics.rows,
+        if commits.len() == 1 { "" } else { "s" },
+        commits.join(", ")
+    );
+    if !described.without_statistics.is_empty() {
+        let missing: Vec<String> = described
+            .without_statistics
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        println!("  (no statistics kept for commits {})", missing.join(", "));
+    }
+    println!(
+        "{:<20} {:>10} {:>8} {:>9} {:>16} {:>16} {:>16} {:>16} {:>12}",
+        "column", "count", "nulls", "distinct", "min", "median", "max", "mean", "stddev"
+    );
+    for column in &described.statistics.columns {
+        println!("{}", row(column));
+    }
+    Ok(())
+}
+
+fn row(column: &ColumnProfile) -> String {
+    let timestamp = column.data_type.starts_with("Timestamp");
+    let date = column.data_type == "Date32";
+    let figure = |v: Option<f64>| match v {
+        None => "-".to_string(),
+        Some(v) if timestamp => DateTime::from_timestamp_micros(v as i64)
+            .map_or("-".to_string(), |t| t.format("%Y-%m-%dT%H:%M").to_string()),
+        Some(v) if date => DateTime::from_timestamp(v as i64 * 86_400, 0)
+            .map_or("-".to_string(), |t| t.format("%Y-%m-%d").to_string()),
+        Some(v) => format!("{v:.4}"),
+    };
+    let spread = |v: Option<f64>| match v {
+        None => "-".to_string(),
+        Some(v) if timestamp => format!("{:.1}h", v / 3.6e9),
+        Some(v) if date => format!("{v:.1}d"),
+        Some(v) => format!("{v:.4}"),
+    };
+    let median = column
+        .quantiles
+        .iter()
+        .find(|q| q.q == 0.5)
+        .map(|q| q.value);
+    let mut line = format!(
+        "{:<20} {:>10} {:>8} {:>9} {:>16} {:>16} {:>16} {:>16} {:>12}",
+        column.column,
+        column.count,
+        column.nulls,
+        column.distinct,
+        figure(column.min),
+        figure(median),
+        figure(column.max),
+        figure(column.mean),
+        spread(column.stddev)
+    );
+    if !column.top_values.is_empty() {
+        let top: Vec<String> = column
+            .top_values
+            .iter()
+            .take(3)
+            .map(|t| format!("{} ({})", t.value, t.count))
+            .collect();
+        line.push_str(&format!("  top: {}", top.join(", ")));
+    }
+    line
 }
