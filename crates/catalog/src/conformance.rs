@@ -33,6 +33,7 @@ pub fn feature_group(name: &str, version: u32) -> FeatureGroupSpec {
         description: "d".into(),
         validation: Default::default(),
         expectations: Vec::new(),
+        statistics: true,
         columns: vec![
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),

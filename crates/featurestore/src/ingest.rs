@@ -101,7 +101,10 @@ impl FeatureGroup<'_> {
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
         let mut validator = self.validator()?;
         let judged = validator.is_enforced();
-        let mut profiler = Profiler::new(coercer.schema());
+        let mut profiler = self
+            .spec
+            .statistics
+            .then(|| Profiler::new(coercer.schema()));
         for source in &mut sources {
             let mut reported = 0;
             while let Some(batch) = source.next() {
@@ -109,7 +112,9 @@ impl FeatureGroup<'_> {
                 if judged {
                     validator.check(&batch, source.label(), source.last_position())?;
                 }
-                profiler.add(&batch)?;
+                if let Some(profiler) = &mut profiler {
+                    profiler.add(&batch)?;
+                }
                 staging.push(&batch)?;
                 let read = source.bytes_read();
                 progress.advance(read - reported);
@@ -299,7 +304,10 @@ impl FeatureGroup<'_> {
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
         let mut validator = self.validator()?;
         let judged = validator.is_enforced();
-        let mut profiler = Profiler::new(coercer.schema());
+        let mut profiler = self
+            .spec
+            .statistics
+            .then(|| Profiler::new(coercer.schema()));
         for (i, batch) in batches.into_iter().enumerate() {
             let (label, position) = match rows {
                 Rows::Continuous => (
@@ -312,7 +320,9 @@ impl FeatureGroup<'_> {
             if judged {
                 validator.check(&checked, &label, position)?;
             }
-            profiler.add(&checked)?;
+            if let Some(profiler) = &mut profiler {
+                profiler.add(&checked)?;
+            }
             staging.push(&checked)?;
         }
         self.commit_staged(
@@ -329,7 +339,7 @@ impl FeatureGroup<'_> {
     async fn commit_staged(
         &self,
         mut staging: Staging,
-        (validator, profiler): (Validator, Profiler),
+        (validator, profiler): (Validator, Option<Profiler>),
         source_label: &str,
         started: Instant,
         commit: Commit,
@@ -367,8 +377,10 @@ impl FeatureGroup<'_> {
             self.record_validation(report, source_label, Some(written.version))
                 .await?;
         }
-        self.record_statistics(&profiler.finish(), written.version)
-            .await?;
+        if let Some(profiler) = profiler {
+            self.record_statistics(&profiler.finish(), written.version)
+                .await?;
+        }
 
         if commit != Commit::OfflineOnly && self.spec.online {
             progress.phase("online write", Some(staging.rows()));

@@ -248,6 +248,7 @@ impl ResolvedView {
             description: String::new(),
             validation: Default::default(),
             expectations: Vec::new(),
+            statistics: true,
             columns,
         }
     }

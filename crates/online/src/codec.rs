@@ -289,6 +289,7 @@ mod tests {
             description: String::new(),
             validation: Default::default(),
             expectations: Vec::new(),
+            statistics: true,
             columns: vec![
                 ColumnSpec::new("k", key_type),
                 ColumnSpec::new("ts", ColumnType::Timestamp),

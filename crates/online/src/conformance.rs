@@ -30,6 +30,7 @@ pub fn test_feature_group(name: &str, ttl: Option<&str>) -> FeatureGroupSpec {
         description: String::new(),
         validation: Default::default(),
         expectations: Vec::new(),
+        statistics: true,
         columns: vec![
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),
@@ -248,6 +249,7 @@ pub async fn composite_string_keys_and_nulls(store: OnlineStoreRef) {
         description: String::new(),
         validation: Default::default(),
         expectations: Vec::new(),
+        statistics: true,
         columns: vec![
             ColumnSpec::new("country", ColumnType::String),
             ColumnSpec::new("user", ColumnType::Int32),

@@ -337,6 +337,7 @@ fn predictions_group_spec(
         description: format!("predictions of model {}", model.name()),
         validation: Default::default(),
         expectations: Vec::new(),
+        statistics: true,
         columns,
     })
 }

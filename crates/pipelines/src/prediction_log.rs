@@ -54,6 +54,7 @@ pub fn log_group_spec(model: &ServingModel) -> FeatureGroupSpec {
         description: format!("online predictions of model {}", model.label()),
         validation: Default::default(),
         expectations: Vec::new(),
+        statistics: true,
         columns,
     }
 }

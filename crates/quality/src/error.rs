@@ -18,6 +18,14 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// A drift window holds no value of a compared column.
+    #[error("column '{column}': the {window} window has no values")]
+    NoValues {
+        /// The column compared.
+        column: String,
+        /// `reference` or `detection`.
+        window: &'static str,
+    },
     /// An expectation that `FeatureGroupSpec::validate` should have refused.
     #[error("expectation {expectation}: {message}")]
     Definition {
@@ -32,7 +40,9 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::MissingColumn { .. } | Error::Definition { .. } => ErrorKind::InvalidInput,
+            Error::MissingColumn { .. } | Error::Definition { .. } | Error::NoValues { .. } => {
+                ErrorKind::InvalidInput
+            }
             Error::Arrow { .. } => ErrorKind::Internal,
         }
     }

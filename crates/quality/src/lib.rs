@@ -7,6 +7,7 @@
 //! it writes and keeps the reports and statistics it returns.
 
 mod distinct;
+mod drift;
 mod error;
 mod moments;
 mod profile;
@@ -14,6 +15,7 @@ mod report;
 mod validator;
 
 pub use distinct::DistinctSketch;
+pub use drift::{compare, FeatureDrift, Metric, Sample, PSI_FLOOR};
 pub use error::{Error, Result};
 pub use moments::Moments;
 pub use profile::{

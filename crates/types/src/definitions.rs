@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::feature_group::FeatureGroupSpec;
 use crate::feature_view::FeatureViewSpec;
+use crate::monitor::MonitorSpec;
 use crate::pipeline::PipelineDefinition;
 use crate::{Error, Result};
 
@@ -22,6 +23,8 @@ struct DefinitionFile {
     feature_view: Vec<FeatureViewSpec>,
     #[serde(default)]
     pipeline: Vec<PipelineDefinition>,
+    #[serde(default)]
+    monitor: Vec<MonitorSpec>,
 }
 
 /// A definition together with the file it came from, for error messages.
@@ -42,12 +45,19 @@ pub struct Definitions {
     pub feature_views: Vec<Located<FeatureViewSpec>>,
     /// Checked on their own here; against feature groups and SQL by `sluice apply`.
     pub pipelines: Vec<Located<PipelineDefinition>>,
+    /// Checked on their own here; against the catalog by `sluice apply`.
+    pub monitors: Vec<Located<MonitorSpec>>,
 }
 
 impl Definitions {
     /// The pipeline called `name`, if one is defined.
     pub fn pipeline(&self, name: &str) -> Option<&Located<PipelineDefinition>> {
         self.pipelines.iter().find(|p| p.item.name() == name)
+    }
+
+    /// The monitor called `name`, if one is defined.
+    pub fn monitor(&self, name: &str) -> Option<&Located<MonitorSpec>> {
+        self.monitors.iter().find(|m| m.item.name == name)
     }
 
     /// Reads `DIR/features/*.toml` in file-name order. A missing folder means no definitions.
@@ -81,6 +91,7 @@ impl Definitions {
         let mut by_id: BTreeMap<(String, u32), Located<FeatureGroupSpec>> = BTreeMap::new();
         let mut views: BTreeMap<(String, u32), Located<FeatureViewSpec>> = BTreeMap::new();
         let mut pipelines: BTreeMap<String, Located<PipelineDefinition>> = BTreeMap::new();
+        let mut monitors: BTreeMap<String, Located<MonitorSpec>> = BTreeMap::new();
         for (file, text) in sources {
             let parsed: DefinitionFile = toml::from_str(&text).map_err(|e| Error::Malformed {
                 path: file.clone(),
@@ -127,6 +138,29 @@ impl Definitions {
                     },
                 );
             }
+            for monitor in parsed.monitor {
+                monitor
+                    .validate()
+                    .map_err(|message| Error::InvalidMonitor {
+                        file: file.clone(),
+                        monitor: monitor.name.clone(),
+                        message,
+                    })?;
+                if let Some(first) = monitors.get(&monitor.name) {
+                    return Err(Error::DuplicateMonitor {
+                        name: monitor.name.clone(),
+                        first: first.file.clone(),
+                        second: file,
+                    });
+                }
+                monitors.insert(
+                    monitor.name.clone(),
+                    Located {
+                        file: file.clone(),
+                        item: monitor,
+                    },
+                );
+            }
             for spec in parsed.feature_group {
                 spec.validate()
                     .map_err(|message| Error::InvalidFeatureGroup {
@@ -157,6 +191,7 @@ impl Definitions {
             feature_groups: by_id.into_values().collect(),
             feature_views: views.into_values().collect(),
             pipelines: pipelines.into_values().collect(),
+            monitors: monitors.into_values().collect(),
         })
     }
 }

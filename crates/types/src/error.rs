@@ -67,6 +67,28 @@ pub enum Error {
         message: String,
     },
 
+    /// A monitor definition fails its own checks.
+    #[error("{file}: monitor '{monitor}': {message}")]
+    InvalidMonitor {
+        /// The definition file it is in.
+        file: PathBuf,
+        /// The monitor's name.
+        monitor: String,
+        /// The check it failed.
+        message: String,
+    },
+
+    /// Two monitors share a name.
+    #[error("monitor '{name}' is defined twice: in {first} and {second}")]
+    DuplicateMonitor {
+        /// The shared name.
+        name: String,
+        /// The file of the definition read first.
+        first: PathBuf,
+        /// The file of the second definition.
+        second: PathBuf,
+    },
+
     /// Two pipelines share a name (pipelines are not versioned).
     #[error("pipeline '{name}' is defined twice: in {first} and {second}")]
     DuplicatePipeline {

@@ -41,8 +41,20 @@ pub struct FeatureGroupSpec {
     /// What every write must satisfy (`[[feature_group.expectation]]`).
     #[serde(default, rename = "expectation", skip_serializing_if = "Vec::is_empty")]
     pub expectations: Vec<Expectation>,
+    /// Whether each commit's statistics are computed and kept (`sluice
+    /// stats`); on unless set to `false`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub statistics: bool,
     /// Every column, keys and event time included, in schema order.
     pub columns: Vec<ColumnSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl FeatureGroupSpec {
@@ -59,6 +71,7 @@ impl FeatureGroupSpec {
             description: String::new(),
             validation: ValidationPolicy::Off,
             expectations: Vec::new(),
+            statistics: true,
             columns,
         }
     }
@@ -237,6 +250,9 @@ impl FeatureGroupSpec {
         if self.expectations != newer.expectations {
             changes.push("expectations".to_string());
         }
+        if self.statistics != newer.statistics {
+            changes.push("statistics".to_string());
+        }
         changes
     }
 }
@@ -256,6 +272,7 @@ mod tests {
             description: String::new(),
             validation: Default::default(),
             expectations: Vec::new(),
+            statistics: true,
             columns: vec![
                 ColumnSpec::new("card_id", ColumnType::Int64),
                 ColumnSpec::new("ts", ColumnType::Timestamp),

@@ -378,6 +378,7 @@ mod tests {
             description: String::new(),
             validation: Default::default(),
             expectations: Vec::new(),
+            statistics: true,
             columns,
         }
     }

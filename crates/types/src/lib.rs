@@ -21,6 +21,7 @@ pub mod feature_view;
 pub mod model;
 pub mod model_pipeline;
 pub mod model_ref;
+pub mod monitor;
 pub mod name;
 pub mod pipeline;
 pub mod training_dataset;
@@ -37,6 +38,7 @@ pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec, OnDemandSpec, REQUES
 pub use model::{ModelColumn, ModelLineage, ModelSpec};
 pub use model_pipeline::{BatchInferencePipelineSpec, ChainPipelineSpec, TrainingPipelineSpec};
 pub use model_ref::{ModelRef, ModelSelector};
+pub use monitor::{MonitorSpec, Thresholds, Window};
 pub use name::NameRef;
 pub use pipeline::{PipelineDefinition, PipelineKind, PipelineSpec, SourceSpec, SourceType};
 pub use training_dataset::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};

@@ -351,6 +351,7 @@ impl SourceSpec {
             description: String::new(),
             validation: Default::default(),
             expectations: Vec::new(),
+            statistics: true,
             columns: self.columns.clone(),
         }
     }

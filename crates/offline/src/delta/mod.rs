@@ -160,6 +160,7 @@ mod tests {
             description: String::new(),
             validation: Default::default(),
             expectations: Vec::new(),
+            statistics: true,
             columns: vec![ColumnSpec::new("id", ColumnType::Int64)],
         };
         let lost = [

@@ -17,6 +17,7 @@ fn spec() -> Arc<FeatureGroupSpec> {
         description: String::new(),
         validation: Default::default(),
         expectations: Vec::new(),
+        statistics: true,
         columns: vec![
             ColumnSpec::new("id", ColumnType::Int64),
             ColumnSpec::new("ts", ColumnType::Timestamp),
