@@ -223,6 +223,11 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Drift monitors ([[monitor]] definitions): run one, or list its results.
+    Monitor {
+        #[command(subcommand)]
+        action: MonitorAction,
+    },
     /// The model registry: list, show, alias, best.
     Models {
         #[command(subcommand)]
@@ -316,6 +321,28 @@ pub enum ListWhat {
     TrainingDatasets,
     Models,
     Runs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorAction {
+    /// Compare the detection window with the reference now and keep the
+    /// result. Exits 3 when any feature crosses a threshold (for cron and CI).
+    Run {
+        /// The monitor's name.
+        name: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// The newest results of a monitor, newest first.
+    Show {
+        /// The monitor's name.
+        name: String,
+        /// How many results to list.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -88,6 +88,9 @@ fn restore_default_sigpipe() {
 /// `ErrorKind::exit_code` (1 when the user can fix the command, 2 when the
 /// system failed); an error of no known kind is the system's.
 fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.is::<output::DriftDetected>() {
+        return 3;
+    }
     error
         .chain()
         .find_map(kind_of)

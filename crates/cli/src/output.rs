@@ -26,6 +26,18 @@ impl std::fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// A monitor found drift: exit status 3, so that cron and CI alert.
+#[derive(Debug)]
+pub struct DriftDetected(pub String);
+
+impl std::fmt::Display for DriftDetected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DriftDetected {}
+
 pub fn user_error(message: impl Into<String>) -> anyhow::Error {
     UserError(message.into()).into()
 }

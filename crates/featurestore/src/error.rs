@@ -35,6 +35,25 @@ pub enum Error {
         report: Box<sluice_quality::ValidationReport>,
     },
 
+    /// No `[[monitor]]` of that name is defined.
+    #[error("no monitor '{name}' is defined (monitors: {known})")]
+    UnknownMonitor {
+        /// The name asked for.
+        name: String,
+        /// The monitors defined, comma-separated.
+        known: String,
+    },
+
+    /// A monitor that cannot run as defined: a feature that is not a
+    /// column, a time window on an untimed group.
+    #[error("monitor '{monitor}': {message}")]
+    InvalidMonitor {
+        /// The monitor's name.
+        monitor: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// Statistics asked for that were never kept.
     #[error("feature group '{feature_group}': {message}")]
     NoStatistics {
@@ -255,7 +274,8 @@ impl Error {
             Error::OnDemand(e) => e.kind(),
             Error::Quality(e) => e.kind(),
             Error::Rejected { .. } => ErrorKind::InvalidInput,
-            Error::NoStatistics { .. } => ErrorKind::NotFound,
+            Error::NoStatistics { .. } | Error::UnknownMonitor { .. } => ErrorKind::NotFound,
+            Error::InvalidMonitor { .. } => ErrorKind::InvalidInput,
             Error::NotAProject { .. } | Error::FileNotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyInitialised { .. } => ErrorKind::AlreadyExists,
             Error::IncompatibleChange { .. } => ErrorKind::Conflict,

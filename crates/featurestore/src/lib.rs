@@ -14,6 +14,7 @@ mod feature_group;
 mod feature_view;
 mod ingest;
 mod join_tables;
+mod monitor;
 mod plan;
 mod progress;
 mod project;
@@ -30,6 +31,7 @@ pub use error::{Error, Result};
 pub use feature_group::{FeatureGroup, FeatureGroupInfo};
 pub use feature_view::{FeatureView, OnlineVectors, AS_OF_COLUMN};
 pub use ingest::IngestMetrics;
+pub use monitor::MonitorRun;
 pub use plan::{Plan, PlanAction, PlanItem};
 pub use progress::{NoProgress, Progress};
 pub use project::{FeatureStore, InitReport};
@@ -46,7 +48,8 @@ pub use sluice_catalog::{
 pub use sluice_offline::{parquet_encodings, BatchStream, ReadAt};
 pub use sluice_online::{LookupStatus, OnlineRead, WriteMetrics};
 pub use sluice_quality::{
-    ColumnProfile, ExpectationOutcome, Offending, ProfileKind, Statistics, ValidationReport,
+    ColumnProfile, ExpectationOutcome, FeatureDrift, Metric, Offending, ProfileKind, Statistics,
+    ValidationReport,
 };
 pub use sources::FileSource;
 pub use sql::{SqlAnswer, SqlTable};

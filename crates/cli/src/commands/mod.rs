@@ -180,6 +180,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let ports = (port, flight_port);
             inference::serve(project, host, ports, workers, realtime_priority).await
         }
+        Command::Monitor { action } => quality::monitor(&open(project).await?, action).await,
         Command::Models { action } => models::run(&open(project).await?, action).await,
         Command::List {
             what: ListWhat::Runs,

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use chrono::{DateTime, Utc};
-use sluice_featurestore::{ColumnProfile, FeatureGroup, StatisticsOf, ValidationReport};
+use sluice_featurestore::{
+    ColumnProfile, FeatureGroup, FeatureStore, MonitorRun, StatisticsOf, ValidationReport,
+};
 
-use crate::output::{print_json, user_error};
+use crate::args::MonitorAction;
+use crate::output::{print_json, user_error, DriftDetected};
 
 /// Judges files against the group's expectations; writes nothing. Fails
 /// (exit 1) when an expectation fails, after printing the report.
@@ -189,4 +192,73 @@ fn row(column: &ColumnProfile) -> String {
         line.push_str(&format!("  top: {}", top.join(", ")));
     }
     line
+}
+
+/// `sluice monitor run|show`.
+pub async fn monitor(store: &FeatureStore, action: MonitorAction) -> Result<()> {
+    match action {
+        MonitorAction::Run { name, json } => {
+            let run = store.run_monitor(&name).await?;
+            if json.json {
+                print_json(&run)?;
+            } else {
+                print_run(&run);
+            }
+            if run.drifted {
+                let drifted: Vec<&str> = run
+                    .features
+                    .iter()
+                    .filter(|f| f.drifted)
+                    .map(|f| f.feature.as_str())
+                    .collect();
+                return Err(DriftDetected(format!(
+                    "monitor '{name}': drift in {}",
+                    drifted.join(", ")
+                ))
+                .into());
+            }
+            Ok(())
+        }
+        MonitorAction::Show { name, limit, json } => {
+            let runs = store.monitor_runs(&name, limit).await?;
+            if json.json {
+                return print_json(&runs);
+            }
+            if runs.is_empty() {
+                println!("monitor '{name}' has not run yet");
+            }
+            for run in &runs {
+                print_run(run);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_run(run: &MonitorRun) {
+    println!(
+        "monitor {} (#{}) at {}: {}",
+        run.monitor,
+        run.id,
+        run.ran_at.to_rfc3339(),
+        if run.drifted { "DRIFT" } else { "no drift" }
+    );
+    println!("  reference  {}", run.reference);
+    println!("  detection  {}", run.detection);
+    for feature in &run.features {
+        let metrics: Vec<String> = feature
+            .metrics
+            .iter()
+            .map(|m| {
+                let value = m.value.map_or("-".to_string(), |v| format!("{v:.4}"));
+                match m.threshold {
+                    Some(t) if m.crossed => format!("{} {value} > {t}", m.metric),
+                    Some(t) => format!("{} {value} (<= {t})", m.metric),
+                    None => format!("{} {value}", m.metric),
+                }
+            })
+            .collect();
+        let mark = if feature.drifted { "DRIFT" } else { "ok   " };
+        println!("  {mark} {:<20} {}", feature.feature, metrics.join(", "));
+    }
 }
