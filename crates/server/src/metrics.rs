@@ -12,7 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use sluice_featurestore::LookupStatus;
+use sluice_featurestore::{LookupStatus, MonitorRun};
 
 use crate::metrics_format::{classic_text, MetricsFormat};
 
@@ -38,6 +38,13 @@ struct LookupLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriftLabels {
+    monitor: String,
+    feature: String,
+    metric: String,
+}
+
 /// The prediction log's own counters, shared with its writer task.
 #[derive(Clone, Default)]
 pub struct QueueGauges {
@@ -55,6 +62,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     lookups: Family<LookupLabels, Counter>,
+    drift: Family<DriftLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -111,11 +119,36 @@ impl Metrics {
             "Prediction log commits that failed or panicked, and writer restarts",
             queue.writer_failures,
         );
+        let drift = Family::<DriftLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "feature_drift",
+            "The latest run of each drift monitor: each metric per feature (sluice monitor run)",
+            drift.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             lookups,
+            drift,
+        }
+    }
+
+    /// Sets the drift gauges to the monitors' latest runs.
+    pub fn drift(&self, runs: &[MonitorRun]) {
+        for run in runs {
+            for feature in &run.features {
+                for metric in &feature.metrics {
+                    let Some(value) = metric.value else { continue };
+                    self.drift
+                        .get_or_create(&DriftLabels {
+                            monitor: run.monitor.clone(),
+                            feature: feature.feature.clone(),
+                            metric: metric.metric.clone(),
+                        })
+                        .set(value);
+                }
+            }
         }
     }
 

@@ -115,6 +115,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 /// a cache between them from answering one format's request with the other.
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let format = MetricsFormat::negotiate(&headers);
+    // Monitors run elsewhere (cron, pipelines); each scrape reads their latest results.
+    match state.store.latest_monitor_runs().await {
+        Ok(runs) => state.metrics.drift(&runs),
+        Err(e) => tracing::warn!("drift gauges not refreshed: {e}"),
+    }
     (
         [(CONTENT_TYPE, format.content_type()), (VARY, "Accept")],
         state.metrics.render(format),
