@@ -56,7 +56,9 @@ pub async fn check_pipelines(
             PipelineDefinition::Training(spec) => {
                 check_training(store, definitions, spec).await?;
             }
-            PipelineDefinition::BatchInference(_) | PipelineDefinition::Chain(_) => {}
+            PipelineDefinition::BatchInference(_)
+            | PipelineDefinition::Chain(_)
+            | PipelineDefinition::Monitor(_) => {}
         }
     }
     Ok(checks)

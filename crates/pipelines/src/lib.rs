@@ -37,7 +37,7 @@ pub use inference::{
 };
 pub use model_pipelines::{BatchInferenceRun, TrainingRun};
 pub use onnx_import::{import_onnx, ImportOptions, ImportReport, ONNX_ALGORITHM};
-pub use run::{run_any_pipeline, ChainRun, RunOutcome};
+pub use run::{run_any_pipeline, ChainRun, MonitorStep, RunOutcome};
 pub use skew::{skew_check, GroupSkew, SkewExample, SkewReport};
 pub use stream_run::Freshness;
 pub use training::{load_artefact, train, TrainOptions, TrainReport, ALGORITHMS};

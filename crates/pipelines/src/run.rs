@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 use serde_json::json;
-use sluice_featurestore::{FeatureStore, Progress};
-use sluice_types::{ChainPipelineSpec, PipelineDefinition};
+use sluice_featurestore::{FeatureStore, MonitorRun, Progress};
+use sluice_types::{ChainPipelineSpec, MonitorPipelineSpec, PipelineDefinition};
 
 use crate::batch_run::defined;
 use crate::model_pipelines::{run_batch_inference, run_training, BatchInferenceRun, TrainingRun};
@@ -23,6 +23,19 @@ pub enum RunOutcome {
     BatchInference(BatchInferenceRun),
     /// A chain's run, with each of its steps'.
     Chain(ChainRun),
+    /// A monitor pipeline's run.
+    Monitor(MonitorStep),
+}
+
+/// What a monitor pipeline's run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorStep {
+    /// The pipeline's catalog run.
+    pub run_id: u64,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The monitor's result, as `sluice monitor run` gives it.
+    pub result: MonitorRun,
 }
 
 /// What a chain's run did: every step succeeded, in order.
@@ -44,6 +57,16 @@ impl RunOutcome {
             RunOutcome::Training(run) => run.report.run_id,
             RunOutcome::BatchInference(run) => run.report.run_id,
             RunOutcome::Chain(run) => run.run_id,
+            RunOutcome::Monitor(step) => step.run_id,
+        }
+    }
+
+    /// Whether a monitor run in this outcome (or a chain's steps) found drift.
+    pub fn drifted(&self) -> bool {
+        match self {
+            RunOutcome::Monitor(step) => step.result.drifted,
+            RunOutcome::Chain(chain) => chain.steps.iter().any(RunOutcome::drifted),
+            _ => false,
         }
     }
 }
@@ -80,12 +103,45 @@ async fn run_step(
         PipelineDefinition::BatchInference(spec) => {
             RunOutcome::BatchInference(run_batch_inference(store, spec, progress).await?)
         }
+        PipelineDefinition::Monitor(spec) => RunOutcome::Monitor(run_monitor(store, spec).await?),
         PipelineDefinition::Chain(chain) => {
             return Err(Error::Invalid {
                 pipeline: chain.name.clone(),
                 message: "a chain cannot be a step of another chain".into(),
             })
         }
+    })
+}
+
+/// Runs the pipeline's monitor as a recorded run; drift fails it only with `fail_on_drift`.
+async fn run_monitor(store: &FeatureStore, spec: &MonitorPipelineSpec) -> Result<MonitorStep> {
+    let mut log = RunLog::start(store, &spec.name, &format!("monitor {}", spec.monitor)).await?;
+    let result = match store.run_monitor(&spec.monitor).await {
+        Ok(result) => result,
+        Err(e) => {
+            let error = Error::from(e);
+            log.fail(&error).await;
+            return Err(error);
+        }
+    };
+    log.progress.state =
+        json!({ "monitor": spec.monitor, "record": result.id, "drifted": result.drifted });
+    if result.drifted && spec.fail_on_drift {
+        let error = Error::Invalid {
+            pipeline: spec.name.clone(),
+            message: format!(
+                "monitor '{}' found drift (fail_on_drift = true)",
+                spec.monitor
+            ),
+        };
+        log.fail(&error).await;
+        return Err(error);
+    }
+    log.succeed().await?;
+    Ok(MonitorStep {
+        run_id: log.id,
+        pipeline: spec.name.clone(),
+        result,
     })
 }
 

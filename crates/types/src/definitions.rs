@@ -187,6 +187,26 @@ impl Definitions {
             }
         }
         check_chains(&pipelines)?;
+        for located in pipelines.values() {
+            if let PipelineDefinition::Monitor(spec) = &located.item {
+                if !monitors.contains_key(&spec.monitor) {
+                    let known: Vec<&str> = monitors.keys().map(String::as_str).collect();
+                    return Err(Error::InvalidPipeline {
+                        file: located.file.clone(),
+                        pipeline: spec.name.clone(),
+                        message: format!(
+                            "monitor '{}' is not defined (monitors: {})",
+                            spec.monitor,
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    });
+                }
+            }
+        }
         Ok(Self {
             feature_groups: by_id.into_values().collect(),
             feature_views: views.into_values().collect(),

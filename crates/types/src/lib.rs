@@ -38,7 +38,7 @@ pub use feature_view::{FeatureViewSpec, JoinKeys, JoinSpec, OnDemandSpec, REQUES
 pub use model::{ModelColumn, ModelLineage, ModelSpec};
 pub use model_pipeline::{BatchInferencePipelineSpec, ChainPipelineSpec, TrainingPipelineSpec};
 pub use model_ref::{ModelRef, ModelSelector};
-pub use monitor::{MonitorSpec, Thresholds, Window};
+pub use monitor::{MonitorPipelineSpec, MonitorSpec, Thresholds, Window};
 pub use name::NameRef;
 pub use pipeline::{PipelineDefinition, PipelineKind, PipelineSpec, SourceSpec, SourceType};
 pub use training_dataset::{ColumnStatistics, Split, SplitFile, TrainingDatasetSpec};

@@ -160,6 +160,32 @@ impl MonitorSpec {
     }
 }
 
+/// `[[pipeline]] kind = "monitor"`: runs a monitor as a pipeline, so that
+/// chains can run it after the pipelines that feed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorPipelineSpec {
+    /// A valid name, unique among the project's pipelines.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: String,
+    /// The `[[monitor]]` run.
+    pub monitor: String,
+    /// Whether drift fails the run (and stops a chain there); otherwise
+    /// the run succeeds and `sluice run` exits 3 at the end.
+    #[serde(default)]
+    pub fail_on_drift: bool,
+}
+
+impl MonitorPipelineSpec {
+    /// Checks the names; that the monitor is defined is checked with the other definitions.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name(&self.name).map_err(|e| e.to_string())?;
+        validate_name(&self.monitor).map_err(|e| format!("monitor: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

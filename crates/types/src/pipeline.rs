@@ -14,6 +14,7 @@ use crate::column::{ColumnSpec, ColumnType};
 use crate::duration::Ttl;
 use crate::feature_group::FeatureGroupSpec;
 use crate::model_pipeline::{BatchInferencePipelineSpec, ChainPipelineSpec, TrainingPipelineSpec};
+use crate::monitor::MonitorPipelineSpec;
 use crate::name::{validate_name, NameRef};
 
 /// What a pipeline does, as written in its `kind`.
@@ -28,12 +29,15 @@ pub enum PipelineKind {
     BatchInference,
     /// Runs other batch pipelines in order.
     Chain,
+    /// Runs a drift monitor.
+    Monitor,
 }
 
 impl std::fmt::Display for PipelineKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             PipelineKind::Feature => "feature",
+            PipelineKind::Monitor => "monitor",
             PipelineKind::Training => "training",
             PipelineKind::BatchInference => "batch_inference",
             PipelineKind::Chain => "chain",
@@ -53,6 +57,8 @@ pub enum PipelineDefinition {
     BatchInference(BatchInferencePipelineSpec),
     /// `kind = "chain"`.
     Chain(ChainPipelineSpec),
+    /// `kind = "monitor"`.
+    Monitor(MonitorPipelineSpec),
 }
 
 /// By hand rather than serde's internal tagging, which buffers the table and
@@ -78,9 +84,10 @@ impl<'de> Deserialize<'de> for PipelineDefinition {
             "training" => value.try_into().map(PipelineDefinition::Training),
             "batch_inference" => value.try_into().map(PipelineDefinition::BatchInference),
             "chain" => value.try_into().map(PipelineDefinition::Chain),
+            "monitor" => value.try_into().map(PipelineDefinition::Monitor),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown pipeline kind `{other}` (expected feature, training, batch_inference or chain)"
+                    "unknown pipeline kind `{other}` (expected feature, training, batch_inference, monitor or chain)"
                 )))
             }
         };
@@ -96,6 +103,7 @@ impl PipelineDefinition {
             PipelineDefinition::Training(spec) => &spec.name,
             PipelineDefinition::BatchInference(spec) => &spec.name,
             PipelineDefinition::Chain(spec) => &spec.name,
+            PipelineDefinition::Monitor(spec) => &spec.name,
         }
     }
 
@@ -106,6 +114,7 @@ impl PipelineDefinition {
             PipelineDefinition::Training(_) => PipelineKind::Training,
             PipelineDefinition::BatchInference(_) => PipelineKind::BatchInference,
             PipelineDefinition::Chain(_) => PipelineKind::Chain,
+            PipelineDefinition::Monitor(_) => PipelineKind::Monitor,
         }
     }
 
@@ -117,6 +126,7 @@ impl PipelineDefinition {
             PipelineDefinition::Training(spec) => spec.validate(),
             PipelineDefinition::BatchInference(spec) => spec.validate(),
             PipelineDefinition::Chain(spec) => spec.validate(),
+            PipelineDefinition::Monitor(spec) => spec.validate(),
         }
     }
 
@@ -150,6 +160,7 @@ impl PipelineDefinition {
                 format!("model {} -> {}", spec.model, targets.join(" and "))
             }
             PipelineDefinition::Chain(spec) => format!("steps {}", spec.steps.join(" -> ")),
+            PipelineDefinition::Monitor(spec) => format!("monitor {}", spec.monitor),
         }
     }
 }

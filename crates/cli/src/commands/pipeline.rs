@@ -4,16 +4,20 @@ use anyhow::Result;
 use sluice_featurestore::FeatureStore;
 use sluice_pipelines::{run_any_pipeline, RunOptions, RunOutcome, RunSummary};
 
-use crate::output::print_json;
+use crate::output::{print_json, DriftDetected};
 use crate::progress::Bar;
 
 pub async fn run(store: &FeatureStore, name: &str, options: &RunOptions, json: bool) -> Result<()> {
     let bar = Bar::new();
     let outcome = run_any_pipeline(store, name, options, &bar).await?;
     if json {
-        return print_json(&outcome);
+        print_json(&outcome)?;
+    } else {
+        print_outcome(&outcome, "");
     }
-    print_outcome(&outcome, "");
+    if outcome.drifted() {
+        return Err(DriftDetected(format!("pipeline '{name}': a monitor found drift")).into());
+    }
     Ok(())
 }
 
@@ -68,6 +72,22 @@ fn print_outcome(outcome: &RunOutcome, indent: &str) {
                 targets.join(" and "),
                 report.elapsed_ms
             );
+        }
+        RunOutcome::Monitor(step) => {
+            println!(
+                "{indent}run {} of {} -> monitor {}: {}",
+                step.run_id,
+                step.pipeline,
+                step.result.monitor,
+                if step.result.drifted {
+                    "DRIFT"
+                } else {
+                    "no drift"
+                }
+            );
+            for feature in step.result.features.iter().filter(|f| f.drifted) {
+                println!("{indent}  drift in {}", feature.feature);
+            }
         }
         RunOutcome::Chain(chain) => {
             println!(
