@@ -467,22 +467,27 @@ def test_strict_ingest_rejects_and_records(store: SluiceCli, checked_files: Dict
 
 
 def test_flight_put_is_rejected(store: SluiceCli, checked_files: Dict[str, pa.Table]) -> None:
-    """A Flight do_put of failing rows is refused with a message that names
-    the failed expectation, and no commit is made."""
+    """A Flight do_put of failing rows is refused as INVALID_ARGUMENT (which
+    pyarrow raises as ArrowInvalid) with a message naming the failed
+    expectations and the first offending rows, and no commit is made."""
+    bad = checked_files["bad"]
+    nulls = _expected_outcome(EXPECTATIONS[0], bad.to_pandas())["rows"]
     server = Server(store.bin, store.project, store.scratch / "serve.log")
     client = flight.FlightClient(server.flight)
     try:
         before = _state(store)
         descriptor = flight.FlightDescriptor.for_command(json.dumps({"insert": {"feature_group": "checked"}}).encode())
         writer, reader = client.do_put(descriptor, CHECKED_SCHEMA)
-        with pytest.raises(flight.FlightError) as raised:
+        with pytest.raises(pa.ArrowInvalid) as raised:
             try:
-                writer.write_table(checked_files["bad"])
+                writer.write_table(bad)
                 writer.done_writing()
                 reader.read()
             finally:
                 writer.close()
-        assert "not_null on 'amount'" in str(raised.value) and "rejected" in str(raised.value)
+        message = str(raised.value)
+        assert "rejected the write" in message and "not_null on 'amount'" in message
+        assert f"row {nulls[0] + 1} = null" in message  # rows of a put count from 1
         assert _state(store) == before
     finally:
         client.close()

@@ -26,6 +26,8 @@ pub struct Json {
 pub enum BenchWhat {
     /// Ingest rows/s and online lookups against in-process anchors.
     Ingest(BenchArgs),
+    /// What statistics and expectations add to an ingest (against the same ingest without them).
+    Quality(QualityBenchArgs),
     /// Time the point-in-time join of Parquet files (bench/pit_join.py runs DuckDB beside it).
     Join(JoinBenchArgs),
     /// Time batch window aggregations over a Parquet file (bench/window_agg.py runs DuckDB beside it).
@@ -34,6 +36,18 @@ pub enum BenchWhat {
     Stream(StreamBenchArgs),
     /// Load the online server with wrk: feature vectors (1 and 100 keys x 50 features) and GBDT predictions.
     Serve(ServeBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QualityBenchArgs {
+    /// Rows to ingest.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Rounds of the two ingests; the report gives each one's median.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
+    #[command(flatten)]
+    pub json: Json,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod ingest;
 mod join;
 mod load_client;
 mod overload;
+mod quality;
 mod requests;
 mod serve;
 mod serve_project;
@@ -46,6 +47,7 @@ async fn main() -> Result<()> {
 async fn run(what: BenchWhat) -> Result<()> {
     match what {
         BenchWhat::Ingest(args) => ingest::run(&args).await,
+        BenchWhat::Quality(args) => quality::run(&args).await,
         BenchWhat::Join(args) => join::run(&args),
         BenchWhat::Aggregate(args) => aggregate::run(&args),
         BenchWhat::Stream(args) => stream::run(&args).await,
