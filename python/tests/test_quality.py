@@ -5,11 +5,10 @@ Flight put against expectations counted with pandas."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import string
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -25,13 +24,16 @@ from serve import Server
 from sluice_cli import SluiceCli
 
 QUANTILE_RANK_ERROR = 0.01
-"""The rank error (fraction of rows) the quantiles are held to, as in crates/quality/tests/statistics.rs."""
+"""The quantiles' rank error (a fraction of the rows), as crates/quality/tests/statistics.rs allows."""
 DISTINCT_TOLERANCE = 3 * 0.023
 """Three HyperLogLog standard errors."""
 PSI_FLOOR = 1e-6
 
 REFERENCE = ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z")
-DETECTION = {"shifted": ("2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"), "calm": ("2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z")}
+DETECTION = {
+    "shifted": ("2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"),
+    "calm": ("2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z"),
+}
 THRESHOLDS = {"psi": 0.2, "ks": 0.1, "js": 0.1, "mean_shift": 0.25}
 BINS = 10
 DRIFT_FEATURES = ["x", "c"]
@@ -48,70 +50,42 @@ EXPECTATIONS: List[Dict[str, Any]] = [
     {"kind": "row_count_between", "min": 100, "max": 100000},
     {"kind": "distinct_count_between", "column": "category", "min": 2, "max": 3},
 ]
-CHECKED_SCHEMA = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("category", pa.string()), ("code", pa.string())])
+CHECKED = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("category", pa.string()), ("code", pa.string())])
+
+
+def _toml(table: Dict[str, Any]) -> str:
+    """TOML `key = value` lines (JSON's strings, numbers and lists are TOML's too)."""
+    return "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
 
 
 def _inline(table: Dict[str, Any]) -> str:
-    """A TOML inline table (JSON's strings, numbers and lists are TOML's too)."""
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + " }"
+
+
+def _group(name: str, columns: str, **extra: Any) -> str:
+    """A [[feature_group]] keyed by `id`; `columns` as `name:type` words, `?` marking nullable ones."""
+    specs = [dict(zip(("name", "type"), c.rstrip("?").split(":")), nullable=c.endswith("?")) for c in columns.split()]
+    head = _toml({"name": name, "version": 1, "primary_key": ["id"], **extra})
+    return "\n[[feature_group]]\n" + head + "columns = [\n" + "".join(f"  {_inline(s)},\n" for s in specs) + "]\n"
 
 
 def _definitions() -> str:
     monitors = "".join(
-        f"""
-[[monitor]]
-name = "{name}"
-feature_group = "scored:1"
-features = {json.dumps(DRIFT_FEATURES)}
-reference = {_inline(dict(zip(("start", "end"), REFERENCE)))}
-detection = {_inline(dict(zip(("start", "end"), window)))}
-thresholds = {_inline(THRESHOLDS)}
-bins = {BINS}
-"""
+        "\n[[monitor]]\n"
+        + _toml({"name": name, "feature_group": "scored:1", "features": DRIFT_FEATURES, "bins": BINS})
+        + f"reference = {_inline(dict(zip(('start', 'end'), REFERENCE)))}\n"
+        + f"detection = {_inline(dict(zip(('start', 'end'), window)))}\n"
+        + f"thresholds = {_inline(THRESHOLDS)}\n"
         for name, window in DETECTION.items()
     )
-    expectations = "".join(
-        "\n[[feature_group.expectation]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in e.items()) for e in EXPECTATIONS
+    expectations = "".join(f"\n[[feature_group.expectation]]\n{_toml(e)}" for e in EXPECTATIONS)
+    return (
+        _group("profiled", "id:int64 ts:timestamp x:float64? n:int64 tag:string? flag:bool", event_time="ts")
+        + _group("scored", "id:int64 ts:timestamp x:float64? c:string?", event_time="ts")
+        + monitors
+        + _group("checked", "id:int64 amount:float64? category:string? code:string?", validation="strict")
+        + expectations
     )
-    return f"""
-[[feature_group]]
-name = "profiled"
-version = 1
-primary_key = ["id"]
-event_time = "ts"
-columns = [
-  {{ name = "id", type = "int64" }},
-  {{ name = "ts", type = "timestamp" }},
-  {{ name = "x", type = "float64", nullable = true }},
-  {{ name = "n", type = "int64" }},
-  {{ name = "tag", type = "string", nullable = true }},
-  {{ name = "flag", type = "bool" }},
-]
-
-[[feature_group]]
-name = "scored"
-version = 1
-primary_key = ["id"]
-event_time = "ts"
-columns = [
-  {{ name = "id", type = "int64" }},
-  {{ name = "ts", type = "timestamp" }},
-  {{ name = "x", type = "float64", nullable = true }},
-  {{ name = "c", type = "string", nullable = true }},
-]
-{monitors}
-[[feature_group]]
-name = "checked"
-version = 1
-primary_key = ["id"]
-validation = "strict"
-columns = [
-  {{ name = "id", type = "int64" }},
-  {{ name = "amount", type = "float64", nullable = true }},
-  {{ name = "category", type = "string", nullable = true }},
-  {{ name = "code", type = "string", nullable = true }},
-]
-{expectations}"""
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +102,12 @@ def store(tmp_path_factory: pytest.TempPathFactory, sluice_bin: Path) -> SluiceC
     return cli
 
 
-def _micros(start: str, rng: np.random.Generator, rows: int, days: int) -> np.ndarray:
-    """`rows` times within `days` of `start` (the first exactly at it), as microseconds since the epoch."""
-    first = int(pd.Timestamp(start).value // 1_000)
-    times = first + rng.integers(0, days * 86_400 * 10**6, rows)
-    times[0] = first
-    return times
+def _times(start: str, rng: np.random.Generator, rows: int, days: int) -> pa.Array:
+    """`rows` times within `days` of `start`, the first exactly at it."""
+    first = pd.Timestamp(start).value // 1_000
+    micros = first + rng.integers(0, days * 86_400 * 10**6, rows)
+    micros[0] = first
+    return pa.array(micros, pa.timestamp("us", "UTC"))
 
 
 def _nulls(rng: np.random.Generator, rows: int, count: int) -> np.ndarray:
@@ -158,7 +132,7 @@ def _profiled_rows(rng: np.random.Generator, ids: range) -> pa.Table:
     return pa.table(
         {
             "id": pa.array(ids, pa.int64()),
-            "ts": pa.array(_micros("2024-05-01T00:00:00Z", rng, rows, 30), pa.timestamp("us", "UTC")),
+            "ts": _times("2024-05-01T00:00:00Z", rng, rows, 30),
             "x": pa.array(rng.lognormal(3.0, 1.2, rows), mask=_nulls(rng, rows, rows // 40)),  # skewed
             "n": pa.array(rng.integers(-5_000, 20_000, rows), pa.int64()),
             "tag": pa.array([f"t{int(r * r * 30)}" for r in tag], mask=rng.random(rows) < 0.02),
@@ -169,53 +143,50 @@ def _profiled_rows(rng: np.random.Generator, ids: range) -> pa.Table:
 
 def _check_profile(profile: Dict[str, Any], values: pd.Series) -> None:
     """One column's figures against pandas/NumPy on the same rows."""
-    present = values.dropna()
-    assert (profile["count"], profile["nulls"]) == (len(present), int(values.isna().sum())), profile["column"]
+    column, present = profile["column"], values.dropna()
+    assert (profile["count"], profile["nulls"]) == (len(present), int(values.isna().sum())), column
     if profile["kind"] == "numeric":
         numbers = np.sort(present.to_numpy(np.float64))
         n = len(numbers)
-        assert (profile["min"], profile["max"]) == (numbers[0], numbers[-1])
-        assert profile["mean"] == pytest.approx(numbers.mean(), rel=1e-9)
-        assert profile["stddev"] == pytest.approx(numbers.std(ddof=0), rel=1e-9)
-        assert profile["quantiles"]
-        for quantile in profile["quantiles"]:
-            below, upto = np.searchsorted(numbers, quantile["value"], "left"), np.searchsorted(numbers, quantile["value"], "right")
+        assert (profile["min"], profile["max"]) == (numbers[0], numbers[-1]), column
+        assert profile["mean"] == pytest.approx(numbers.mean(), rel=1e-9), column
+        assert profile["stddev"] == pytest.approx(numbers.std(ddof=0), rel=1e-9), column
+        assert profile["quantiles"], column
+        for quantile in profile["quantiles"]:  # the rank of the value among the sorted values
+            below, upto = (np.searchsorted(numbers, quantile["value"], side) for side in ("left", "right"))
             target = quantile["q"] * n
-            assert max(below - target, target - upto, 0) / n <= QUANTILE_RANK_ERROR, (profile["column"], quantile)
-        histogram = profile["histogram"]
-        assert len(histogram["edges"]) == len(histogram["counts"]) + 1
-        assert [histogram["edges"][0], histogram["edges"][-1]] == pytest.approx([numbers[0], numbers[-1]], rel=1e-12)
-        assert abs(sum(histogram["counts"]) - n) <= len(histogram["counts"])
+            assert max(below - target, target - upto, 0) / n <= QUANTILE_RANK_ERROR, (column, quantile)
+        edges, counts = profile["histogram"]["edges"], profile["histogram"]["counts"]
+        assert len(edges) == len(counts) + 1 and abs(sum(counts) - n) <= len(counts), column
+        assert [edges[0], edges[-1]] == pytest.approx([numbers[0], numbers[-1]], rel=1e-12), column
         exact = len(np.unique(numbers))
     else:
         text = present.map(lambda v: str(v).lower()) if profile["kind"] == "bool" else present
         counts = text.value_counts()
         top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:10]
-        assert [(t["value"], t["count"]) for t in profile["top_values"]] == top, profile["column"]
-        assert profile["top_values_exact"] and profile.get("mean") is None
+        assert [(t["value"], t["count"]) for t in profile["top_values"]] == top, column
+        assert profile["top_values_exact"] and "mean" not in profile, column
         exact = len(counts)
-    assert abs(profile["distinct"] - exact) <= DISTINCT_TOLERANCE * exact, (profile["column"], profile["distinct"], exact)
+    assert abs(profile["distinct"] - exact) <= DISTINCT_TOLERANCE * exact, (column, profile["distinct"], exact)
 
 
 def _check_statistics(described: Dict[str, Any], commits: List[int], rows: pa.Table) -> None:
-    assert described["feature_group"] == "profiled:1" and described["commits"] == commits
+    assert (described["feature_group"], described["commits"]) == ("profiled:1", commits)
     statistics = described["statistics"]
     assert statistics["rows"] == rows.num_rows
-    assert [c["column"] for c in statistics["columns"]] == rows.column_names
-    # Timestamps as microseconds since the epoch, as the profile describes them.
-    frame = rows.set_column(1, "ts", rows["ts"].cast(pa.int64())).to_pandas()
-    for profile in statistics["columns"]:
-        _check_profile(profile, frame[profile["column"]])
     kinds = {c["column"]: c["kind"] for c in statistics["columns"]}
     assert kinds == {"id": "numeric", "ts": "numeric", "x": "numeric", "n": "numeric", "tag": "text", "flag": "bool"}
     assert statistics["columns"][1]["data_type"].startswith("Timestamp")
+    frame = rows.set_column(1, "ts", rows["ts"].cast(pa.int64())).to_pandas()  # microseconds since the epoch
+    for profile in statistics["columns"]:
+        _check_profile(profile, frame[profile["column"]])
 
 
 def test_statistics_equal_pandas_per_commit_and_merged(store: SluiceCli) -> None:
-    """`sluice stats` of the newest commit, of `--commit N` and of a commit-time
-    range (merged sketches) give exact counts, extremes, mean and population
-    stddev, quantiles within 1% rank, distinct within 3 HLL errors and exact
-    top values, as pandas/NumPy compute them on the ingested rows."""
+    """`sluice stats` of the newest commit, of `--commit N` and of commit-time
+    ranges (merged sketches; the end left out) gives exact counts, extremes,
+    mean and population stddev, quantiles within 1% in rank, distinct values
+    within 3 HLL errors and exact top values, as pandas/NumPy compute them."""
     rng = np.random.default_rng(11)
     first, second = _profiled_rows(rng, range(0, 20_000)), _profiled_rows(rng, range(20_000, 50_000))
     _ingest(store, "profiled", first, "profiled-1")
@@ -227,8 +198,9 @@ def test_statistics_equal_pandas_per_commit_and_merged(store: SluiceCli) -> None
     _check_statistics(store.json("stats", "profiled"), [b], second)
     _check_statistics(store.json("stats", "profiled", "--commit", str(a)), [a], first)
     _check_statistics(store.json("stats", "profiled", "--start", a_at), [a, b], both)
-    _check_statistics(store.json("stats", "profiled", "--start", "2000-01-01T00:00:00Z", "--end", "2999-01-01T00:00:00Z"), [a, b], both)
-    _check_statistics(store.json("stats", "profiled", "--end", b_at), [a], first)  # the end is left out
+    everything = ("--start", "2000-01-01T00:00:00Z", "--end", "2999-01-01T00:00:00Z")
+    _check_statistics(store.json("stats", "profiled", *everything), [a, b], both)
+    _check_statistics(store.json("stats", "profiled", "--end", b_at), [a], first)
 
 
 # Drift.
@@ -237,25 +209,22 @@ def test_statistics_equal_pandas_per_commit_and_merged(store: SluiceCli) -> None
 @pytest.fixture(scope="module")
 def scored(store: SluiceCli) -> pd.DataFrame:
     """Four months of `scored`: January and March from one distribution,
-    February and April (outside every window) from a shifted one; exact null
-    counts, so that the reference's present values (5,880) put no quantile
-    edge exactly on a value."""
+    February and April (outside every window) from a shifted one. Null counts
+    are exact, so that the reference's 5,880 values put no quantile edge
+    exactly on a value (5,879 is odd and no multiple of 5)."""
     rng = np.random.default_rng(5)
     parts = []
     for month, shifted in enumerate([False, True, False, True]):
-        rows, start = 6_000, f"2024-{month + 1:02d}-01T00:00:00Z"
+        rows = 6_000
         mean, scale, nulls = (0.5, 1.3, 480) if shifted else (0.0, 1.0, 120)
-        labels, shares = (list("abcde"), [0.15, 0.3, 0.2, 0.2, 0.15]) if shifted else (list("abcd"), [0.4, 0.3, 0.2, 0.1])
-        parts.append(
-            pa.table(
-                {
-                    "id": pa.array(range(month * rows, (month + 1) * rows), pa.int64()),
-                    "ts": pa.array(_micros(start, rng, rows, 28), pa.timestamp("us", "UTC")),
-                    "x": pa.array(rng.normal(mean, scale, rows), mask=_nulls(rng, rows, nulls)),
-                    "c": pa.array(rng.choice(labels, rows, p=shares).tolist(), mask=_nulls(rng, rows, nulls)),
-                }
-            )
-        )
+        shares = [0.15, 0.3, 0.2, 0.2, 0.15] if shifted else [0.4, 0.3, 0.2, 0.1, 0.0]  # of a, b, c, d, e
+        columns = {
+            "id": pa.array(range(month * rows, (month + 1) * rows), pa.int64()),
+            "ts": _times(f"2024-{month + 1:02d}-01T00:00:00Z", rng, rows, 28),
+            "x": pa.array(rng.normal(mean, scale, rows), mask=_nulls(rng, rows, nulls)),
+            "c": pa.array(rng.choice(list("abcde"), rows, p=shares).tolist(), mask=_nulls(rng, rows, nulls)),
+        }
+        parts.append(pa.table(columns))
     table = pa.concat_tables(parts)
     _ingest(store, "scored", table, "scored")
     return table.to_pandas()
@@ -275,24 +244,24 @@ def _expected_metrics(reference: pd.Series, detection: pd.Series) -> Dict[str, f
     """The metrics as SciPy/NumPy define them (see crates/quality/src/drift.rs)."""
     r, d = reference.dropna(), detection.dropna()
     null_rate_change = abs(detection.isna().mean() - reference.isna().mean())
-    if pd.api.types.is_numeric_dtype(reference):
-        r, d = r.to_numpy(np.float64), d.to_numpy(np.float64)
-        edges = np.quantile(r, [i / BINS for i in range(1, BINS)])
-        p, q = (np.bincount(np.searchsorted(edges, v, side="right"), minlength=BINS) / len(v) for v in (r, d))
-        return {
-            "psi": _psi(p, q),
-            "ks": float(ks_2samp(r, d).statistic),
-            "js": float(jensenshannon(p, q)),
-            "null_rate_change": null_rate_change,
-            "mean_shift": abs(d.mean() - r.mean()) / r.std(ddof=0),
-        }
-    categories = sorted(set(r) | set(d))
-    p, q = (v.value_counts().reindex(categories, fill_value=0).to_numpy() / len(v) for v in (r, d))
-    return {"psi": _psi(p, q), "js": float(jensenshannon(p, q)), "null_rate_change": null_rate_change}
+    if not pd.api.types.is_numeric_dtype(reference):  # one bin per value seen in either window
+        categories = sorted(set(r) | set(d))
+        p, q = (v.value_counts().reindex(categories, fill_value=0).to_numpy() / len(v) for v in (r, d))
+        return {"psi": _psi(p, q), "js": float(jensenshannon(p, q)), "null_rate_change": null_rate_change}
+    r, d = r.to_numpy(np.float64), d.to_numpy(np.float64)
+    edges = np.quantile(r, [i / BINS for i in range(1, BINS)])
+    p, q = (np.bincount(np.searchsorted(edges, v, side="right"), minlength=BINS) / len(v) for v in (r, d))
+    return {
+        "psi": _psi(p, q),
+        "ks": float(ks_2samp(r, d).statistic),
+        "js": float(jensenshannon(p, q)),
+        "null_rate_change": null_rate_change,
+        "mean_shift": abs(d.mean() - r.mean()) / r.std(ddof=0),
+    }
 
 
 def _run(store: SluiceCli, monitor: str) -> Dict[str, Any]:
-    """`sluice monitor run NAME --json`: exit 3 exactly when it reports drift."""
+    """`sluice monitor run NAME --json`, which exits 3 exactly when it reports drift."""
     done = store.run("monitor", "run", monitor, "--json", check=False)
     assert done.returncode in (0, 3), done.stderr
     run = json.loads(done.stdout)
@@ -304,36 +273,34 @@ def _run(store: SluiceCli, monitor: str) -> Dict[str, Any]:
 def test_drift_metrics_equal_scipy(store: SluiceCli, scored: pd.DataFrame, monitor: str) -> None:
     """Every metric of `sluice monitor run` (PSI, KS, Jensen-Shannon, null-rate
     change, mean shift; PSI and JS over the sorted categories for text) is
-    within 1e-9 of SciPy/NumPy on the same windows; a metric crosses exactly
-    when above its threshold; the shifted month drifts (exit 3), the calm one
-    does not (exit 0)."""
+    within 1e-9 of SciPy/NumPy on the same half-open windows; a metric crosses
+    exactly when above its threshold; the shifted month drifts (exit 3) and
+    the calm one does not (exit 0)."""
     run = _run(store, monitor)
     reference, detection = _window(scored, REFERENCE), _window(scored, DETECTION[monitor])
     assert (run["monitor"], run["feature_group"]) == (monitor, "scored:1")
     assert [f["feature"] for f in run["features"]] == DRIFT_FEATURES
     for feature in run["features"]:
+        name = feature["feature"]
         assert (feature["reference_rows"], feature["detection_rows"]) == (len(reference), len(detection))
-        expected = _expected_metrics(reference[feature["feature"]], detection[feature["feature"]])
+        expected = _expected_metrics(reference[name], detection[name])
         assert [m["metric"] for m in feature["metrics"]] == list(expected)
         for metric in feature["metrics"]:
-            name, value = metric["metric"], metric["value"]
-            assert value == pytest.approx(expected[name], abs=1e-9), (feature["feature"], name)
-            assert metric.get("threshold") == THRESHOLDS.get(name)
-            assert metric["crossed"] == (name in THRESHOLDS and value > THRESHOLDS[name])
+            value, threshold = metric["value"], THRESHOLDS.get(metric["metric"])
+            assert value == pytest.approx(expected[metric["metric"]], abs=1e-9), (name, metric)
+            assert metric.get("threshold") == threshold
+            assert metric["crossed"] == (threshold is not None and value > threshold)
         assert feature["drifted"] == any(m["crossed"] for m in feature["metrics"])
-    assert run["drifted"] == any(f["drifted"] for f in run["features"])
-    assert run["drifted"] == (monitor == "shifted")
+    assert run["drifted"] == any(f["drifted"] for f in run["features"]) == (monitor == "shifted")
 
 
 def test_monitor_show_lists_runs_newest_first(store: SluiceCli, scored: pd.DataFrame) -> None:
-    """`sluice monitor show NAME --json` lists the kept runs, newest first,
-    each as `monitor run` printed it."""
+    """`sluice monitor show NAME --json` lists the kept runs newest first, each as `monitor run` printed it."""
     runs = [_run(store, "calm"), _run(store, "calm")]
     shown = store.json("monitor", "show", "calm")
-    assert [r["id"] for r in shown[:2]] == [runs[1]["id"], runs[0]["id"]]
-    assert shown[0] == runs[1] and shown[1] == runs[0]
+    assert shown[:2] == runs[::-1]
     assert [r["id"] for r in shown] == sorted((r["id"] for r in shown), reverse=True)
-    assert all(r["monitor"] == "calm" for r in shown)
+    assert {r["monitor"] for r in shown} == {"calm"}
 
 
 def test_unknown_monitor_names_the_defined_ones(store: SluiceCli) -> None:
@@ -352,21 +319,68 @@ def _checked_rows(rng: np.random.Generator, ids: range, bad: bool) -> pa.Table:
     amount = rng.normal(350.0, 120.0, rows).clip(1.0, 999.0)
     category = rng.choice(["grocery", "online", "travel"], rows).astype(object)
     letters = rng.choice(list(string.ascii_uppercase), (rows, 3))
-    code = np.array([f"{''.join(l)}-{i % 10_000:04d}" for l, i in zip(letters, ids)], dtype=object)
-    amount_nulls = np.zeros(rows, bool)
+    code = np.array([f"{''.join(abc)}-{i % 10_000:04d}" for abc, i in zip(letters, ids)], dtype=object)
+    missing = np.zeros(rows, bool)
     if bad:
         amount[rng.choice(rows, 5, replace=False)] = -rng.random(5) * 50
         amount[rng.choice(rows, 3, replace=False)] = 1000 + rng.random(3) * 500
-        amount_nulls = _nulls(rng, rows, 8)
+        missing = _nulls(rng, rows, 8)
         category[rng.choice(rows, 10, replace=False)] = "toys"
         category[rng.choice(rows, 30, replace=False)] = None
         code[rng.choice(rows, 6, replace=False)] = "ab-12"
         repeats = rng.choice(rows, 8, replace=False)
         code[repeats[4:]] = code[repeats[:4]]
-    return pa.table(
-        [pa.array(ids, pa.int64()), pa.array(amount, mask=amount_nulls), pa.array(category.tolist(), pa.string()), pa.array(code.tolist(), pa.string())],
-        schema=CHECKED_SCHEMA,
-    )
+    arrays = [ids, pa.array(amount, mask=missing), category.tolist(), code.tolist()]
+    return pa.table([pa.array(a, f.type) for a, f in zip(arrays, CHECKED)], schema=CHECKED)
+
+
+ROW_CHECKS: Dict[str, Callable[[pd.Series, Dict[str, Any]], pd.Series]] = {
+    "not_null": lambda v, e: v.isna(),
+    "between": lambda v, e: v.notna() & ~v.between(e["min"], e["max"]),
+    "in_set": lambda v, e: v.notna() & ~v.isin(e["values"]),
+    "regex": lambda v, e: v.notna() & ~v.str.contains(e["pattern"], regex=True, na=True),
+    "unique": lambda v, e: v.notna() & v.duplicated(keep="first"),  # every repeat fails
+}
+FIGURES: Dict[str, Callable[[pd.DataFrame, pd.Series], float]] = {
+    "null_fraction_at_most": lambda f, v: v.isna().mean(),
+    "mean_between": lambda f, v: v.mean(),
+    "stddev_between": lambda f, v: v.std(ddof=0),
+    "row_count_between": lambda f, v: len(f),
+    "distinct_count_between": lambda f, v: v.nunique(),
+}
+
+
+def _expected_outcome(e: Dict[str, Any], frame: pd.DataFrame) -> Tuple[bool, int, Any, List[int]]:
+    """(success, failed_rows, observed, failing rows) of one expectation, from pandas."""
+    values = frame[e["column"]] if "column" in e else pd.Series(dtype=float)
+    if e["kind"] in ROW_CHECKS:
+        failing = list(np.flatnonzero(ROW_CHECKS[e["kind"]](values, e)))
+        return not failing, len(failing), None, failing
+    observed = float(FIGURES[e["kind"]](frame, values))
+    if e["kind"] == "null_fraction_at_most":
+        return observed <= e["value"], 0, observed, []
+    return e.get("min", -np.inf) <= observed <= e.get("max", np.inf), 0, observed, []
+
+
+def _check_report(report: Dict[str, Any], path: Path) -> bool:
+    """The report on the CSV `path` against pandas on the same file; whether all held."""
+    frame = pd.read_csv(path, dtype={"category": "str", "code": "str"})
+    assert report["rows"] == len(frame)
+    assert [o["expectation"]["kind"] for o in report["expectations"]] == [e["kind"] for e in EXPECTATIONS]
+    for outcome, expectation in zip(report["expectations"], EXPECTATIONS):
+        success, failed_rows, observed, failing = _expected_outcome(expectation, frame)
+        assert (outcome["success"], outcome["failed_rows"]) == (success, failed_rows), expectation
+        assert outcome.get("observed") == (observed and pytest.approx(observed, rel=1e-9)), expectation
+        lines = [f"{path} line {row + 2}" for row in failing[:5]]  # the header is line 1
+        assert [example["at"] for example in outcome.get("examples", [])] == lines, expectation
+    assert report["success"] == all(o["success"] for o in report["expectations"])
+    return report["success"]
+
+
+@pytest.fixture(scope="module")
+def checked_rows() -> Dict[str, pa.Table]:
+    rng = np.random.default_rng(23)
+    return {"good": _checked_rows(rng, range(0, 400), bad=False), "bad": _checked_rows(rng, range(1000, 1400), bad=True)}
 
 
 def _csv(store: SluiceCli, table: pa.Table, name: str) -> Path:
@@ -375,89 +389,32 @@ def _csv(store: SluiceCli, table: pa.Table, name: str) -> Path:
     return path
 
 
-def _expected_outcome(expectation: Dict[str, Any], frame: pd.DataFrame) -> Dict[str, Any]:
-    """success, failed_rows, observed and the failing rows of one expectation, from pandas."""
-    kind, column = expectation["kind"], expectation.get("column")
-    values = frame[column] if column else None
-    failing = pd.Series(False, index=frame.index)
-    observed: Optional[float] = None
-    if kind == "not_null":
-        failing = values.isna()
-    elif kind == "between":
-        failing = values.notna() & ~values.between(expectation["min"], expectation["max"])
-    elif kind == "in_set":
-        failing = values.notna() & ~values.isin(expectation["values"])
-    elif kind == "regex":
-        failing = values.notna() & ~values.str.contains(expectation["pattern"], regex=True, na=True)
-    elif kind == "unique":
-        failing = values.notna() & values.duplicated(keep="first")
-    elif kind == "null_fraction_at_most":
-        observed = float(values.isna().mean())
-    elif kind == "mean_between":
-        observed = float(values.mean())
-    elif kind == "stddev_between":
-        observed = float(values.std(ddof=0))
-    elif kind == "row_count_between":
-        observed = float(len(frame))
-    elif kind == "distinct_count_between":
-        observed = float(values.nunique())
-    if kind == "null_fraction_at_most":
-        success = observed <= expectation["value"]
-    elif observed is not None:
-        success = expectation.get("min", -np.inf) <= observed <= expectation.get("max", np.inf)
-    else:
-        success = not failing.any()
-    return {"success": bool(success), "failed_rows": int(failing.sum()), "observed": observed, "rows": list(np.flatnonzero(failing))}
-
-
-def _check_report(report: Dict[str, Any], path: Path) -> bool:
-    """The report of `path` against pandas on the same file; whether all held."""
-    frame = pd.read_csv(path, dtype={"category": "str", "code": "str"})
-    assert report["rows"] == len(frame)
-    assert [o["expectation"]["kind"] for o in report["expectations"]] == [e["kind"] for e in EXPECTATIONS]
-    for outcome, expectation in zip(report["expectations"], EXPECTATIONS):
-        expected = _expected_outcome(expectation, frame)
-        label = (expectation["kind"], expectation.get("column"))
-        assert (outcome["success"], outcome["failed_rows"]) == (expected["success"], expected["failed_rows"]), label
-        if expected["observed"] is not None:
-            assert outcome["observed"] == pytest.approx(expected["observed"], rel=1e-9), label
-        # CSV line numbers: the header is line 1.
-        lines = [f"{path} line {row + 2}" for row in expected["rows"][:5]]
-        assert [e["at"] for e in outcome.get("examples", [])] == lines, label
-    assert report["success"] == all(o["success"] for o in report["expectations"])
-    return report["success"]
-
-
-@pytest.fixture(scope="module")
-def checked_files(store: SluiceCli) -> Dict[str, pa.Table]:
-    rng = np.random.default_rng(23)
-    return {"good": _checked_rows(rng, range(0, 400), bad=False), "bad": _checked_rows(rng, range(1000, 1400), bad=True)}
-
-
-def test_validate_counts_failures_like_pandas(store: SluiceCli, checked_files: Dict[str, pa.Table]) -> None:
-    """`sluice validate --json` reports, per expectation, the failing rows and
-    batch figures pandas computes on the same CSV, with examples at the right
-    lines; it exits 1 when one fails and 0 when all hold, writing nothing."""
-    for name, table in checked_files.items():
-        path = _csv(store, table, name)
-        done = store.run("validate", "checked", str(path), "--json", check=False)
-        held = _check_report(json.loads(done.stdout), path)
-        assert held == (name == "good") and done.returncode == (0 if held else 1), done.stderr
-    assert store.commits("checked") == 0
-
-
-def _state(store: SluiceCli) -> tuple:
+def _state(store: SluiceCli) -> Tuple[int, int]:
+    """The commits and rows `sluice show checked` counts."""
     shown = store.json("show", "checked")
     return len(shown["commits"]), shown["offline_rows"]
 
 
-def test_strict_ingest_rejects_and_records(store: SluiceCli, checked_files: Dict[str, pa.Table]) -> None:
+def test_validate_counts_failures_like_pandas(store: SluiceCli, checked_rows: Dict[str, pa.Table]) -> None:
+    """`sluice validate --json` reports, per expectation, the failing rows and
+    batch figures pandas computes on the same CSV, with examples at the right
+    lines; it exits 1 when one fails and 0 when all hold, writing nothing."""
+    before = _state(store)
+    for name, table in checked_rows.items():
+        path = _csv(store, table, name)
+        done = store.run("validate", "checked", str(path), "--json", check=False)
+        held = _check_report(json.loads(done.stdout), path)
+        assert held == (name == "good") and done.returncode == (0 if held else 1), done.stderr
+    assert _state(store) == before
+
+
+def test_strict_ingest_rejects_and_records(store: SluiceCli, checked_rows: Dict[str, pa.Table]) -> None:
     """Under `validation = "strict"` a failing ingest exits 1 and leaves the
     commits and rows as they were; `show --validation` keeps the rejection
-    (no commit) with the same report `validate` gives."""
-    store.run("ingest", "checked", str(_csv(store, checked_files["good"], "good-ingest")))
+    (no commit) with the report pandas expects."""
+    store.run("ingest", "checked", str(_csv(store, checked_rows["good"], "good-ingest")))
     before = _state(store)
-    bad = _csv(store, checked_files["bad"], "bad-ingest")
+    bad = _csv(store, checked_rows["bad"], "bad-ingest")
     done = store.run("ingest", "checked", str(bad), check=False)
     assert done.returncode == 1 and "rejected" in done.stderr
     assert _state(store) == before
@@ -466,18 +423,18 @@ def test_strict_ingest_rejects_and_records(store: SluiceCli, checked_files: Dict
     assert not _check_report(newest["report"], bad)
 
 
-def test_flight_put_is_rejected(store: SluiceCli, checked_files: Dict[str, pa.Table]) -> None:
+def test_flight_put_is_rejected(store: SluiceCli, checked_rows: Dict[str, pa.Table]) -> None:
     """A Flight do_put of failing rows is refused as INVALID_ARGUMENT (which
-    pyarrow raises as ArrowInvalid) with a message naming the failed
-    expectations and the first offending rows, and no commit is made."""
-    bad = checked_files["bad"]
-    nulls = _expected_outcome(EXPECTATIONS[0], bad.to_pandas())["rows"]
+    pyarrow raises as ArrowInvalid, not as a FlightError) with a message naming
+    the failed expectation and its first offending row; no commit is made."""
+    bad = checked_rows["bad"]
+    first_null = _expected_outcome(EXPECTATIONS[0], bad.to_pandas())[3][0]
     server = Server(store.bin, store.project, store.scratch / "serve.log")
     client = flight.FlightClient(server.flight)
     try:
         before = _state(store)
         descriptor = flight.FlightDescriptor.for_command(json.dumps({"insert": {"feature_group": "checked"}}).encode())
-        writer, reader = client.do_put(descriptor, CHECKED_SCHEMA)
+        writer, reader = client.do_put(descriptor, CHECKED)
         with pytest.raises(pa.ArrowInvalid) as raised:
             try:
                 writer.write_table(bad)
@@ -487,7 +444,7 @@ def test_flight_put_is_rejected(store: SluiceCli, checked_files: Dict[str, pa.Ta
                 writer.close()
         message = str(raised.value)
         assert "rejected the write" in message and "not_null on 'amount'" in message
-        assert f"row {nulls[0] + 1} = null" in message  # rows of a put count from 1
+        assert f"row {first_null + 1} = null" in message  # a put's rows count from 1
         assert _state(store) == before
     finally:
         client.close()
