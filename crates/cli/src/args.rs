@@ -449,6 +449,17 @@ pub enum TrainingDataAction {
         #[command(flatten)]
         json: Json,
     },
+    /// Statistics of a training dataset's splits, kept when it was made (as `sluice stats`).
+    Stats {
+        feature_view: String,
+        /// The training dataset's version.
+        td: u32,
+        /// Only this split (default: every split).
+        #[arg(long)]
+        split: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,16 +1,14 @@
 //! What a training dataset holds and how it is fingerprinted: the spine's
 //! canonical row order, the reproducible split, the content hash of each
-//! split and of the whole, and per-column statistics.
+//! split and of the whole. (Statistics: `dataset_statistics`.)
 
-use std::collections::HashSet;
-
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{
     cast, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
 };
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use arrow::row::{RowConverter, SortField};
-use sluice_types::{ColumnStatistics, Split, SplitFile};
+use sluice_types::{Split, SplitFile};
 
 use crate::Result;
 
@@ -107,53 +105,6 @@ pub(crate) fn combined_hash(files: &[SplitFile]) -> String {
         hasher.update(file.hash.as_bytes());
     }
     hasher.finalize().to_hex().to_string()
-}
-
-pub(crate) fn statistics(columns: &[String], batch: &RecordBatch) -> Result<Vec<ColumnStatistics>> {
-    columns
-        .iter()
-        .map(|name| {
-            let array = batch.column_by_name(name).expect("a column of the batch");
-            let nulls = array.null_count() as u64;
-            let count = array.len() as u64 - nulls;
-            let converter = RowConverter::new(vec![SortField::new(array.data_type().clone())])
-                .map_err(sluice_types::Error::from)?;
-            let rows = converter
-                .convert_columns(std::slice::from_ref(array))
-                .map_err(sluice_types::Error::from)?;
-            let distinct = (0..array.len())
-                .filter(|i| array.is_valid(*i))
-                .map(|i| blake3::hash(rows.row(i).as_ref()))
-                .collect::<HashSet<_>>()
-                .len() as u64;
-            let mut stats = ColumnStatistics {
-                column: name.clone(),
-                count,
-                nulls,
-                mean: None,
-                std: None,
-                min: None,
-                max: None,
-                distinct,
-            };
-            if array.data_type().is_numeric() && count > 0 {
-                let values = cast(array, &DataType::Float64).map_err(sluice_types::Error::from)?;
-                let values: Vec<f64> = values
-                    .as_primitive::<Float64Type>()
-                    .iter()
-                    .flatten()
-                    .collect();
-                let mean = values.iter().sum::<f64>() / count as f64;
-                let variance =
-                    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / count as f64;
-                stats.mean = Some(mean);
-                stats.std = Some(variance.sqrt());
-                stats.min = values.iter().copied().reduce(f64::min);
-                stats.max = values.iter().copied().reduce(f64::max);
-            }
-            Ok(stats)
-        })
-        .collect()
 }
 
 /// The time column as UTC microseconds, whatever its timestamp unit.

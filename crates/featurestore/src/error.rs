@@ -55,10 +55,10 @@ pub enum Error {
     },
 
     /// Statistics asked for that were never kept.
-    #[error("feature group '{feature_group}': {message}")]
+    #[error("{subject}: {message}")]
     NoStatistics {
-        /// The group as `NAME:VERSION`.
-        feature_group: String,
+        /// `feature group 'NAME:VERSION'` or `feature view 'NAME:VERSION'`.
+        subject: String,
         /// Which commit or range, and why.
         message: String,
     },

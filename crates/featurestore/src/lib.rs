@@ -9,6 +9,7 @@
 
 mod dataset_content;
 mod dataset_files;
+mod dataset_statistics;
 mod error;
 mod feature_group;
 mod feature_view;
@@ -27,6 +28,7 @@ mod sql;
 mod staging;
 mod training_data;
 
+pub use dataset_statistics::SplitStatistics;
 pub use error::{Error, Result};
 pub use feature_group::{FeatureGroup, FeatureGroupInfo};
 pub use feature_view::{FeatureView, OnlineVectors, AS_OF_COLUMN};

@@ -129,6 +129,7 @@ impl FeatureStore {
 
     /// The newest `limit` runs of monitor `name`, newest first.
     pub async fn monitor_runs(&self, name: &str, limit: usize) -> Result<Vec<MonitorRun>> {
+        self.monitor_spec(name)?;
         let records = self
             .catalog
             .quality_records(&QualityQuery {

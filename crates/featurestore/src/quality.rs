@@ -262,7 +262,7 @@ impl FeatureGroup<'_> {
 
     fn no_statistics(&self, why: &str) -> Error {
         Error::NoStatistics {
-            feature_group: self.label(),
+            subject: format!("feature group '{}'", self.label()),
             message: why.to_string(),
         }
     }

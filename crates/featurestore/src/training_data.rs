@@ -17,9 +17,10 @@ use sluice_offline::ReadAt;
 use sluice_types::{Split, SplitFile, TrainingDatasetSpec};
 
 use crate::dataset_content::{
-    canonical_order, combined_hash, content_hash, split_rows, statistics, timestamps,
+    canonical_order, combined_hash, content_hash, split_rows, timestamps,
 };
 use crate::dataset_files::{place_dataset, read_parquet, write_parquet, STAGING_PREFIX};
+use crate::dataset_statistics::{profile_splits, summary};
 use crate::feature_view::FeatureView;
 use crate::staging::OwnedDir;
 use crate::{Error, Result};
@@ -51,7 +52,7 @@ pub(crate) fn dataset_dir(view: &str, view_version: u32, version: u32) -> PathBu
 const SPINE_FILE: &str = "spine.parquet";
 
 impl FeatureView<'_> {
-    fn fail(&self, message: impl Into<String>) -> Error {
+    pub(crate) fn fail(&self, message: impl Into<String>) -> Error {
         Error::InvalidSpine {
             feature_view: self.label(),
             message: message.into(),
@@ -163,7 +164,11 @@ impl FeatureView<'_> {
         if let Some((rows, _)) = &spine_file {
             write_parquet(&staging.join(SPINE_FILE), rows)?;
         }
-        let statistics = statistics(&self.described_columns(&splits[0].1), &splits[0].1)?;
+        let split_statistics = profile_splits(&splits)?;
+        let statistics = summary(
+            &self.described_columns(&splits[0].1),
+            &split_statistics[0].statistics,
+        );
         let spec = TrainingDatasetSpec {
             feature_view: self.spec.name.clone(),
             feature_view_version: self.spec.version,
@@ -185,6 +190,8 @@ impl FeatureView<'_> {
             .store
             .catalog
             .create_training_dataset(&spec, &place)
+            .await?;
+        self.record_split_statistics(version, &split_statistics)
             .await?;
         Ok((version, spec))
     }

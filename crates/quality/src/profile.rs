@@ -403,7 +403,16 @@ impl ColumnState {
 fn histogram(centroids: &[(f64, f64)], min: f64, max: f64) -> Histogram {
     let bins = if max > min { HISTOGRAM_BINS } else { 1 };
     let width = (max - min) / bins as f64;
-    let edges = (0..=bins).map(|i| min + width * i as f64).collect();
+    // The last edge is the maximum itself, not min + bins * width rounded.
+    let edges = (0..=bins)
+        .map(|i| {
+            if i == bins {
+                max
+            } else {
+                min + width * i as f64
+            }
+        })
+        .collect();
     let mut weights = vec![0.0; bins];
     for &(mean, weight) in centroids {
         let bin = if width > 0.0 {

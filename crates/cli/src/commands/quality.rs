@@ -138,14 +138,19 @@ pub async fn stats(fg: &FeatureGroup<'_>, of: StatisticsOf, json: bool) -> Resul
             .collect();
         println!("  (no statistics kept for commits {})", missing.join(", "));
     }
+    print_profiles(&described.statistics.columns);
+    Ok(())
+}
+
+/// One line per column: counts, range, median, mean and spread, top values.
+pub fn print_profiles(columns: &[ColumnProfile]) {
     println!(
         "{:<20} {:>10} {:>8} {:>9} {:>16} {:>16} {:>16} {:>16} {:>12}",
         "column", "count", "nulls", "distinct", "min", "median", "max", "mean", "stddev"
     );
-    for column in &described.statistics.columns {
+    for column in columns {
         println!("{}", row(column));
     }
-    Ok(())
 }
 
 fn row(column: &ColumnProfile) -> String {

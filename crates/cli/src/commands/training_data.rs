@@ -100,6 +100,32 @@ pub async fn run(store: &FeatureStore, action: TrainingDataAction) -> Result<()>
                 None => print_table(&[rows]),
             }
         }
+        TrainingDataAction::Stats {
+            feature_view,
+            td,
+            split,
+            json,
+        } => {
+            let view = view(store, &feature_view).await?;
+            let splits = view.training_data_statistics(td, split.as_deref()).await?;
+            if json.json {
+                return print_json(&json!({
+                    "feature_view": view.label(),
+                    "version": td,
+                    "splits": splits,
+                }));
+            }
+            for split in &splits {
+                println!(
+                    "statistics of {} training dataset {td} split {}: {} rows",
+                    view.label(),
+                    split.split,
+                    split.statistics.rows
+                );
+                super::quality::print_profiles(&split.statistics.columns);
+            }
+            Ok(())
+        }
         TrainingDataAction::Recreate {
             feature_view,
             td,
