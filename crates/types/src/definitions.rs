@@ -45,7 +45,7 @@ pub struct Definitions {
     pub feature_views: Vec<Located<FeatureViewSpec>>,
     /// Checked on their own here; against feature groups and SQL by `sluice apply`.
     pub pipelines: Vec<Located<PipelineDefinition>>,
-    /// Checked on their own here; against the catalog by `sluice apply`.
+    /// Checked on their own here; against the groups and columns they watch when they run.
     pub monitors: Vec<Located<MonitorSpec>>,
 }
 

@@ -110,7 +110,7 @@ impl Thresholds {
 
 impl MonitorSpec {
     /// Checks the definition on its own; the groups and columns it names
-    /// are checked against the catalog by `sluice apply`.
+    /// are checked when the monitor runs (a model's log may not exist yet at `apply`).
     pub fn validate(&self) -> Result<(), String> {
         validate_name(&self.name).map_err(|e| e.to_string())?;
         match (&self.feature_group, &self.model) {
