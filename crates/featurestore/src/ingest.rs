@@ -9,10 +9,11 @@ use serde::Serialize;
 use sluice_catalog::CommitOperation;
 use sluice_offline::CommitMetrics;
 use sluice_online::WriteMetrics;
-use sluice_quality::{Profiler, ValidationReport, Validator};
+use sluice_quality::ValidationReport;
 use sluice_types::coerce::{InputCoercer, Position};
 
 use crate::feature_group::FeatureGroup;
+use crate::quality::WriteChecks;
 use crate::sources::FileSource;
 use crate::staging::Staging;
 use crate::{Progress, Result};
@@ -99,22 +100,12 @@ impl FeatureGroup<'_> {
             Some(sources.iter().map(FileSource::size).sum()),
         );
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
-        let mut validator = self.validator()?;
-        let judged = validator.is_enforced();
-        let mut profiler = self
-            .spec
-            .statistics
-            .then(|| Profiler::new(coercer.schema()));
+        let mut checks = WriteChecks::start(self, coercer.schema())?;
         for source in &mut sources {
             let mut reported = 0;
             while let Some(batch) = source.next() {
                 let batch = batch?;
-                if judged {
-                    validator.check(&batch, source.label(), source.last_position())?;
-                }
-                if let Some(profiler) = &mut profiler {
-                    profiler.add(&batch)?;
-                }
+                checks.observe(&batch, source.label(), source.last_position())?;
                 staging.push(&batch)?;
                 let read = source.bytes_read();
                 progress.advance(read - reported);
@@ -127,15 +118,8 @@ impl FeatureGroup<'_> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        self.commit_staged(
-            staging,
-            (validator, profiler),
-            &label,
-            started,
-            Commit::Upsert,
-            progress,
-        )
-        .await
+        self.commit_staged(staging, checks, &label, started, Commit::Upsert, progress)
+            .await
     }
 
     /// Ingests in-memory batches (the push API) with the same checks and guarantees as files.
@@ -302,12 +286,7 @@ impl FeatureGroup<'_> {
         let started = Instant::now();
         let coercer = InputCoercer::new(self.spec.clone());
         let mut staging = Staging::create(&self.staging_root(), coercer.schema())?;
-        let mut validator = self.validator()?;
-        let judged = validator.is_enforced();
-        let mut profiler = self
-            .spec
-            .statistics
-            .then(|| Profiler::new(coercer.schema()));
+        let mut checks = WriteChecks::start(self, coercer.schema())?;
         for (i, batch) in batches.into_iter().enumerate() {
             let (label, position) = match rows {
                 Rows::Continuous => (
@@ -317,35 +296,24 @@ impl FeatureGroup<'_> {
                 Rows::PerBatch => (format!("{source_label} batch {}", i + 1), Position::Row(1)),
             };
             let checked = coercer.coerce(&label, &batch, position)?;
-            if judged {
-                validator.check(&checked, &label, position)?;
-            }
-            if let Some(profiler) = &mut profiler {
-                profiler.add(&checked)?;
-            }
+            checks.observe(&checked, &label, position)?;
             staging.push(&checked)?;
         }
-        self.commit_staged(
-            staging,
-            (validator, profiler),
-            source_label,
-            started,
-            commit,
-            progress,
-        )
-        .await
+        self.commit_staged(staging, checks, source_label, started, commit, progress)
+            .await
     }
 
     async fn commit_staged(
         &self,
         mut staging: Staging,
-        (validator, profiler): (Validator, Option<Profiler>),
+        checks: WriteChecks,
         source_label: &str,
         started: Instant,
         commit: Commit,
         progress: &dyn Progress,
     ) -> Result<IngestMetrics> {
         let staged = staging.finish()?;
+        let (validator, profiler) = checks.finish()?;
         let validation = self.judge(validator, source_label).await?;
         let mut metrics = IngestMetrics {
             feature_group: self.label(),

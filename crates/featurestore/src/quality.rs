@@ -2,10 +2,16 @@
 //! rows are staged, the verdict that lets a write commit or rejects it, and
 //! the reports kept in the catalog with the commit (or the rejection).
 
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sluice_catalog::{QualityKind, QualityQuery, QualityRecord};
-use sluice_quality::{Statistics, ValidationReport, Validator};
+use sluice_quality::{Profiler, Statistics, ValidationReport, Validator};
+use sluice_types::coerce::Position;
 use sluice_types::ValidationPolicy;
 
 use crate::feature_group::FeatureGroup;
@@ -310,5 +316,83 @@ impl FeatureGroup<'_> {
             }
         }
         Ok(validator.finish())
+    }
+}
+
+/// A batch handed to the checks: its rows, the input it came from and where in it.
+type Observed = (RecordBatch, String, Position);
+
+/// The expectations and statistics of one write, fed each staged batch and
+/// run on a thread of their own, so that they overlap the staging (the
+/// Parquet write) instead of adding to it. A few batches wait at most.
+pub(crate) struct WriteChecks {
+    sender: Option<SyncSender<Observed>>,
+    worker: Option<JoinHandle<Result<(Validator, Option<Profiler>)>>>,
+}
+
+impl WriteChecks {
+    /// Starts the checks a write to `fg` needs; none at all for a group
+    /// with no enforced expectations and statistics off.
+    pub(crate) fn start(fg: &FeatureGroup<'_>, schema: &SchemaRef) -> Result<Self> {
+        let mut validator = fg.validator()?;
+        let mut profiler = fg.spec.statistics.then(|| Profiler::new(schema));
+        if !validator.is_enforced() && profiler.is_none() {
+            return Ok(Self {
+                sender: None,
+                worker: Some(std::thread::spawn(move || Ok((validator, None)))),
+            });
+        }
+        let judged = validator.is_enforced();
+        let (sender, batches) = sync_channel::<Observed>(4);
+        let worker = std::thread::spawn(move || {
+            for (batch, source, position) in batches {
+                if judged {
+                    validator.check(&batch, &source, position)?;
+                }
+                if let Some(profiler) = &mut profiler {
+                    profiler.add(&batch)?;
+                }
+            }
+            Ok((validator, profiler))
+        });
+        Ok(Self {
+            sender: Some(sender),
+            worker: Some(worker),
+        })
+    }
+
+    /// Hands one checked batch to the checks. A failure of theirs (which
+    /// stopped them) is returned here, or at the latest by `finish`.
+    pub(crate) fn observe(
+        &mut self,
+        batch: &RecordBatch,
+        source: &str,
+        position: Position,
+    ) -> Result<()> {
+        let Some(sender) = &self.sender else {
+            return Ok(());
+        };
+        if sender
+            .send((batch.clone(), source.to_string(), position))
+            .is_err()
+        {
+            self.sender = None;
+            return self.join().map(|_| ());
+        }
+        Ok(())
+    }
+
+    /// Waits for the checks to see every batch; the validator and the profiler, done.
+    pub(crate) fn finish(mut self) -> Result<(Validator, Option<Profiler>)> {
+        self.sender = None;
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(Validator, Option<Profiler>)> {
+        let worker = self.worker.take().expect("joined once");
+        match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }

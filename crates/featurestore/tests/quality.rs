@@ -227,3 +227,101 @@ async fn expectations_change_in_place_and_bad_ones_are_refused_at_apply() {
         "{err}"
     );
 }
+
+const MONITORS: &str = r#"
+[[monitor]]
+name = "train_vs_activity"
+feature_group = "activity:1"
+feature_view = "fraud:1"
+features = ["amount", "merchant"]
+reference = { training_dataset = 1, split = "train" }
+detection = { start = "2025-12-31T00:00:00Z", end = "2026-01-02T00:00:00Z" }
+thresholds = { ks = 0.5 }
+
+[[monitor]]
+name = "misnamed"
+feature_group = "activity:1"
+features = ["amont"]
+reference = { last = "7d" }
+detection = { last = "1d" }
+"#;
+
+/// The largest gap between the two empirical distribution functions, by brute force.
+fn ks_by_brute_force(a: &[f64], b: &[f64]) -> f64 {
+    let cdf = |values: &[f64], x: f64| {
+        values.iter().filter(|&&v| v <= x).count() as f64 / values.len() as f64
+    };
+    a.iter()
+        .chain(b)
+        .map(|&x| (cdf(a, x) - cdf(b, x)).abs())
+        .fold(0.0, f64::max)
+}
+
+fn floats(batch: &RecordBatch, column: &str) -> Vec<f64> {
+    batch
+        .column_by_name(column)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn monitors_compare_a_training_split_with_a_time_window_and_splits_keep_statistics() {
+    let (_dir, store) = sluice_testkit::fixtures::Fraud::rows(600)
+        .seed(3)
+        .ingested()
+        .with_training_data("random:0.75:1")
+        .with_definitions(MONITORS)
+        .build()
+        .await;
+    let view = store
+        .feature_view(&NameRef::parse("fraud:1").unwrap())
+        .await
+        .unwrap();
+    let train = view.read_training_data(1, "train").await.unwrap();
+
+    let splits = view.training_data_statistics(1, None).await.unwrap();
+    let names: Vec<&str> = splits.iter().map(|s| s.split.as_str()).collect();
+    assert_eq!(names, ["train", "test"]);
+    let amount = splits[0].statistics.column("amount").unwrap();
+    let values = floats(&train, "amount");
+    assert_eq!(splits[0].statistics.rows, train.num_rows() as u64);
+    assert_eq!(amount.count, values.len() as u64);
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    assert!((amount.mean.unwrap() - mean).abs() <= 1e-9 * mean);
+    assert_eq!(amount.min, values.iter().copied().reduce(f64::min));
+
+    let run = store.run_monitor("train_vs_activity").await.unwrap();
+    assert_eq!(run.feature_group, "activity:1");
+    let activity = sluice_testkit::fixtures::Fraud::rows(600)
+        .seed(3)
+        .activity();
+    let ks = ks_by_brute_force(&values, &floats(&activity, "amount"));
+    let amount = &run.features[0];
+    assert_eq!(amount.reference_rows, train.num_rows() as u64);
+    assert_eq!(amount.detection_rows, 600);
+    let reported = amount.metrics.iter().find(|m| m.metric == "ks").unwrap();
+    assert!(
+        (reported.value.unwrap() - ks).abs() < 1e-12,
+        "{reported:?} vs {ks}"
+    );
+    assert!(!run.drifted, "the train split is drawn from the same rows");
+    assert_eq!(
+        store.monitor_runs("train_vs_activity", 5).await.unwrap()[0].id,
+        run.id
+    );
+
+    let err = store.run_monitor("misnamed").await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("monitor 'misnamed': feature 'amont' is not a column of activity:1"),
+        "{err}"
+    );
+    let err = store.run_monitor("nope").await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "no monitor 'nope' is defined (monitors: misnamed, train_vs_activity)"
+    );
+}

@@ -268,7 +268,8 @@ impl ColumnAccumulator {
                         .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v)));
                     self.min = Some(self.min.map_or(lo, |m| m.min(lo)));
                     self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
-                    let batch = TDigest::new(DIGEST_SIZE).merge_unsorted_f64(present);
+                    present.sort_unstable_by(f64::total_cmp);
+                    let batch = TDigest::new(DIGEST_SIZE).merge_sorted_f64(&present);
                     self.digest = TDigest::merge_digests([&self.digest, &batch]);
                 }
             }

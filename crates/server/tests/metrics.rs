@@ -142,3 +142,68 @@ async fn metrics_come_in_openmetrics_when_asked_for_or_when_anything_goes() {
     }
     server.stop().await.unwrap();
 }
+
+/// Two monitors: the training split against the served group, and a
+/// model's prediction log against itself (its predictions and an input).
+const MONITORS: &str = r#"
+[[monitor]]
+name = "amounts"
+feature_group = "activity:1"
+feature_view = "fraud:1"
+features = ["amount", "merchant"]
+reference = { training_dataset = 1 }
+detection = { start = "2025-12-31T00:00:00Z", end = "2026-01-02T00:00:00Z" }
+thresholds = { psi = 0.2 }
+
+[[monitor]]
+name = "predictions"
+model = "fraud:2"
+features = ["prediction", "amount"]
+reference = { last = "1d" }
+detection = { last = "1d" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_gauges_show_each_monitors_latest_run() {
+    let (dir, store) = common::project().await;
+    let (server, http) = start(&store, config()).await;
+    let cards: Vec<i64> = (0..40).collect();
+    let (status, answer) = http.infer(INFER_V2, &cards).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        http.metric_reaches("sluice_prediction_log_written_total", 40.0)
+            .await,
+        40.0
+    );
+    std::fs::write(dir.path().join("features/monitors.toml"), MONITORS).unwrap();
+    let amounts = store.run_monitor("amounts").await.unwrap();
+    let predictions = store.run_monitor("predictions").await.unwrap();
+    assert_eq!(predictions.feature_group, "fraud_log:2");
+    assert_eq!(predictions.features[0].detection_rows, 40);
+    assert!(!predictions.drifted);
+
+    let text = http.metrics().await;
+    let mut gauges = 0;
+    for run in [&amounts, &predictions] {
+        for feature in &run.features {
+            for metric in &feature.metrics {
+                let Some(value) = metric.value else { continue };
+                let sample = format!(
+                    "sluice_feature_drift{{monitor=\"{}\",feature=\"{}\",metric=\"{}\"}} ",
+                    run.monitor, feature.feature, metric.metric
+                );
+                let shown: f64 = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix(&sample))
+                    .unwrap_or_else(|| panic!("no {sample} in {text}"))
+                    .parse()
+                    .unwrap();
+                assert_eq!(shown, value, "{sample}");
+                gauges += 1;
+            }
+        }
+    }
+    // amount: 5 metrics, merchant: 3; prediction and amount: 5 each.
+    assert_eq!(gauges, 18);
+    server.stop().await.unwrap();
+}
