@@ -321,13 +321,15 @@ impl FeatureGroup<'_> {
 
 /// A batch handed to the checks: its rows, the input it came from and where in it.
 type Observed = (RecordBatch, String, Position);
+/// What the checks hold once every batch is seen.
+type Checked = (Validator, Option<Profiler>);
 
 /// The expectations and statistics of one write, fed each staged batch and
 /// run on a thread of their own, so that they overlap the staging (the
 /// Parquet write) instead of adding to it. A few batches wait at most.
 pub(crate) struct WriteChecks {
     sender: Option<SyncSender<Observed>>,
-    worker: Option<JoinHandle<Result<(Validator, Option<Profiler>)>>>,
+    worker: Option<JoinHandle<Result<Checked>>>,
 }
 
 impl WriteChecks {
@@ -383,12 +385,12 @@ impl WriteChecks {
     }
 
     /// Waits for the checks to see every batch; the validator and the profiler, done.
-    pub(crate) fn finish(mut self) -> Result<(Validator, Option<Profiler>)> {
+    pub(crate) fn finish(mut self) -> Result<Checked> {
         self.sender = None;
         self.join()
     }
 
-    fn join(&mut self) -> Result<(Validator, Option<Profiler>)> {
+    fn join(&mut self) -> Result<Checked> {
         let worker = self.worker.take().expect("joined once");
         match worker.join() {
             Ok(result) => result,

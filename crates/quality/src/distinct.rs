@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 const PRECISION: u32 = 11;
 const REGISTERS: usize = 1 << PRECISION;
 /// A fixed seed, so that sketches made by different processes merge.
-const SEED: u64 = 0x5eed_51u64;
+const SEED: u64 = 0x005e_ed51;
 
 /// The sketch's relative standard error.
 pub const DISTINCT_STANDARD_ERROR: f64 = 0.023;

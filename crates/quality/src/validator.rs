@@ -252,7 +252,7 @@ impl Check {
                 count_repeats,
             } => {
                 let rows = converter
-                    .convert_columns(&[array.clone()])
+                    .convert_columns(std::slice::from_ref(array))
                     .map_err(arrow_error)?;
                 let mut repeats = Vec::new();
                 for i in 0..array.len() {

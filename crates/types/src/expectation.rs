@@ -251,16 +251,16 @@ impl Expectation {
                     return Err("values is empty".into());
                 }
                 for value in values {
-                    let fits = match (c.column_type, value) {
-                        (ColumnType::Bool, SetValue::Bool(_)) => true,
-                        (ColumnType::String, SetValue::Text(_)) => true,
-                        (ColumnType::Int32 | ColumnType::Int64, SetValue::Int(_)) => true,
-                        (
-                            ColumnType::Float32 | ColumnType::Float64,
-                            SetValue::Int(_) | SetValue::Float(_),
-                        ) => true,
-                        _ => false,
-                    };
+                    let fits = matches!(
+                        (c.column_type, value),
+                        (ColumnType::Bool, SetValue::Bool(_))
+                            | (ColumnType::String, SetValue::Text(_))
+                            | (ColumnType::Int32 | ColumnType::Int64, SetValue::Int(_))
+                            | (
+                                ColumnType::Float32 | ColumnType::Float64,
+                                SetValue::Int(_) | SetValue::Float(_)
+                            )
+                    );
                     if !fits {
                         return Err(format!(
                             "value {value} does not fit column '{}' of type {}",
