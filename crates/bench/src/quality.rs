@@ -18,65 +18,39 @@ use sluice_types::NameRef;
 use crate::args::QualityBenchArgs;
 use crate::print_report;
 
-/// Ten expectations over the generated columns; the generator's ranges make every one hold.
-const EXPECTATIONS: &str = r#"
-validation = "strict"
+/// Ten expectations over the generated columns, as (column, kind, the
+/// rest of the expectation in TOML); the generator's ranges make every one hold.
+const EXPECTATIONS: [(&str, &str, &str); 10] = [
+    ("amount", "between", "min = 0\nmax = 1000"),
+    ("f1", "between", "min = 0\nmax = 1000"),
+    ("quantity", "between", "min = 1\nmax = 9"),
+    (
+        "category",
+        "in_set",
+        r#"values = ["grocery", "travel", "fuel", "online", "restaurant", "pharmacy", "electronics"]"#,
+    ),
+    ("category", "regex", r#"pattern = "^[a-z]+$""#),
+    ("category", "null_fraction_at_most", "value = 0.1"),
+    ("f2", "not_null", ""),
+    ("amount", "mean_between", "min = 400\nmax = 600"),
+    ("f3", "stddev_between", "min = 250\nmax = 330"),
+    (
+        "merchant_id",
+        "distinct_count_between",
+        "min = 1\nmax = 5000",
+    ),
+];
 
-[[feature_group.expectation]]
-column = "amount"
-kind = "between"
-min = 0
-max = 1000
-
-[[feature_group.expectation]]
-column = "f1"
-kind = "between"
-min = 0
-max = 1000
-
-[[feature_group.expectation]]
-column = "quantity"
-kind = "between"
-min = 1
-max = 9
-
-[[feature_group.expectation]]
-column = "category"
-kind = "in_set"
-values = ["grocery", "travel", "fuel", "online", "restaurant", "pharmacy", "electronics"]
-
-[[feature_group.expectation]]
-column = "category"
-kind = "regex"
-pattern = "^[a-z]+$"
-
-[[feature_group.expectation]]
-column = "category"
-kind = "null_fraction_at_most"
-value = 0.1
-
-[[feature_group.expectation]]
-column = "f2"
-kind = "not_null"
-
-[[feature_group.expectation]]
-column = "amount"
-kind = "mean_between"
-min = 400
-max = 600
-
-[[feature_group.expectation]]
-column = "f3"
-kind = "stddev_between"
-min = 250
-max = 330
-
-[[feature_group.expectation]]
-column = "merchant_id"
-kind = "distinct_count_between"
-min = 1
-max = 5000
-"#;
+/// The strict policy and [`EXPECTATIONS`], to follow the example group's definition.
+fn expectations() -> String {
+    let mut text = String::from("validation = \"strict\"\n");
+    for (column, kind, rest) in EXPECTATIONS {
+        text.push_str(&format!(
+            "\n[[feature_group.expectation]]\ncolumn = \"{column}\"\nkind = \"{kind}\"\n{rest}\n"
+        ));
+    }
+    text
+}
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -100,7 +74,7 @@ pub async fn run(args: &QualityBenchArgs) -> Result<()> {
         data.display()
     );
     let plain = format!("{EXAMPLE_DEFINITIONS}\nstatistics = false\n");
-    let checked = format!("{EXAMPLE_DEFINITIONS}\n{EXPECTATIONS}");
+    let checked = format!("{EXAMPLE_DEFINITIONS}\n{}", expectations());
     let (mut plain_times, mut checked_times) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         // Alternate which goes first, so that neither always meets a warm page cache.

@@ -9,6 +9,7 @@ use sluice_quality::{ProfileKind, Profiler, Statistics};
 use sluice_types::ColumnStatistics;
 
 use crate::feature_view::FeatureView;
+use crate::quality::read_records;
 use crate::{Error, Result};
 
 /// One split's statistics.
@@ -108,15 +109,13 @@ impl FeatureView<'_> {
         let mut found = Vec::new();
         for name in names.into_iter().filter(|n| split.is_none_or(|s| s == *n)) {
             let subject = self.dataset_subject(version, name);
-            let record = self
-                .store
-                .catalog
-                .quality_records(&QualityQuery {
-                    subject: &subject,
-                    kind: QualityKind::Statistics,
-                    offline_version: None,
-                    limit: 1,
-                })
+            let query = QualityQuery {
+                subject: &subject,
+                kind: QualityKind::Statistics,
+                offline_version: None,
+                limit: 1,
+            };
+            let (_, statistics) = read_records::<Statistics>(&self.store.catalog, &query)
                 .await?
                 .pop()
                 .ok_or_else(|| Error::NoStatistics {
@@ -125,12 +124,6 @@ impl FeatureView<'_> {
                         "training dataset {version} split '{name}' has no statistics (made before they were kept)"
                     ),
                 })?;
-            let statistics = serde_json::from_str(&record.body).map_err(|e| {
-                Error::Catalog(sluice_catalog::Error::Corrupt {
-                    name: subject.clone(),
-                    message: e.to_string(),
-                })
-            })?;
             found.push(SplitStatistics {
                 split: name.to_string(),
                 statistics,

@@ -17,6 +17,7 @@ use sluice_types::{ModelRef, MonitorSpec, NameRef, Window};
 
 use crate::feature_group::FeatureGroup;
 use crate::project::FeatureStore;
+use crate::quality::read_records;
 use crate::{Error, Result};
 
 /// One run of a monitor, as printed and kept.
@@ -130,28 +131,20 @@ impl FeatureStore {
     /// The newest `limit` runs of monitor `name`, newest first.
     pub async fn monitor_runs(&self, name: &str, limit: usize) -> Result<Vec<MonitorRun>> {
         self.monitor_spec(name)?;
-        let records = self
-            .catalog
-            .quality_records(&QualityQuery {
-                subject: name,
-                kind: QualityKind::Monitor,
-                offline_version: None,
-                limit,
-            })
-            .await?;
-        records
+        let query = QualityQuery {
+            subject: name,
+            kind: QualityKind::Monitor,
+            offline_version: None,
+            limit,
+        };
+        Ok(read_records::<MonitorRun>(&self.catalog, &query)
+            .await?
             .into_iter()
-            .map(|record| {
-                let mut run: MonitorRun = serde_json::from_str(&record.body).map_err(|e| {
-                    Error::Catalog(sluice_catalog::Error::Corrupt {
-                        name: name.to_string(),
-                        message: format!("monitor record {}: {e}", record.id),
-                    })
-                })?;
+            .map(|(record, mut run)| {
                 run.id = record.id;
-                Ok(run)
+                run
             })
-            .collect()
+            .collect())
     }
 
     /// The newest run of every defined monitor that has run.

@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sluice_catalog::{QualityKind, QualityQuery, QualityRecord};
+use sluice_catalog::{CatalogRef, QualityKind, QualityQuery, QualityRecord};
 use sluice_quality::{Profiler, Statistics, ValidationReport, Validator};
 use sluice_types::coerce::Position;
 use sluice_types::ValidationPolicy;
@@ -82,6 +82,26 @@ pub struct CommitStatistics {
 struct Body {
     source: String,
     report: ValidationReport,
+}
+
+/// The newest `query.limit` quality records matching `query`, each with its body parsed.
+pub(crate) async fn read_records<T: serde::de::DeserializeOwned>(
+    catalog: &CatalogRef,
+    query: &QualityQuery<'_>,
+) -> Result<Vec<(QualityRecord, T)>> {
+    let records = catalog.quality_records(query).await?;
+    records
+        .into_iter()
+        .map(|record| {
+            let body = serde_json::from_str(&record.body).map_err(|e| {
+                Error::Catalog(sluice_catalog::Error::Corrupt {
+                    name: record.subject.clone(),
+                    message: format!("quality record {}: {e}", record.id),
+                })
+            })?;
+            Ok((record, body))
+        })
+        .collect()
 }
 
 fn verdict(report: &ValidationReport) -> Verdict {
@@ -239,31 +259,17 @@ impl FeatureGroup<'_> {
         offline_version: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Statistics)>> {
-        let records = self
-            .store
-            .catalog
-            .quality_records(&QualityQuery {
-                subject: &self.label(),
-                kind: QualityKind::Statistics,
-                offline_version,
-                limit,
-            })
-            .await?;
-        records
+        let query = QualityQuery {
+            subject: &self.label(),
+            kind: QualityKind::Statistics,
+            offline_version,
+            limit,
+        };
+        Ok(read_records(&self.store.catalog, &query)
+            .await?
             .into_iter()
-            .map(|record| {
-                let statistics =
-                    serde_json::from_str(&record.body).map_err(|e| self.corrupt(record.id, &e))?;
-                Ok((record.offline_version.unwrap_or_default(), statistics))
-            })
-            .collect()
-    }
-
-    fn corrupt(&self, id: u64, e: &serde_json::Error) -> Error {
-        Error::Catalog(sluice_catalog::Error::Corrupt {
-            name: self.label(),
-            message: format!("quality record {id}: {e}"),
-        })
+            .map(|(record, statistics)| (record.offline_version.unwrap_or_default(), statistics))
+            .collect())
     }
 
     fn no_statistics(&self, why: &str) -> Error {
@@ -275,31 +281,24 @@ impl FeatureGroup<'_> {
 
     /// The newest `limit` validation reports of this group, newest first.
     pub async fn validation_reports(&self, limit: usize) -> Result<Vec<RecordedReport>> {
-        let records = self
-            .store
-            .catalog
-            .quality_records(&QualityQuery {
-                subject: &self.label(),
-                kind: QualityKind::Validation,
-                offline_version: None,
-                limit,
-            })
-            .await?;
-        records
+        let query = QualityQuery {
+            subject: &self.label(),
+            kind: QualityKind::Validation,
+            offline_version: None,
+            limit,
+        };
+        Ok(read_records::<Body>(&self.store.catalog, &query)
+            .await?
             .into_iter()
-            .map(|record| {
-                let body: Body =
-                    serde_json::from_str(&record.body).map_err(|e| self.corrupt(record.id, &e))?;
-                Ok(RecordedReport {
-                    id: record.id,
-                    offline_version: record.offline_version,
-                    recorded_at: record.recorded_at,
-                    verdict: verdict(&body.report),
-                    source: body.source,
-                    report: body.report,
-                })
+            .map(|(record, body)| RecordedReport {
+                id: record.id,
+                offline_version: record.offline_version,
+                recorded_at: record.recorded_at,
+                verdict: verdict(&body.report),
+                source: body.source,
+                report: body.report,
             })
-            .collect()
+            .collect())
     }
 
     /// Judges files against this group's expectations without writing
