@@ -164,7 +164,12 @@ impl FeatureView<'_> {
         if let Some((rows, _)) = &spine_file {
             write_parquet(&staging.join(SPINE_FILE), rows)?;
         }
+        let profiling = std::time::Instant::now();
         let split_statistics = profile_splits(&splits)?;
+        tracing::debug!(
+            ms = profiling.elapsed().as_millis() as u64,
+            "statistics of every split"
+        );
         let statistics = summary(
             &self.described_columns(&splits[0].1),
             &split_statistics[0].statistics,
