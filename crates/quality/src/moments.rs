@@ -2,7 +2,7 @@
 //! batch at a time and merged across batches or commits (Chan et al.), so
 //! that the mean and standard deviation come out in one pass.
 
-use arrow::array::Float64Array;
+use arrow::array::{Array, Float64Array};
 use serde::{Deserialize, Serialize};
 
 /// The running moments of the non-null, non-NaN values seen.
@@ -17,16 +17,22 @@ pub struct Moments {
 }
 
 impl Moments {
-    /// Adds the non-null, non-NaN values of `values`.
+    /// Adds the non-null, non-NaN values of `values`: their sum, then their
+    /// squared deviations from the batch's mean (two passes, exact enough
+    /// and cheaper than an update per value), merged into the running moments.
     pub fn add(&mut self, values: &Float64Array) {
-        let mut batch = Moments::default();
-        for v in values.iter().flatten().filter(|v| !v.is_nan()) {
-            batch.count += 1;
-            let delta = v - batch.mean;
-            batch.mean += delta / batch.count as f64;
-            batch.m2 += delta * (v - batch.mean);
+        let (mut count, mut sum) = (0u64, 0.0);
+        for_each_present(values, |v| {
+            count += 1;
+            sum += v;
+        });
+        if count == 0 {
+            return;
         }
-        self.merge(&batch);
+        let mean = sum / count as f64;
+        let mut m2 = 0.0;
+        for_each_present(values, |v| m2 += (v - mean) * (v - mean));
+        self.merge(&Moments { count, mean, m2 });
     }
 
     /// Takes in the values `other` saw.
@@ -51,5 +57,19 @@ impl Moments {
     /// default); `None` with no values.
     pub fn stddev(&self) -> Option<f64> {
         (self.count > 0).then(|| (self.m2 / self.count as f64).sqrt())
+    }
+}
+
+/// Calls `f` with each non-null, non-NaN value, reading the values slice
+/// directly when there are no nulls.
+pub(crate) fn for_each_present(values: &Float64Array, mut f: impl FnMut(f64)) {
+    if values.null_count() == 0 {
+        values
+            .values()
+            .iter()
+            .filter(|v| !v.is_nan())
+            .for_each(|&v| f(v));
+    } else {
+        values.iter().flatten().filter(|v| !v.is_nan()).for_each(f);
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::distinct::DistinctSketch;
 pub use crate::distinct::DISTINCT_STANDARD_ERROR;
-use crate::moments::Moments;
+use crate::moments::{for_each_present, Moments};
 use crate::{Error, Result};
 
 /// Centroids a column's digest keeps.
@@ -255,12 +255,14 @@ impl ColumnAccumulator {
                 let values = values.as_primitive::<Float64Type>();
                 self.moments.add(values);
                 let mut present = Vec::with_capacity(values.len() - values.null_count());
-                for v in values.iter().flatten() {
+                for_each_present(values, |v| present.push(v));
+                for &v in &present {
                     // -0.0 and 0.0 are one value.
                     self.distinct.add_hash(hasher.hash_one((v + 0.0).to_bits()));
-                    if !v.is_nan() {
-                        present.push(v);
-                    }
+                }
+                if present.len() < values.len() - values.null_count() {
+                    // NaN is a value too.
+                    self.distinct.add_hash(hasher.hash_one(f64::NAN.to_bits()));
                 }
                 if let Some(&first) = present.first() {
                     let (lo, hi) = present
@@ -268,7 +270,7 @@ impl ColumnAccumulator {
                         .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v)));
                     self.min = Some(self.min.map_or(lo, |m| m.min(lo)));
                     self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
-                    present.sort_unstable_by(f64::total_cmp);
+                    sort_floats(&mut present);
                     let batch = TDigest::new(DIGEST_SIZE).merge_sorted_f64(&present);
                     self.digest = TDigest::merge_digests([&self.digest, &batch]);
                 }
@@ -330,6 +332,56 @@ impl ColumnAccumulator {
             top_exact: !self.capped,
         };
         state.describe(self.name, self.kind, self.data_type, self.count, self.nulls)
+    }
+}
+
+/// Sorts non-NaN floats ascending (as `total_cmp`) by a least-significant-
+/// digit radix sort of their order-preserving bit patterns: a few linear
+/// passes instead of a comparison sort, the profiler's largest cost.
+fn sort_floats(values: &mut [f64]) {
+    // Flipping the sign bit of positives and every bit of negatives makes
+    // the unsigned order of the bits the numeric order.
+    let mut keys: Vec<u64> = values
+        .iter()
+        .map(|v| {
+            let bits = v.to_bits();
+            if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | 1 << 63
+            }
+        })
+        .collect();
+    let mut spare = vec![0u64; keys.len()];
+    for shift in (0..64).step_by(8) {
+        let mut counts = [0usize; 256];
+        for key in &keys {
+            counts[((key >> shift) & 0xff) as usize] += 1;
+        }
+        // A digit every key shares moves nothing.
+        if counts.iter().any(|&c| c == keys.len()) {
+            continue;
+        }
+        let mut offset = 0;
+        for count in counts.iter_mut() {
+            let here = *count;
+            *count = offset;
+            offset += here;
+        }
+        for &key in &keys {
+            let digit = ((key >> shift) & 0xff) as usize;
+            spare[counts[digit]] = key;
+            counts[digit] += 1;
+        }
+        std::mem::swap(&mut keys, &mut spare);
+    }
+    for (value, key) in values.iter_mut().zip(keys) {
+        let bits = if key >> 63 == 1 {
+            key & !(1 << 63)
+        } else {
+            !key
+        };
+        *value = f64::from_bits(bits);
     }
 }
 
@@ -507,5 +559,30 @@ fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f
     match (a, b) {
         (Some(a), Some(b)) => Some(pick(a, b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn the_radix_sort_orders_as_total_cmp() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut values: Vec<f64> = (0..5_000)
+            .map(|i| match i % 5 {
+                0 => rng.random_range(-1e9..1e9),
+                1 => rng.random_range(-1.0..1.0),
+                2 => (rng.random_range(0..10) as f64) - 5.0,
+                3 => -0.0,
+                _ => rng.random_range(0.0..1e-300),
+            })
+            .collect();
+        values.extend([f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN, 0.0]);
+        let mut expected = values.clone();
+        expected.sort_by(f64::total_cmp);
+        super::sort_floats(&mut values);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&values), bits(&expected));
     }
 }
