@@ -359,7 +359,7 @@ fn sort_floats(values: &mut [f64]) {
             counts[((key >> shift) & 0xff) as usize] += 1;
         }
         // A digit every key shares moves nothing.
-        if counts.iter().any(|&c| c == keys.len()) {
+        if counts.contains(&keys.len()) {
             continue;
         }
         let mut offset = 0;
