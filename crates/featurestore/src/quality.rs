@@ -329,6 +329,8 @@ type Checked = (Validator, Option<Profiler>);
 pub(crate) struct WriteChecks {
     sender: Option<SyncSender<Observed>>,
     worker: Option<JoinHandle<Result<Checked>>>,
+    /// Nothing to check: no thread, the (unused) validator kept here.
+    idle: Option<Checked>,
 }
 
 impl WriteChecks {
@@ -340,7 +342,8 @@ impl WriteChecks {
         if !validator.is_enforced() && profiler.is_none() {
             return Ok(Self {
                 sender: None,
-                worker: Some(std::thread::spawn(move || Ok((validator, None)))),
+                worker: None,
+                idle: Some((validator, None)),
             });
         }
         let judged = validator.is_enforced();
@@ -359,6 +362,7 @@ impl WriteChecks {
         Ok(Self {
             sender: Some(sender),
             worker: Some(worker),
+            idle: None,
         })
     }
 
@@ -385,6 +389,9 @@ impl WriteChecks {
 
     /// Waits for the checks to see every batch; the validator and the profiler, done.
     pub(crate) fn finish(mut self) -> Result<Checked> {
+        if let Some(idle) = self.idle.take() {
+            return Ok(idle);
+        }
         self.sender = None;
         self.join()
     }
